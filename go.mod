@@ -1,0 +1,13 @@
+module github.com/streamline-media/streamline
+
+go 1.26.0
+
+require (
+	github.com/go-gst/go-glib v1.4.0 // indirect
+	github.com/go-gst/go-gst v1.4.0 // indirect
+	github.com/gorilla/websocket v1.5.3 // indirect
+	github.com/pion/randutil v0.1.0 // indirect
+	github.com/pion/rtcp v1.2.20 // indirect
+	github.com/pion/rtp v1.10.6 // indirect
+	golang.org/x/net v0.62.0 // indirect
+)
