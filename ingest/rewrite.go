@@ -1,0 +1,70 @@
+package ingest
+
+import (
+	"encoding/binary"
+	"time"
+)
+
+// rewriter keeps one logical track continuous across device changes. A new
+// camera or microphone arrives with a new SSRC and fresh random sequence
+// numbers and timestamps; the rewriter maps them so the jitterbuffer and the
+// recording see one stream: the original SSRC, sequence numbers that carry
+// on, and timestamps that advance by the wall-clock time that passed.
+type rewriter struct {
+	outSSRC   uint32
+	clockRate int
+
+	started       bool
+	switchPending bool
+	seqOffset     uint16
+	tsOffset      uint32
+	lastOutSeq    uint16
+	lastOutTS     uint32
+	lastArrival   time.Time
+}
+
+func newRewriter(outSSRC uint32, clockRate int) rewriter {
+	return rewriter{outSSRC: outSSRC, clockRate: clockRate}
+}
+
+// switchSource makes the next packet start a new source mapping.
+func (r *rewriter) switchSource() {
+	if r.started {
+		r.switchPending = true
+	}
+}
+
+// mapTS converts a timestamp of the current source to the output timeline.
+func (r *rewriter) mapTS(ts uint32) uint32 { return ts + r.tsOffset }
+
+// rewrite maps the packet's SSRC, sequence number and timestamp in place.
+// pkt must be a valid RTP packet (at least 12 bytes).
+func (r *rewriter) rewrite(pkt []byte, arrival time.Time) {
+	seq := binary.BigEndian.Uint16(pkt[2:4])
+	ts := binary.BigEndian.Uint32(pkt[4:8])
+	switch {
+	case !r.started:
+		r.started = true
+		r.lastOutSeq = seq - 1
+	case r.switchPending:
+		r.switchPending = false
+		elapsed := arrival.Sub(r.lastArrival)
+		if elapsed < 0 {
+			elapsed = 0
+		}
+		advance := uint32(elapsed.Seconds() * float64(r.clockRate))
+		if advance == 0 {
+			advance = 1
+		}
+		r.seqOffset = r.lastOutSeq + 1 - seq
+		r.tsOffset = r.lastOutTS + advance - ts
+	}
+	outSeq := seq + r.seqOffset
+	outTS := ts + r.tsOffset
+	binary.BigEndian.PutUint16(pkt[2:4], outSeq)
+	binary.BigEndian.PutUint32(pkt[4:8], outTS)
+	binary.BigEndian.PutUint32(pkt[8:12], r.outSSRC)
+	if d := outSeq - r.lastOutSeq; d != 0 && d < 0x8000 {
+		r.lastOutSeq, r.lastOutTS, r.lastArrival = outSeq, outTS, arrival
+	}
+}

@@ -1,0 +1,262 @@
+package ingest
+
+import (
+	"net/netip"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtp"
+)
+
+// TrackInfo is a track as the API sees it.
+type TrackInfo struct {
+	ID          string      `json:"id"`
+	Participant string      `json:"participant"`
+	Name        string      `json:"name,omitempty"`
+	Kind        Kind        `json:"kind"`
+	Codec       string      `json:"codec"`
+	Source      string      `json:"source,omitempty"`
+	SSRC        uint32      `json:"ssrc"`
+	PayloadType uint8       `json:"payload_type"`
+	ClockRate   int         `json:"clock_rate"`
+	Muted       bool        `json:"muted"`
+	CNAME       string      `json:"cname,omitempty"`
+	Segment     int         `json:"segment"`
+	CreatedAt   time.Time   `json:"created_at"`
+	Stats       *TrackStats `json:"stats,omitempty"`
+}
+
+// TrackStats are the per-track receive counters.
+type TrackStats struct {
+	Packets          uint64     `json:"packets"`
+	Bytes            uint64     `json:"bytes"`
+	Lost             int64      `json:"lost"`
+	OutOfOrder       uint64     `json:"out_of_order"`
+	JitterMS         float64    `json:"jitter_ms"`
+	WrongPayloadType uint64     `json:"wrong_payload_type"`
+	ForeignSource    uint64     `json:"foreign_source"`
+	PushDropped      uint64     `json:"push_dropped"`
+	Keyframes        uint64     `json:"keyframes"`
+	KeyframeRequests uint64     `json:"keyframe_requests"`
+	PLISent          uint64     `json:"pli_sent"`
+	FIRSent          uint64     `json:"fir_sent"`
+	SenderReports    uint64     `json:"sender_reports"`
+	Source           string     `json:"source,omitempty"`
+	LastPacketAt     *time.Time `json:"last_packet_at,omitempty"`
+	SenderReportNTP  *time.Time `json:"sender_report_ntp,omitempty"`
+}
+
+// Track is one registered RTP track of a room.
+type Track struct {
+	room  *Room
+	codec Codec
+
+	mu        sync.Mutex
+	info      TrackInfo
+	seg       *segment
+	stats     ReceiveStats
+	rw        rewriter
+	src       netip.AddrPort // learned from the first RTP packet
+	rtcpSrc   netip.AddrPort // learned from RTCP when it comes first
+	sr        SenderReportInfo
+	srSSRC    uint32
+	lastPkt   time.Time
+	counters  TrackStats
+	firSeq    uint8
+	ended     bool
+	throttle  *KeyframeThrottle
+	hdr       rtp.Header // scratch for the read loop
+	pliSent   atomic.Uint64
+	firSent   atomic.Uint64
+	hasSource atomic.Bool
+}
+
+// handleRTP accounts, rewrites and pushes one RTP packet. Called from the
+// room's read loop only.
+func (t *Track) handleRTP(pkt []byte, from netip.AddrPort, now time.Time) {
+	t.mu.Lock()
+	n, err := t.hdr.Unmarshal(pkt)
+	if err != nil || n > len(pkt) {
+		t.mu.Unlock()
+		t.room.counters.malformed.Add(1)
+		return
+	}
+	if t.hdr.PayloadType != t.info.PayloadType {
+		t.counters.WrongPayloadType++
+		t.mu.Unlock()
+		t.room.counters.wrongPayloadType.Add(1)
+		return
+	}
+	if t.ended || t.seg == nil {
+		t.mu.Unlock()
+		return
+	}
+	first := !t.src.IsValid()
+	if first {
+		t.src = from
+		t.hasSource.Store(true)
+	} else if t.src != from {
+		// Once a track's source is learned, nobody else may feed it.
+		t.counters.ForeignSource++
+		t.mu.Unlock()
+		t.room.counters.foreignSource.Add(1)
+		return
+	}
+	end := len(pkt)
+	if t.hdr.Padding && end > n {
+		end -= int(pkt[end-1])
+	}
+	t.stats.Update(t.hdr.SequenceNumber, t.hdr.Timestamp, now)
+	keyframe := t.codec.Kind == Video && end > n && IsKeyframeStart(t.codec.Name, pkt[n:end])
+	if keyframe {
+		t.counters.Keyframes++
+	}
+	t.rw.rewrite(pkt, now)
+	if t.seg.push(pkt) != 0 {
+		t.counters.PushDropped++
+	}
+	t.counters.Packets++
+	t.counters.Bytes += uint64(len(pkt))
+	t.lastPkt = now
+	t.mu.Unlock()
+	if keyframe {
+		t.throttle.KeyframeSeen()
+	}
+	if first && t.codec.Kind == Video {
+		t.throttle.Request()
+	}
+}
+
+// handleSenderReport keeps the sender's NTP ↔ RTP mapping.
+func (t *Track) handleSenderReport(ssrc uint32, info SenderReportInfo, from netip.AddrPort) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.sr, t.srSSRC = info, ssrc
+	t.counters.SenderReports++
+	if !t.rtcpSrc.IsValid() {
+		t.rtcpSrc = from
+	}
+}
+
+func (t *Track) setCNAME(cname string) {
+	t.mu.Lock()
+	t.info.CNAME = cname
+	t.mu.Unlock()
+}
+
+// feedbackAddr is where RTCP feedback goes: the RTP source, else the RTCP source.
+func (t *Track) feedbackAddr() (netip.AddrPort, uint32, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	addr := t.src
+	if !addr.IsValid() {
+		addr = t.rtcpSrc
+	}
+	return addr, t.info.SSRC, addr.IsValid()
+}
+
+// senderReportLocked returns the last SR mapped onto the output timeline,
+// or ok=false when it belongs to another source or cannot be mapped yet.
+func (t *Track) senderReportLocked() (SenderReportInfo, bool) {
+	if !t.sr.Valid() || t.srSSRC != t.info.SSRC || t.rw.switchPending {
+		return SenderReportInfo{}, false
+	}
+	sr := t.sr
+	sr.RTPTime = t.rw.mapTS(sr.RTPTime)
+	return sr, true
+}
+
+// Info returns the track's description with its current counters.
+func (t *Track) Info() TrackInfo {
+	requests, _ := t.throttle.Counts() // before t.mu: Send takes t.mu under the throttle lock
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	info := t.info
+	st := t.counters
+	st.Lost = t.stats.Lost()
+	if st.Lost < 0 {
+		st.Lost = 0
+	}
+	st.OutOfOrder = t.stats.OutOfOrder()
+	st.JitterMS = float64(t.stats.Jitter()) * 1000 / float64(t.info.ClockRate)
+	st.KeyframeRequests = requests
+	st.PLISent, st.FIRSent = t.pliSent.Load(), t.firSent.Load()
+	if t.src.IsValid() {
+		st.Source = t.src.String()
+	}
+	if !t.lastPkt.IsZero() {
+		lp := t.lastPkt.UTC()
+		st.LastPacketAt = &lp
+	}
+	if t.sr.Valid() {
+		ntp := NTPToTime(t.sr.NTP)
+		st.SenderReportNTP = &ntp
+	}
+	info.Stats = &st
+	return info
+}
+
+// refreshFile updates a recording's file entry from its branch's counters.
+// final uses the snapshot taken at EOS.
+func (t *Track) refreshFile(rec *Recording, b *branch, seg *segment, final bool) {
+	times := b.snapshot
+	if !final {
+		times = b.readTimes()
+	}
+	t.mu.Lock()
+	sr, srOK := t.senderReportLocked()
+	clockRate := t.info.ClockRate
+	t.mu.Unlock()
+
+	var rtpTS uint32
+	var rtpOK bool
+	if times.FirstPTS >= 0 && seg != nil {
+		rec.mu.Lock()
+		have := b.file.FirstSampleRTP != nil
+		rec.mu.Unlock()
+		if !have {
+			rtpTS, rtpOK = seg.rtpTimeAt(times.FirstPTS, clockRate)
+		}
+	}
+	var size uint64
+	if st, err := os.Stat(b.path); err == nil {
+		size = uint64(st.Size())
+	}
+
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	f := b.file
+	f.Bytes = size
+	if times.FirstPTS >= 0 {
+		f.started = true
+		f.StartOffsetMS = (times.FirstPTS - rec.startRT) / int64(time.Millisecond)
+		end := times.LastPTS
+		if times.LastDur > 0 {
+			end += times.LastDur
+		}
+		f.DurationMS = (end - times.FirstPTS) / int64(time.Millisecond)
+		server := t.room.wallClockAt(times.FirstPTS)
+		f.FirstSampleServerTime = &server
+		if rtpOK {
+			v := rtpTS
+			f.FirstSampleRTP = &v
+		}
+		if f.FirstSampleRTP != nil && srOK && f.FirstSampleNTP == nil {
+			ntp := sr.WallClock(*f.FirstSampleRTP, clockRate)
+			f.FirstSampleNTP = &ntp
+			f.FirstSampleNTPRaw = TimeToNTP(ntp)
+		}
+	}
+	if final {
+		f.State = FileFinal
+		if b.finalErr != nil {
+			f.State = FileFailed
+			f.Error = b.finalErr.Error()
+		}
+		if !f.started {
+			f.StartOffsetMS = 0
+		}
+	}
+}

@@ -1,0 +1,244 @@
+// Package gstx holds the go-gst calls every media package shares: initialising
+// GStreamer, pushing RTP packets into an appsrc without per-packet Go garbage,
+// timestamp and keyframe probes implemented in C (so they cost no cgo callback
+// per buffer), EOS watches, bus polling and pipeline graph rendering.
+//
+// Keeping these in one small package means a later move to newer bindings
+// touches one place (see ../shared/GSTREAMER.md).
+package gstx
+
+/*
+#cgo pkg-config: gstreamer-1.0 gstreamer-app-1.0
+#include <gst/gst.h>
+#include <gst/app/gstappsrc.h>
+#include <stdlib.h>
+
+static GstFlowReturn sl_push_bytes(void *appsrc, const void *data, gsize len) {
+	GstBuffer *b = gst_buffer_new_memdup(data, len);
+	return gst_app_src_push_buffer(GST_APP_SRC(appsrc), b);
+}
+
+static GstFlowReturn sl_end_stream(void *appsrc) {
+	return gst_app_src_end_of_stream(GST_APP_SRC(appsrc));
+}
+
+// SlTimes is written by streaming threads and read from Go with atomics.
+typedef struct {
+	gint64 first_pts;   // -1 until the first buffer with a valid PTS
+	gint64 last_pts;    // -1 until then
+	gint64 last_dur;    // duration of the last buffer, or -1
+	guint64 buffers;
+	guint64 bytes;
+	gint64 rtp_pts;     // PTS of the last RTP buffer seen (rtp probes only)
+	guint32 rtp_ts;     // its RTP timestamp
+} SlTimes;
+
+static SlTimes *sl_times_new(void) {
+	SlTimes *t = g_new0(SlTimes, 1);
+	t->first_pts = -1;
+	t->last_pts = -1;
+	t->last_dur = -1;
+	t->rtp_pts = -1;
+	return t;
+}
+
+static GstPadProbeReturn sl_times_probe(GstPad *pad, GstPadProbeInfo *info, gpointer user) {
+	SlTimes *t = user;
+	GstBuffer *b = GST_PAD_PROBE_INFO_BUFFER(info);
+	if (b == NULL) return GST_PAD_PROBE_OK;
+	__atomic_add_fetch(&t->buffers, 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&t->bytes, gst_buffer_get_size(b), __ATOMIC_RELAXED);
+	if (GST_BUFFER_PTS_IS_VALID(b)) {
+		gint64 pts = GST_BUFFER_PTS(b);
+		gint64 expected = -1;
+		__atomic_compare_exchange_n(&t->first_pts, &expected, pts, FALSE, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+		__atomic_store_n(&t->last_pts, pts, __ATOMIC_SEQ_CST);
+		__atomic_store_n(&t->last_dur, GST_BUFFER_DURATION_IS_VALID(b) ? (gint64)GST_BUFFER_DURATION(b) : -1, __ATOMIC_RELAXED);
+	}
+	return GST_PAD_PROBE_OK;
+}
+
+// sl_rtp_probe records the (PTS, RTP timestamp) pair of the latest RTP buffer.
+// The pair is read rarely, so a plain mutex-free double write is tolerable:
+// readers use sl_rtp_pair which retries on a torn read.
+static GstPadProbeReturn sl_rtp_probe(GstPad *pad, GstPadProbeInfo *info, gpointer user) {
+	SlTimes *t = user;
+	GstBuffer *b = GST_PAD_PROBE_INFO_BUFFER(info);
+	if (b == NULL || !GST_BUFFER_PTS_IS_VALID(b)) return GST_PAD_PROBE_OK;
+	guint8 hdr[8];
+	if (gst_buffer_extract(b, 0, hdr, 8) != 8) return GST_PAD_PROBE_OK;
+	guint32 ts = ((guint32)hdr[4] << 24) | ((guint32)hdr[5] << 16) | ((guint32)hdr[6] << 8) | hdr[7];
+	__atomic_store_n(&t->rtp_pts, (gint64)-2, __ATOMIC_SEQ_CST); // writing
+	__atomic_store_n(&t->rtp_ts, ts, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&t->rtp_pts, (gint64)GST_BUFFER_PTS(b), __ATOMIC_SEQ_CST);
+	return GST_PAD_PROBE_OK;
+}
+
+static gulong sl_add_times_probe(void *pad, SlTimes *t) {
+	return gst_pad_add_probe(GST_PAD(pad), GST_PAD_PROBE_TYPE_BUFFER, sl_times_probe, t, NULL);
+}
+
+static gulong sl_add_rtp_probe(void *pad, SlTimes *t) {
+	return gst_pad_add_probe(GST_PAD(pad), GST_PAD_PROBE_TYPE_BUFFER, sl_rtp_probe, t, NULL);
+}
+
+static gint64 sl_load64(gint64 *p) { return __atomic_load_n(p, __ATOMIC_SEQ_CST); }
+static guint64 sl_loadu64(guint64 *p) { return __atomic_load_n(p, __ATOMIC_SEQ_CST); }
+static guint32 sl_loadu32(guint32 *p) { return __atomic_load_n(p, __ATOMIC_SEQ_CST); }
+
+// sl_keyframe_gate drops delta units until the first keyframe, then removes itself.
+static GstPadProbeReturn sl_keyframe_gate(GstPad *pad, GstPadProbeInfo *info, gpointer user) {
+	GstBuffer *b = GST_PAD_PROBE_INFO_BUFFER(info);
+	if (b == NULL) return GST_PAD_PROBE_OK;
+	if (GST_BUFFER_FLAG_IS_SET(b, GST_BUFFER_FLAG_DELTA_UNIT)) return GST_PAD_PROBE_DROP;
+	return GST_PAD_PROBE_REMOVE;
+}
+
+static gulong sl_add_keyframe_gate(void *pad) {
+	return gst_pad_add_probe(GST_PAD(pad), GST_PAD_PROBE_TYPE_BUFFER, sl_keyframe_gate, NULL, NULL);
+}
+
+static void sl_remove_probe(void *pad, gulong id) {
+	gst_pad_remove_probe(GST_PAD(pad), id);
+}
+*/
+import "C"
+
+import (
+	"runtime"
+	"sync"
+	"unsafe"
+
+	"github.com/go-gst/go-gst/gst"
+	"github.com/go-gst/go-gst/gst/app"
+)
+
+var initOnce sync.Once
+
+// Init initialises GStreamer once per process. It is safe to call many times.
+func Init() {
+	initOnce.Do(func() { gst.Init(nil) })
+}
+
+// FlowReturn mirrors GstFlowReturn for callers that should not import go-gst.
+type FlowReturn int
+
+// Flow results used by callers.
+const (
+	FlowOK       FlowReturn = 0
+	FlowFlushing FlowReturn = -2
+	FlowEOS      FlowReturn = -3
+)
+
+// PushBytes copies pkt into a new GstBuffer and pushes it into appsrc. It
+// creates no Go wrapper, so nothing waits for a finalizer (GSTREAMER.md pitfall 2).
+// Empty packets are ignored (pitfall 11).
+func PushBytes(src *app.Source, pkt []byte) FlowReturn {
+	if len(pkt) == 0 {
+		return FlowOK
+	}
+	ret := C.sl_push_bytes(src.Unsafe(), unsafe.Pointer(&pkt[0]), C.gsize(len(pkt)))
+	runtime.KeepAlive(src)
+	return FlowReturn(ret)
+}
+
+// EndStream sends EOS from an appsrc once its queue drains.
+func EndStream(src *app.Source) FlowReturn {
+	ret := C.sl_end_stream(src.Unsafe())
+	runtime.KeepAlive(src)
+	return FlowReturn(ret)
+}
+
+// Times follows the buffers crossing a pad: first and last PTS, counts and
+// bytes. It is maintained by a C probe, so it costs no Go callback per buffer.
+type Times struct {
+	pad *gst.Pad
+	c   *C.SlTimes
+	ids []C.gulong
+	mu  sync.Mutex
+}
+
+// NoTime is returned for timestamps that have not been seen yet.
+const NoTime int64 = -1
+
+func newTimes(pad *gst.Pad) *Times {
+	return &Times{pad: pad, c: C.sl_times_new()}
+}
+
+// WatchTimes attaches a buffer-timing probe to pad. Call Remove when done.
+func WatchTimes(pad *gst.Pad) *Times {
+	t := newTimes(pad)
+	t.ids = append(t.ids, C.sl_add_times_probe(pad.Unsafe(), t.c))
+	return t
+}
+
+// WatchRTP attaches a probe to a pad carrying RTP buffers that records the PTS
+// and RTP timestamp of the latest buffer (see RTPPair).
+func WatchRTP(pad *gst.Pad) *Times {
+	t := newTimes(pad)
+	t.ids = append(t.ids, C.sl_add_rtp_probe(pad.Unsafe(), t.c))
+	return t
+}
+
+// FirstPTS is the PTS of the first timestamped buffer, or NoTime.
+func (t *Times) FirstPTS() int64 { return int64(C.sl_load64(&t.c.first_pts)) }
+
+// LastPTS is the PTS of the latest timestamped buffer, or NoTime.
+func (t *Times) LastPTS() int64 { return int64(C.sl_load64(&t.c.last_pts)) }
+
+// LastDuration is the duration of the latest timestamped buffer, or NoTime.
+func (t *Times) LastDuration() int64 { return int64(C.sl_load64(&t.c.last_dur)) }
+
+// Buffers is the number of buffers seen.
+func (t *Times) Buffers() uint64 { return uint64(C.sl_loadu64(&t.c.buffers)) }
+
+// Bytes is the number of bytes seen.
+func (t *Times) Bytes() uint64 { return uint64(C.sl_loadu64(&t.c.bytes)) }
+
+// RTPPair returns the PTS and RTP timestamp of the latest RTP buffer seen by
+// a WatchRTP probe; ok is false before the first one.
+func (t *Times) RTPPair() (pts int64, rtpTS uint32, ok bool) {
+	for i := 0; i < 100; i++ {
+		p1 := int64(C.sl_load64(&t.c.rtp_pts))
+		ts := uint32(C.sl_loadu32(&t.c.rtp_ts))
+		p2 := int64(C.sl_load64(&t.c.rtp_pts))
+		if p1 == -1 {
+			return 0, 0, false
+		}
+		if p1 >= 0 && p1 == p2 {
+			return p1, ts, true
+		}
+		runtime.Gosched()
+	}
+	return 0, 0, false
+}
+
+// Remove detaches the probes. The counters stay readable until Free.
+func (t *Times) Remove() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, id := range t.ids {
+		C.sl_remove_probe(t.pad.Unsafe(), id)
+	}
+	t.ids = nil
+	runtime.KeepAlive(t.pad)
+}
+
+// Free releases the counters; the probes must have been removed, or the pad
+// must no longer carry data (its element is in NULL state).
+func (t *Times) Free() {
+	t.Remove()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.c != nil {
+		C.g_free(C.gpointer(unsafe.Pointer(t.c)))
+		t.c = nil
+	}
+}
+
+// GateUntilKeyframe drops delta-unit buffers on pad until the first keyframe
+// passes; then the probe removes itself.
+func GateUntilKeyframe(pad *gst.Pad) {
+	C.sl_add_keyframe_gate(pad.Unsafe())
+	runtime.KeepAlive(pad)
+}

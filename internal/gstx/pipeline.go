@@ -1,0 +1,140 @@
+package gstx
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os/exec"
+	"sync"
+	"time"
+
+	"github.com/go-gst/go-gst/gst"
+)
+
+// BusMessage is a copy of the fields of a bus message that handlers need.
+// It is safe to keep after the callback (GSTREAMER.md pitfall 3).
+type BusMessage struct {
+	Type   gst.MessageType
+	Source string // name of the element that posted it
+	Text   string // error/warning text
+	Debug  string // error/warning debug string
+}
+
+// WatchBus polls the pipeline's bus until ctx is done, handing error, warning,
+// EOS and latency messages to handle on the polling goroutine. Latency
+// messages are answered by recalculating the pipeline latency first. The
+// returned channel is closed when the watcher has stopped.
+func WatchBus(ctx context.Context, p *gst.Pipeline, handle func(BusMessage)) <-chan struct{} {
+	done := make(chan struct{})
+	bus := p.GetPipelineBus()
+	go func() {
+		defer close(done)
+		mask := gst.MessageError | gst.MessageWarning | gst.MessageEOS | gst.MessageLatency
+		for ctx.Err() == nil {
+			msg := bus.TimedPopFiltered(gst.ClockTime(100*time.Millisecond), mask)
+			if msg == nil {
+				continue
+			}
+			m := BusMessage{Type: msg.Type(), Source: msg.Source()}
+			switch msg.Type() {
+			case gst.MessageError:
+				gerr := msg.ParseError()
+				m.Text, m.Debug = gerr.Error(), gerr.DebugString()
+			case gst.MessageWarning:
+				gerr := msg.ParseWarning()
+				m.Text, m.Debug = gerr.Error(), gerr.DebugString()
+			case gst.MessageLatency:
+				p.RecalculateLatency()
+			}
+			handle(m)
+		}
+	}()
+	return done
+}
+
+// EOSWatch is closed when an EOS event crosses a pad.
+type EOSWatch struct {
+	pad  *gst.Pad
+	id   uint64
+	once sync.Once
+	done chan struct{}
+}
+
+// WatchEOS installs a downstream-event probe on pad that closes Done() when
+// EOS passes. The probe stays until Remove.
+func WatchEOS(pad *gst.Pad) *EOSWatch {
+	w := &EOSWatch{pad: pad, done: make(chan struct{})}
+	w.id = pad.AddProbe(gst.PadProbeTypeEventDownstream, func(_ *gst.Pad, info *gst.PadProbeInfo) gst.PadProbeReturn {
+		if ev := info.GetEvent(); ev != nil && ev.Type() == gst.EventTypeEOS {
+			w.once.Do(func() { close(w.done) })
+		}
+		return gst.PadProbeOK
+	})
+	return w
+}
+
+// Done is closed once EOS has crossed the pad.
+func (w *EOSWatch) Done() <-chan struct{} { return w.done }
+
+// Remove detaches the probe.
+func (w *EOSWatch) Remove() {
+	if w.id != 0 {
+		w.pad.RemoveProbe(w.id)
+		w.id = 0
+	}
+}
+
+// Wait blocks until EOS crossed the pad or the timeout passed.
+func (w *EOSWatch) Wait(timeout time.Duration) error {
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-w.done:
+		return nil
+	case <-t.C:
+		return fmt.Errorf("no EOS on %s after %s", w.pad.GetName(), timeout)
+	}
+}
+
+// StopElement sets e to NULL, waiting at most timeout (BlockSetState waits
+// forever; GSTREAMER.md pitfall 9).
+func StopElement(e *gst.Element, timeout time.Duration) error {
+	done := make(chan error, 1)
+	go func() { done <- e.BlockSetState(gst.StateNull) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			return fmt.Errorf("set %s to NULL: %w", e.GetName(), err)
+		}
+		return nil
+	case <-time.After(timeout):
+		return fmt.Errorf("set %s to NULL: timed out after %s", e.GetName(), timeout)
+	}
+}
+
+// RunningTime is the pipeline's current running time in nanoseconds, or -1
+// when it has no clock yet.
+func RunningTime(p *gst.Pipeline) int64 {
+	clock := p.GetPipelineClock()
+	if clock == nil {
+		return -1
+	}
+	return int64(clock.GetTime()) - int64(p.GetBaseTime())
+}
+
+// DotGraph returns the pipeline graph in graphviz dot syntax.
+func DotGraph(p *gst.Pipeline) string {
+	return p.DebugBinToDotData(gst.DebugGraphShowAll)
+}
+
+// RenderSVG renders a dot graph with graphviz's `dot`.
+func RenderSVG(ctx context.Context, dot string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, "dot", "-Tsvg")
+	cmd.Stdin = bytes.NewReader([]byte(dot))
+	var out, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &stderr
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("render pipeline graph with dot: %w: %s", err, stderr.String())
+	}
+	return out.Bytes(), nil
+}
