@@ -89,7 +89,11 @@ func planGrid(area Rect, n int, aspect float64, gap int, c gridConstraints) (gri
 		// The largest tile of the aspect that fits, rounded to even sizes
 		// while keeping the aspect as exact as the rounding allows.
 		tw := evenFloorF(min(cellW, cellH*aspect))
-		th := min(evenRoundF(float64(tw)/aspect), evenFloorF(cellH))
+		th := evenRoundF(float64(tw) / aspect)
+		if maxH := evenFloorF(cellH); th > maxH {
+			th = maxH
+			tw = min(tw, evenRoundF(float64(th)*aspect))
+		}
 		if tw < 2 || th < 2 {
 			continue
 		}
