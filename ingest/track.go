@@ -53,24 +53,26 @@ type Track struct {
 	room  *Room
 	codec Codec
 
-	mu        sync.Mutex
-	info      TrackInfo
-	seg       *segment
-	stats     ReceiveStats
-	rw        rewriter
-	src       netip.AddrPort // learned from the first RTP packet
-	rtcpSrc   netip.AddrPort // learned from RTCP when it comes first
-	sr        SenderReportInfo
-	srSSRC    uint32
-	lastPkt   time.Time
-	counters  TrackStats
-	firSeq    uint8
-	ended     bool
-	throttle  *KeyframeThrottle
-	hdr       rtp.Header // scratch for the read loop
-	pliSent   atomic.Uint64
-	firSent   atomic.Uint64
-	hasSource atomic.Bool
+	mu           sync.Mutex
+	info         TrackInfo
+	seg          *segment
+	stats        ReceiveStats
+	rw           rewriter
+	src          netip.AddrPort // learned from the first RTP packet
+	rtcpSrc      netip.AddrPort // learned from RTCP when it comes first
+	sr           SenderReportInfo
+	srSSRC       uint32
+	lastPkt      time.Time
+	counters     TrackStats
+	firSeq       uint8
+	lastKeyTS    uint32
+	keyframeSeen bool
+	ended        bool
+	throttle     *KeyframeThrottle
+	hdr          rtp.Header // scratch for the read loop
+	pliSent      atomic.Uint64
+	firSent      atomic.Uint64
+	hasSource    atomic.Bool
 }
 
 // handleRTP accounts, rewrites and pushes one RTP packet. Called from the
@@ -111,7 +113,11 @@ func (t *Track) handleRTP(pkt []byte, from netip.AddrPort, now time.Time) {
 	t.stats.Update(t.hdr.SequenceNumber, t.hdr.Timestamp, now)
 	keyframe := t.codec.Kind == Video && end > n && IsKeyframeStart(t.codec.Name, pkt[n:end])
 	if keyframe {
-		t.counters.Keyframes++
+		// A keyframe spans many packets (SPS, PPS, slices): count it once per timestamp.
+		if !t.keyframeSeen || t.hdr.Timestamp != t.lastKeyTS {
+			t.counters.Keyframes++
+		}
+		t.keyframeSeen, t.lastKeyTS = true, t.hdr.Timestamp
 	}
 	t.rw.rewrite(pkt, now)
 	if t.seg.push(pkt) != 0 {

@@ -1,0 +1,204 @@
+// Command streamline is the Streamline media server.
+//
+//	streamline serve [flags]
+//
+// Every flag has a STREAMLINE_* environment equivalent (e.g. --rtp-ports ↔
+// STREAMLINE_RTP_PORTS); flags win over the environment.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/streamline-media/streamline/ctl"
+	"github.com/streamline-media/streamline/internal/gstx"
+	"github.com/streamline-media/streamline/web"
+)
+
+func main() {
+	if len(os.Args) < 2 || os.Args[1] == "-h" || os.Args[1] == "--help" || os.Args[1] == "help" {
+		fmt.Fprintln(os.Stderr, "usage: streamline serve [flags]   (streamline serve --help for flags)")
+		os.Exit(2)
+	}
+	switch os.Args[1] {
+	case "serve":
+		if err := serve(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "streamline:", err)
+			os.Exit(1)
+		}
+	default:
+		fmt.Fprintf(os.Stderr, "streamline: unknown command %q (want serve)\n", os.Args[1])
+		os.Exit(2)
+	}
+}
+
+type options struct {
+	httpAddr      string
+	rtpPorts      string
+	rtpHost       string
+	rtpListen     string
+	dataDir       string
+	redisURL      string
+	nodeID        string
+	jitterMS      int
+	logLevel      string
+	logFormat     string
+	gstDebug      string
+	gstDebugFile  string
+	maxRooms      int
+	maxTracks     int
+	shutdownGrace time.Duration
+}
+
+func parseFlags(args []string) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.StringVar(&o.httpAddr, "http", "127.0.0.1:8080", "HTTP listen address of the API and dashboard")
+	fs.StringVar(&o.rtpPorts, "rtp-ports", "40000-40999", "UDP port range for rooms (one port per room)")
+	fs.StringVar(&o.rtpHost, "rtp-host", "", "address advertised to the SFU for RTP (default: the listen address, or 127.0.0.1)")
+	fs.StringVar(&o.rtpListen, "rtp-listen", "0.0.0.0", "address room sockets bind to")
+	fs.StringVar(&o.dataDir, "data", "./recordings", "recordings root")
+	fs.StringVar(&o.redisURL, "redis", "", "Redis URL for shared state (empty = embedded in-memory store)")
+	fs.StringVar(&o.nodeID, "node-id", "", "this node's id (default: hostname)")
+	fs.IntVar(&o.jitterMS, "jitter-ms", 200, "jitterbuffer latency per track in milliseconds")
+	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&o.gstDebug, "gst-debug", "", "GStreamer debug spec, e.g. 3 or '*:2,rtpjitterbuffer:5' (GST_DEBUG)")
+	fs.StringVar(&o.gstDebugFile, "gst-debug-file", "", "write GStreamer's debug log to this file instead of stderr")
+	fs.IntVar(&o.maxRooms, "max-rooms", 0, "maximum rooms on this node (0 = unlimited)")
+	fs.IntVar(&o.maxTracks, "max-tracks-per-room", 0, "maximum tracks per room (0 = unlimited)")
+	fs.DurationVar(&o.shutdownGrace, "shutdown-grace", 30*time.Second, "time allowed to finalize files on shutdown")
+	// Environment first, so explicit flags override it.
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		env := "STREAMLINE_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := os.LookupEnv(env); ok {
+			if err := f.Value.Set(v); err != nil && envErr == nil {
+				envErr = fmt.Errorf("%s=%q: %w", env, v, err)
+			}
+		}
+	})
+	if envErr != nil {
+		return o, envErr
+	}
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	return o, nil
+}
+
+func newLogger(level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: %w", level, err)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+}
+
+func serve(args []string) error {
+	o, err := parseFlags(args)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	log, err := newLogger(o.logLevel, o.logFormat)
+	if err != nil {
+		return err
+	}
+	slog.SetDefault(log)
+	ports, err := ctl.ParsePortRange(o.rtpPorts)
+	if err != nil {
+		return err
+	}
+	listen, err := netip.ParseAddr(o.rtpListen)
+	if err != nil {
+		return fmt.Errorf("--rtp-listen %q: %w", o.rtpListen, err)
+	}
+	if o.redisURL != "" {
+		return errors.New("--redis: the Redis store is not available in this build; leave it empty for the embedded store")
+	}
+	if o.jitterMS < 0 || o.jitterMS > 10000 {
+		return fmt.Errorf("--jitter-ms %d: want 0-10000", o.jitterMS)
+	}
+	dataDir, err := filepath.Abs(o.dataDir)
+	if err != nil {
+		return fmt.Errorf("--data: %w", err)
+	}
+	if err := os.MkdirAll(dataDir, 0o755); err != nil {
+		return fmt.Errorf("--data: %w", err)
+	}
+	// GStreamer reads its debug settings at init.
+	if o.gstDebug != "" {
+		os.Setenv("GST_DEBUG", o.gstDebug)
+	}
+	if o.gstDebugFile != "" {
+		os.Setenv("GST_DEBUG_FILE", o.gstDebugFile)
+		os.Setenv("GST_DEBUG_NO_COLOR", "1")
+	}
+	gstx.Init()
+	if o.nodeID == "" {
+		o.nodeID, _ = os.Hostname()
+	}
+
+	srv, err := ctl.NewServer(ctl.Config{
+		RTPListen: listen, RTPHost: o.rtpHost, Ports: ports, DataDir: dataDir, NodeID: o.nodeID,
+		JitterLatency: time.Duration(o.jitterMS) * time.Millisecond, MaxRooms: o.maxRooms,
+		MaxTracksPerRoom: o.maxTracks, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	srv.Mount("/", web.Handler())
+
+	ln, err := net.Listen("tcp", o.httpAddr)
+	if err != nil {
+		return fmt.Errorf("--http %s: %w", o.httpAddr, err)
+	}
+	httpSrv := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- httpSrv.Serve(ln) }()
+	log.Info("streamline serving", "http", "http://"+ln.Addr().String(), "dashboard", "http://"+ln.Addr().String()+"/",
+		"rtp_ports", o.rtpPorts, "data", dataDir, "store", "memory", "node", o.nodeID)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down: finalizing recordings")
+	case err := <-errc:
+		return fmt.Errorf("http server: %w", err)
+	}
+	stop() // a second Ctrl-C kills at once
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), o.shutdownGrace)
+	defer cancel()
+	_ = httpSrv.Shutdown(shutdownCtx)
+	if err := srv.Close(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	log.Info("stopped; recordings are final", "data", dataDir)
+	return nil
+}

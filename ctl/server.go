@@ -1,0 +1,647 @@
+// Package ctl is Streamline's control plane: the REST API, the room store and
+// the ownership of every room's media objects on this node.
+package ctl
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"regexp"
+	"sync"
+	"time"
+
+	"github.com/streamline-media/streamline/ingest"
+	"github.com/streamline-media/streamline/internal/gstx"
+)
+
+// Config configures a Server.
+type Config struct {
+	// RTPListen is the address room sockets bind to (default 0.0.0.0).
+	RTPListen netip.Addr
+	// RTPHost is the address advertised to the SFU (default: RTPListen, or
+	// 127.0.0.1 when that is unspecified).
+	RTPHost string
+	Ports   PortRange
+	DataDir string
+	NodeID  string
+	Store   Store
+	// JitterLatency is the jitterbuffer latency of every track.
+	JitterLatency time.Duration
+	// MaxBodyBytes limits request bodies (default 1 MiB).
+	MaxBodyBytes int64
+	// MaxRooms limits rooms on this node (0 = unlimited).
+	MaxRooms int
+	// MaxTracksPerRoom limits tracks per room (0 = unlimited).
+	MaxTracksPerRoom int
+	Logger           *slog.Logger
+}
+
+// Server owns the rooms of this node and serves the REST API.
+type Server struct {
+	cfg   Config
+	log   *slog.Logger
+	ports *portPool
+	mux   *http.ServeMux
+
+	mu     sync.Mutex
+	rooms  map[string]*ingest.Room
+	closed bool
+}
+
+// NewServer validates cfg and returns a server with no rooms.
+func NewServer(cfg Config) (*Server, error) {
+	if cfg.DataDir == "" {
+		return nil, errors.New("ctl: data directory is required")
+	}
+	if cfg.Ports.Min == 0 {
+		cfg.Ports = PortRange{Min: 40000, Max: 40999}
+	}
+	if !cfg.RTPListen.IsValid() {
+		cfg.RTPListen = netip.IPv4Unspecified()
+	}
+	if cfg.RTPHost == "" {
+		cfg.RTPHost = cfg.RTPListen.String()
+		if cfg.RTPListen.IsUnspecified() {
+			cfg.RTPHost = "127.0.0.1"
+		}
+	}
+	if cfg.Store == nil {
+		cfg.Store = NewMemoryStore()
+	}
+	if cfg.NodeID == "" {
+		cfg.NodeID = "local"
+	}
+	if cfg.MaxBodyBytes == 0 {
+		cfg.MaxBodyBytes = 1 << 20
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, ports: newPortPool(cfg.Ports), rooms: map[string]*ingest.Room{}}
+	s.routes()
+	return s, nil
+}
+
+// Handler is the HTTP handler of the API.
+func (s *Server) Handler() http.Handler { return s.mux }
+
+func (s *Server) routes() {
+	m := http.NewServeMux()
+	m.HandleFunc("GET /healthz", s.health)
+	m.HandleFunc("POST /v1/rooms", s.createRoom)
+	m.HandleFunc("GET /v1/rooms", s.listRooms)
+	m.HandleFunc("GET /v1/rooms/{room}", s.getRoom)
+	m.HandleFunc("DELETE /v1/rooms/{room}", s.deleteRoom)
+	m.HandleFunc("GET /v1/rooms/{room}/pipeline.svg", s.pipelineSVG)
+	m.HandleFunc("GET /v1/rooms/{room}/pipeline.dot", s.pipelineDOT)
+	m.HandleFunc("POST /v1/rooms/{room}/tracks", s.createTrack)
+	m.HandleFunc("GET /v1/rooms/{room}/tracks", s.listTracks)
+	m.HandleFunc("GET /v1/rooms/{room}/tracks/{track}", s.getTrack)
+	m.HandleFunc("PATCH /v1/rooms/{room}/tracks/{track}", s.patchTrack)
+	m.HandleFunc("DELETE /v1/rooms/{room}/tracks/{track}", s.deleteTrack)
+	m.HandleFunc("POST /v1/rooms/{room}/tracks/{track}/keyframe", s.keyframe)
+	m.HandleFunc("POST /v1/rooms/{room}/recordings", s.createRecording)
+	m.HandleFunc("GET /v1/rooms/{room}/recordings", s.listRecordings)
+	m.HandleFunc("GET /v1/rooms/{room}/recordings/{rec}", s.getRecording)
+	m.HandleFunc("DELETE /v1/rooms/{room}/recordings/{rec}", s.deleteRecording)
+	m.Handle("GET /recordings/", http.StripPrefix("/recordings/", http.FileServer(http.Dir(s.cfg.DataDir))))
+	m.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, fmt.Errorf("no such endpoint: %s %s", r.Method, r.URL.Path))
+	})
+	s.mux = m
+}
+
+// Mount adds another handler (the dashboard) under pattern.
+func (s *Server) Mount(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+
+// idPattern keeps ids usable in paths and file names: no path can escape --data.
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+
+func validID(field, id string) error {
+	if !idPattern.MatchString(id) {
+		return fmt.Errorf("%s %q: must be 1-128 characters of A-Z a-z 0-9 . _ - and start with a letter or digit", field, id)
+	}
+	return nil
+}
+
+func newID(prefix string) string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	return prefix + hex.EncodeToString(b)
+}
+
+// RoomJSON is the API representation of a room.
+type RoomJSON struct {
+	ID         string                 `json:"id"`
+	Node       string                 `json:"node"`
+	RTP        RTPAddr                `json:"rtp"`
+	CreatedAt  time.Time              `json:"created_at"`
+	Tracks     []ingest.TrackInfo     `json:"tracks"`
+	Recordings []ingest.RecordingInfo `json:"recordings"`
+	Counters   ingest.RoomCounters    `json:"counters"`
+}
+
+// RTPAddr is where the SFU sends a room's RTP and RTCP (multiplexed).
+type RTPAddr struct {
+	Host string `json:"host"`
+	Port int    `json:"port"`
+}
+
+func (s *Server) roomJSON(rec RoomRecord, room *ingest.Room) RoomJSON {
+	out := RoomJSON{ID: rec.ID, Node: rec.Node, RTP: RTPAddr{Host: rec.RTPHost, Port: rec.RTPPort}, CreatedAt: rec.CreatedAt,
+		Tracks: []ingest.TrackInfo{}, Recordings: []ingest.RecordingInfo{}}
+	if room != nil {
+		out.Tracks = room.Tracks()
+		out.Recordings = room.Recordings()
+		out.Counters = room.Counters()
+	}
+	return out
+}
+
+func (s *Server) health(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	n := len(s.rooms)
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "node": s.cfg.NodeID, "rooms": n})
+}
+
+type createRoomRequest struct {
+	ID string `json:"id"`
+}
+
+func (s *Server) createRoom(w http.ResponseWriter, r *http.Request) {
+	var req createRoomRequest
+	if !s.decode(w, r, &req) {
+		return
+	}
+	if req.ID == "" {
+		req.ID = newID("room-")
+	}
+	if err := validID("room id", req.ID); err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	room, rec, err := s.CreateRoom(r.Context(), req.ID)
+	if err != nil {
+		writeError(w, statusOf(err), err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, s.roomJSON(rec, room))
+}
+
+// CreateRoom allocates a port, starts the room and records it in the store.
+func (s *Server) CreateRoom(ctx context.Context, id string) (*ingest.Room, RoomRecord, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, RoomRecord{}, errors.New("server is shutting down")
+	}
+	if _, ok := s.rooms[id]; ok {
+		return nil, RoomRecord{}, fmt.Errorf("room %q: %w", id, ErrRoomExists)
+	}
+	if s.cfg.MaxRooms > 0 && len(s.rooms) >= s.cfg.MaxRooms {
+		return nil, RoomRecord{}, fmt.Errorf("%w: this node already serves %d rooms", errLimit, s.cfg.MaxRooms)
+	}
+	var room *ingest.Room
+	port, err := s.ports.acquire(func(port int) error {
+		var err error
+		room, err = ingest.NewRoom(ingest.RoomConfig{
+			ID: id, Listen: netip.AddrPortFrom(s.cfg.RTPListen, uint16(port)), DataDir: s.cfg.DataDir,
+			JitterLatency: s.cfg.JitterLatency, Logger: s.log,
+		})
+		return err
+	})
+	if err != nil {
+		return nil, RoomRecord{}, fmt.Errorf("room %q: %w", id, err)
+	}
+	rec := RoomRecord{ID: id, Node: s.cfg.NodeID, RTPHost: s.cfg.RTPHost, RTPPort: port, CreatedAt: room.CreatedAt()}
+	if err := s.cfg.Store.CreateRoom(ctx, rec); err != nil {
+		_ = room.Close()
+		s.ports.release(port)
+		return nil, RoomRecord{}, err
+	}
+	s.rooms[id] = room
+	s.log.Info("room created", "room", id, "rtp_port", port)
+	return room, rec, nil
+}
+
+var errLimit = errors.New("limit reached")
+
+func (s *Server) listRooms(w http.ResponseWriter, r *http.Request) {
+	recs, err := s.cfg.Store.Rooms(r.Context())
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	out := make([]RoomJSON, 0, len(recs))
+	for _, rec := range recs {
+		out = append(out, s.roomJSON(rec, s.room(rec.ID)))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"rooms": out})
+}
+
+func (s *Server) room(id string) *ingest.Room {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rooms[id]
+}
+
+// lookup finds a room served by this node, writing 404 when there is none.
+func (s *Server) lookup(w http.ResponseWriter, r *http.Request) (*ingest.Room, RoomRecord, bool) {
+	id := r.PathValue("room")
+	rec, err := s.cfg.Store.Room(r.Context(), id)
+	room := s.room(id)
+	if err != nil || room == nil {
+		if err == nil {
+			err = fmt.Errorf("room %q is not served by this node (owner: %s)", id, rec.Node)
+		}
+		writeError(w, http.StatusNotFound, err)
+		return nil, RoomRecord{}, false
+	}
+	return room, rec, true
+}
+
+func (s *Server) getRoom(w http.ResponseWriter, r *http.Request) {
+	room, rec, ok := s.lookup(w, r)
+	if !ok {
+		return
+	}
+	writeJSON(w, http.StatusOK, s.roomJSON(rec, room))
+}
+
+func (s *Server) deleteRoom(w http.ResponseWriter, r *http.Request) {
+	room, rec, ok := s.lookup(w, r)
+	if !ok {
+		return
+	}
+	out := s.roomJSON(rec, room)
+	if err := s.closeRoom(r.Context(), rec.ID); err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	out.Recordings = room.Recordings()
+	out.Tracks = []ingest.TrackInfo{}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// closeRoom finalizes every file of the room and frees its port.
+func (s *Server) closeRoom(ctx context.Context, id string) error {
+	s.mu.Lock()
+	room := s.rooms[id]
+	delete(s.rooms, id)
+	s.mu.Unlock()
+	if room == nil {
+		return fmt.Errorf("room %q: %w", id, ErrRoomNotFound)
+	}
+	err := room.Close()
+	s.ports.release(int(room.Addr().Port()))
+	if derr := s.cfg.Store.DeleteRoom(ctx, id); derr != nil && !errors.Is(derr, ErrRoomNotFound) {
+		err = errors.Join(err, derr)
+	}
+	s.log.Info("room deleted", "room", id)
+	return err
+}
+
+func (s *Server) pipelineDOT(w http.ResponseWriter, r *http.Request) {
+	room, _, ok := s.lookup(w, r)
+	if !ok {
+		return
+	}
+	w.Header().Set("Content-Type", "text/vnd.graphviz")
+	_, _ = io.WriteString(w, room.PipelineDOT())
+}
+
+func (s *Server) pipelineSVG(w http.ResponseWriter, r *http.Request) {
+	room, _, ok := s.lookup(w, r)
+	if !ok {
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 20*time.Second)
+	defer cancel()
+	svg, err := gstx.RenderSVG(ctx, room.PipelineDOT())
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	w.Header().Set("Content-Type", "image/svg+xml")
+	_, _ = w.Write(svg)
+}
+
+type createTrackRequest struct {
+	ID          string  `json:"id"`
+	Participant string  `json:"participant"`
+	Kind        string  `json:"kind"`
+	Codec       string  `json:"codec"`
+	SSRC        *uint32 `json:"ssrc"`
+	PayloadType *int    `json:"payload_type"`
+	ClockRate   int     `json:"clock_rate"`
+	Source      string  `json:"source"`
+	Name        string  `json:"name"`
+}
+
+func (req createTrackRequest) validate() error {
+	switch {
+	case req.Participant == "":
+		return errors.New("participant: required")
+	case req.Kind != "audio" && req.Kind != "video":
+		return fmt.Errorf("kind %q: want audio or video", req.Kind)
+	case req.Codec == "":
+		return errors.New("codec: required (opus, vp8, vp9 or h264)")
+	case req.SSRC == nil:
+		return errors.New("ssrc: required")
+	case req.PayloadType == nil:
+		return errors.New("payload_type: required")
+	case *req.PayloadType < 0 || *req.PayloadType > 127:
+		return fmt.Errorf("payload_type %d: want 0-127", *req.PayloadType)
+	case req.ClockRate < 0:
+		return fmt.Errorf("clock_rate %d: must be positive", req.ClockRate)
+	case req.Source != "" && req.Source != "camera" && req.Source != "microphone" && req.Source != "screen":
+		return fmt.Errorf("source %q: want camera, microphone or screen", req.Source)
+	case len(req.Name) > 256:
+		return errors.New("name: longer than 256 characters")
+	}
+	if err := validID("participant", req.Participant); err != nil {
+		return err
+	}
+	return validID("track id", req.ID)
+}
+
+func (s *Server) createTrack(w http.ResponseWriter, r *http.Request) {
+	room, _, ok := s.lookup(w, r)
+	if !ok {
+		return
+	}
+	var req createTrackRequest
+	if !s.decode(w, r, &req) {
+		return
+	}
+	if req.ID == "" {
+		req.ID = newID("trk-")
+	}
+	if err := req.validate(); err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	if s.cfg.MaxTracksPerRoom > 0 && len(room.Tracks()) >= s.cfg.MaxTracksPerRoom {
+		writeError(w, http.StatusConflict, fmt.Errorf("%w: room has %d tracks", errLimit, s.cfg.MaxTracksPerRoom))
+		return
+	}
+	info, err := room.AddTrack(ingest.TrackInfo{
+		ID: req.ID, Participant: req.Participant, Name: req.Name, Kind: ingest.Kind(req.Kind), Codec: req.Codec,
+		Source: req.Source, SSRC: *req.SSRC, PayloadType: uint8(*req.PayloadType), ClockRate: req.ClockRate,
+	})
+	if err != nil {
+		writeError(w, statusOf(err), err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, info)
+}
+
+func (s *Server) listTracks(w http.ResponseWriter, r *http.Request) {
+	room, _, ok := s.lookup(w, r)
+	if !ok {
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"tracks": room.Tracks()})
+}
+
+func (s *Server) getTrack(w http.ResponseWriter, r *http.Request) {
+	room, _, ok := s.lookup(w, r)
+	if !ok {
+		return
+	}
+	info, err := room.Track(r.PathValue("track"))
+	if err != nil {
+		writeError(w, statusOf(err), err)
+		return
+	}
+	writeJSON(w, http.StatusOK, info)
+}
+
+type patchTrackRequest struct {
+	Muted       *bool   `json:"muted"`
+	SSRC        *uint32 `json:"ssrc"`
+	Codec       *string `json:"codec"`
+	PayloadType *int    `json:"payload_type"`
+	ClockRate   *int    `json:"clock_rate"`
+}
+
+func (s *Server) patchTrack(w http.ResponseWriter, r *http.Request) {
+	room, _, ok := s.lookup(w, r)
+	if !ok {
+		return
+	}
+	var req patchTrackRequest
+	if !s.decode(w, r, &req) {
+		return
+	}
+	u := ingest.TrackUpdate{Muted: req.Muted, SSRC: req.SSRC, Codec: req.Codec, ClockRate: req.ClockRate}
+	if req.PayloadType != nil {
+		if *req.PayloadType < 0 || *req.PayloadType > 127 {
+			writeError(w, http.StatusBadRequest, fmt.Errorf("payload_type %d: want 0-127", *req.PayloadType))
+			return
+		}
+		pt := uint8(*req.PayloadType)
+		u.PayloadType = &pt
+	}
+	if req.ClockRate != nil && *req.ClockRate <= 0 {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("clock_rate %d: must be positive", *req.ClockRate))
+		return
+	}
+	info, err := room.UpdateTrack(r.PathValue("track"), u)
+	if err != nil {
+		writeError(w, statusOf(err), err)
+		return
+	}
+	writeJSON(w, http.StatusOK, info)
+}
+
+func (s *Server) deleteTrack(w http.ResponseWriter, r *http.Request) {
+	room, _, ok := s.lookup(w, r)
+	if !ok {
+		return
+	}
+	id := r.PathValue("track")
+	info, err := room.Track(id)
+	if err == nil {
+		err = room.RemoveTrack(id)
+	}
+	if err != nil {
+		writeError(w, statusOf(err), err)
+		return
+	}
+	writeJSON(w, http.StatusOK, info)
+}
+
+func (s *Server) keyframe(w http.ResponseWriter, r *http.Request) {
+	room, _, ok := s.lookup(w, r)
+	if !ok {
+		return
+	}
+	if err := room.RequestKeyframe(r.PathValue("track")); err != nil {
+		writeError(w, statusOf(err), err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]string{"status": "requested"})
+}
+
+type createRecordingRequest struct {
+	ID   string `json:"id"`
+	Kind string `json:"kind"`
+	Mode string `json:"mode"`
+}
+
+func (s *Server) createRecording(w http.ResponseWriter, r *http.Request) {
+	room, _, ok := s.lookup(w, r)
+	if !ok {
+		return
+	}
+	var req createRecordingRequest
+	if !s.decode(w, r, &req) {
+		return
+	}
+	switch req.Kind {
+	case "", "tracks":
+	case "composite":
+		writeError(w, http.StatusBadRequest, errors.New(`kind "composite": composite recording is not available in this build; use "tracks"`))
+		return
+	default:
+		writeError(w, http.StatusBadRequest, fmt.Errorf(`kind %q: want "tracks"`, req.Kind))
+		return
+	}
+	if req.ID == "" {
+		req.ID = newID("rec-")
+	}
+	if err := validID("recording id", req.ID); err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	info, err := room.StartRecording(req.ID, req.Mode)
+	if err != nil {
+		writeError(w, statusOf(err), err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, info)
+}
+
+func (s *Server) listRecordings(w http.ResponseWriter, r *http.Request) {
+	room, _, ok := s.lookup(w, r)
+	if !ok {
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"recordings": room.Recordings()})
+}
+
+func (s *Server) getRecording(w http.ResponseWriter, r *http.Request) {
+	room, _, ok := s.lookup(w, r)
+	if !ok {
+		return
+	}
+	info, err := room.Recording(r.PathValue("rec"))
+	if err != nil {
+		writeError(w, statusOf(err), err)
+		return
+	}
+	writeJSON(w, http.StatusOK, info)
+}
+
+func (s *Server) deleteRecording(w http.ResponseWriter, r *http.Request) {
+	room, _, ok := s.lookup(w, r)
+	if !ok {
+		return
+	}
+	info, err := room.StopRecording(r.PathValue("rec"))
+	if err != nil {
+		writeError(w, statusOf(err), err)
+		return
+	}
+	writeJSON(w, http.StatusOK, info)
+}
+
+// Close finalizes every room (every file) and frees every port.
+func (s *Server) Close(ctx context.Context) error {
+	s.mu.Lock()
+	s.closed = true
+	ids := make([]string, 0, len(s.rooms))
+	for id := range s.rooms {
+		ids = append(ids, id)
+	}
+	s.mu.Unlock()
+	var wg sync.WaitGroup
+	errs := make([]error, len(ids))
+	for i, id := range ids {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[i] = s.closeRoom(ctx, id) }()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// decode reads a JSON body into v; an empty body leaves v zero. It answers
+// 400 or 413 itself and returns false when the body is unusable.
+func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	body := http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+	data, err := io.ReadAll(body)
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeError(w, http.StatusRequestEntityTooLarge, fmt.Errorf("request body larger than %d bytes", tooBig.Limit))
+			return false
+		}
+		writeError(w, http.StatusBadRequest, fmt.Errorf("read body: %w", err))
+		return false
+	}
+	if len(data) == 0 {
+		return true
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("invalid JSON body: %w", err))
+		return false
+	}
+	if dec.More() {
+		writeError(w, http.StatusBadRequest, errors.New("invalid JSON body: trailing data after the object"))
+		return false
+	}
+	return true
+}
+
+func statusOf(err error) int {
+	switch {
+	case errors.Is(err, ingest.ErrNotFound), errors.Is(err, ErrRoomNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, ingest.ErrConflict), errors.Is(err, ErrRoomExists), errors.Is(err, errLimit):
+		return http.StatusConflict
+	case errors.Is(err, ingest.ErrInvalid):
+		return http.StatusBadRequest
+	case errors.Is(err, ingest.ErrClosed), errors.Is(err, ErrNoPorts):
+		return http.StatusServiceUnavailable
+	}
+	var opErr *net.OpError
+	if errors.As(err, &opErr) {
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, err error) {
+	writeJSON(w, status, map[string]string{"error": err.Error()})
+}
