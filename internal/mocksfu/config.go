@@ -169,7 +169,8 @@ func (c *Config) setDefaults() {
 		c.Participants = DefaultParticipants(n)
 	}
 	if c.HTTPClient == nil {
-		c.HTTPClient = &http.Client{Timeout: 10 * time.Second}
+		// Own transport, so Run can close its idle connections on return.
+		c.HTTPClient = &http.Client{Timeout: 10 * time.Second, Transport: http.DefaultTransport.(*http.Transport).Clone()}
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

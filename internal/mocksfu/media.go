@@ -69,7 +69,9 @@ func (s pipeSpec) launch() (string, error) {
 			"video/x-raw,format=I420,width=%d,height=%d,framerate=%d/1,pixel-aspect-ratio=1/1 ! "+
 			"videoscale ! capsfilter name=res caps=\"%s\" ! "+
 			"textoverlay name=label valignment=top halignment=left font-desc=\"Sans 18\" shaded-background=true ! "+
-			"videoconvert ! ",
+			// If the encoder cannot keep up, drop raw frames (as a browser
+			// does) instead of letting the latency grow.
+			"videoconvert ! queue leaky=downstream max-size-buffers=2 max-size-bytes=0 max-size-time=0 ! ",
 			p.pattern, p.speed, p.extra, s.width, s.height, s.fps, resCaps(s.width, s.height))
 		pay := fmt.Sprintf("mtu=1200 pt=%d ssrc=%d seqnum-offset=%d timestamp-offset=%d", s.pt, s.ssrc, s.seqOffset, s.tsOffset)
 		var enc string

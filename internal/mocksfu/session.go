@@ -44,15 +44,15 @@ type track struct {
 
 	active  atomic.Bool
 	muted   atomic.Bool
-	waitKey atomic.Bool   // after unmute: drop until the next keyframe starts
-	firSeq  atomic.Int32  // last FIR sequence number acted on (-1 = none)
-	ended   atomic.Int64  // unix ns, 0 while active
-	resW    atomic.Int32  // current video resolution
-	resH    atomic.Int32  //
-	emit    emitFunc      // send loop only
-	imp     *impairer     // send loop only
-	srRng   *rand.Rand    // send loop only
-	nextSR  time.Time     // send loop only
+	waitKey atomic.Bool  // after unmute: drop until the next keyframe starts
+	firSeq  atomic.Int32 // last FIR sequence number acted on (-1 = none)
+	ended   atomic.Int64 // unix ns, 0 while active
+	resW    atomic.Int32 // current video resolution
+	resH    atomic.Int32 //
+	emit    emitFunc     // send loop only
+	imp     *impairer    // send loop only
+	srRng   *rand.Rand   // send loop only
+	nextSR  time.Time    // send loop only
 
 	// send-loop state
 	seqShift   uint16 // SFU-style sequence number rewriting across mute gaps
@@ -457,6 +457,13 @@ func (s *session) forward(p inPkt) {
 		return
 	}
 	payload := p.b[f.headerLen : f.headerLen+f.payloadLen]
+	if t.codec == AudioOpus && t.c.produced.Load() == 1 {
+		// opusenc's first packet is shortened by the encoder lookahead
+		// (13.5 ms), giving a 648-tick timestamp step no browser produces:
+		// drop it so every step is a multiple of 960.
+		t.seqShift++
+		return
+	}
 	if t.muted.Load() {
 		t.seqShift++
 		t.c.mutedDrops.Add(1)
