@@ -401,3 +401,65 @@ func ParseMutes(s string) ([]MuteWindow, error) {
 	slices.SortStableFunc(out, func(a, b MuteWindow) int { return cmp.Compare(a.From, b.From) })
 	return out, nil
 }
+
+// ParseImpairments parses "loss=5,reorder=2,duplicate=1,jitter=30ms"
+// (percentages may carry a trailing %) into Impairments.
+func ParseImpairments(s string) (Impairments, error) {
+	var im Impairments
+	for _, kv := range strings.Split(s, ",") {
+		kv = strings.TrimSpace(kv)
+		if kv == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			return im, fmt.Errorf("impairment %q: want key=value", kv)
+		}
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		if k == "jitter" {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				return im, fmt.Errorf("impairment %q: %w", kv, err)
+			}
+			im.Jitter = d
+			continue
+		}
+		f, err := strconv.ParseFloat(strings.TrimSuffix(v, "%"), 64)
+		if err != nil {
+			return im, fmt.Errorf("impairment %q: %w", kv, err)
+		}
+		switch k {
+		case "loss":
+			im.Loss = f
+		case "reorder":
+			im.Reorder = f
+		case "duplicate", "dup":
+			im.Duplicate = f
+		default:
+			return im, fmt.Errorf("impairment %q: unknown key %q (want loss, reorder, duplicate or jitter)", kv, k)
+		}
+	}
+	return im, im.validate()
+}
+
+// ParseParticipantImpairments parses per-participant impairments such as
+// "p2:loss=5,jitter=30ms;p3:reorder=2".
+func ParseParticipantImpairments(s string) (map[string]Impairments, error) {
+	out := map[string]Impairments{}
+	for _, item := range strings.Split(s, ";") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		id, spec, ok := strings.Cut(item, ":")
+		if !ok || strings.TrimSpace(id) == "" {
+			return nil, fmt.Errorf("impairments %q: want <participant>:key=value,...", item)
+		}
+		im, err := ParseImpairments(spec)
+		if err != nil {
+			return nil, fmt.Errorf("participant %s: %w", id, err)
+		}
+		out[strings.TrimSpace(id)] = im
+	}
+	return out, nil
+}
