@@ -164,7 +164,10 @@ type entry struct {
 // content lies inside its cell. Tiles never overlap except a pip inset
 // (which lies on top of the stage) and tiles of custom regions that the spec
 // makes overlap. If the frame is too small for that, Compute returns
-// ErrFrameTooSmall rather than degenerate rectangles.
+// ErrFrameTooSmall rather than degenerate rectangles. The built-in templates
+// fit 25 tracks in frames down to 160x90; a custom region smaller than 2x2
+// pixels in the frame is reported even while empty, so calling Compute with
+// the room's output size when a spec is submitted catches unusable regions.
 //
 // The templates:
 //

@@ -511,6 +511,8 @@ func TestComputeErrors(t *testing.T) {
 		{"too small grid", grid, people(4), Frame{2, 3}, ErrFrameTooSmall, "layout: grid: frame too small for layout: 4 tiles do not fit in 2x2 pixels"},
 		{"too small strip", Spec{Template: TemplateSpeaker}, people(3), Frame{8, 8}, ErrFrameTooSmall, "speaker filmstrip"},
 		{"too small inset", Spec{Template: TemplatePIP}, people(3), Frame{4, 4}, ErrFrameTooSmall, "pip inset"},
+		{"tiny empty region", Spec{Template: TemplateCustom, Regions: []Region{{W: 1, H: 1}, {Y: 0.5, W: 0.5, H: 0.001}}}, nil, Frame{1280, 720}, ErrFrameTooSmall,
+			"layout: regions[1]: frame too small for layout: the region is 640x0 pixels of a 1280x720 frame"},
 		{"tiny region", Spec{Template: TemplateCustom, Regions: []Region{{X: 0.5, W: 0.0001, H: 1}}}, people(1), Frame{1280, 720}, ErrFrameTooSmall, "regions[0]"},
 	}
 	for _, tc := range tests {

@@ -164,6 +164,13 @@ func (b *builder) custom() error {
 	taken := make(map[*entry]bool, len(b.all))
 	for i, r := range b.spec.Regions {
 		what := fmt.Sprintf("regions[%d]", i)
+		// A region too small for any tile is a spec error for this frame,
+		// reported even while it is empty so that it shows up early.
+		area := regionRect(r, b.frame)
+		if area.Width < 2 || area.Height < 2 {
+			return fmt.Errorf("layout: %s: %w: the region is %dx%d pixels of a %dx%d frame",
+				what, ErrFrameTooSmall, area.Width, area.Height, b.frame.Width, b.frame.Height)
+		}
 		excluded := sortedUnique(r.CellsExcluded)
 		var cands []*entry
 		for _, e := range b.all {
@@ -195,7 +202,6 @@ func (b *builder) custom() error {
 		if !slices.ContainsFunc(shown, func(e *entry) bool { return !e.p.Left }) {
 			continue
 		}
-		area := regionRect(r, b.frame)
 		var cells []Rect
 		if capacity == 1 && len(shown) == 1 {
 			cell, err := b.stageCell(area, what)
