@@ -183,9 +183,10 @@ type entry struct {
 //   - presentation: a screen share (Spec.Focus's, else the first one) fills
 //     the stage and every other track goes to a sidebar (default right). With
 //     no screen share it is the grid template.
-//   - pip: the focused track fills the frame and the next one in join order
-//     is an inset of a quarter of the frame's width in a corner (default
-//     bottom_right) with a margin; the rest are hidden.
+//   - pip: the focused track fills the frame and the first other track in
+//     join order is an inset, a quarter of the frame wide (or high, for
+//     portrait video), in a corner (default bottom_right) with a margin of
+//     max(gap, 1/40 of the frame's smaller side); the rest are hidden.
 //   - single: the focused track fills the frame; the rest are hidden.
 //   - custom: see Region. Tracks no region takes are hidden.
 func Compute(spec Spec, participants []Participant, frame Frame) (Layout, error) {
