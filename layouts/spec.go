@@ -6,7 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
+	"reflect"
+	"slices"
 	"strings"
 )
 
@@ -268,6 +271,9 @@ func ParseSpec(data []byte) (Spec, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return Spec{}, fieldErr("", "empty spec")
 	}
+	if err := checkKeys(data); err != nil {
+		return Spec{}, err
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	var s Spec
@@ -281,6 +287,62 @@ func ParseSpec(data []byte) (Spec, error) {
 		return Spec{}, err
 	}
 	return s, nil
+}
+
+var (
+	specKeys   = jsonKeys(reflect.TypeFor[Spec]())
+	regionKeys = jsonKeys(reflect.TypeFor[Region]())
+)
+
+// jsonKeys lists the JSON names of t's fields.
+func jsonKeys(t reflect.Type) []string {
+	var keys []string
+	for i := range t.NumField() {
+		if name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ","); name != "" && name != "-" {
+			keys = append(keys, name)
+		}
+	}
+	return keys
+}
+
+// checkKeys rejects object keys that are not exactly a field name, with the
+// path of the object. encoding/json alone would accept "Template" for
+// "template" and would not say in which region an unknown key is. Documents
+// that are not well-formed objects are left to the typed decoder to report.
+func checkKeys(data []byte) error {
+	var top map[string]json.RawMessage
+	if json.Unmarshal(data, &top) != nil {
+		return nil
+	}
+	if err := unknownKey("", top, specKeys); err != nil {
+		return err
+	}
+	var regions []map[string]json.RawMessage
+	if json.Unmarshal(top["regions"], &regions) != nil {
+		return nil
+	}
+	for i, r := range regions {
+		if err := unknownKey(fmt.Sprintf("regions[%d]", i), r, regionKeys); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// unknownKey reports the first key of obj, in sorted order, missing from keys.
+func unknownKey(path string, obj map[string]json.RawMessage, keys []string) error {
+	for _, k := range slices.Sorted(maps.Keys(obj)) {
+		if slices.Contains(keys, k) {
+			continue
+		}
+		for _, want := range keys {
+			if strings.EqualFold(k, want) {
+				return fieldErr(path, "unknown field %q (did you mean %q?)", k, want)
+			}
+		}
+		return fieldErr(path, "unknown field %q", k)
+	}
+	return nil
 }
 
 // jsonError turns an encoding/json error into a *FieldError.
