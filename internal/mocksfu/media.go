@@ -123,16 +123,12 @@ type senderPipeline struct {
 
 	mu      sync.Mutex // guards stopped and element access from other goroutines
 	stopped bool
-
-	busStop chan struct{}
-	busDone chan struct{}
 }
 
 // newSenderPipeline builds the pipeline (state NULL). onPacket receives each
 // RTP packet as a fresh Go slice; it runs on a GStreamer streaming thread and
-// must not block. onError is called (once per error message) from the bus
-// goroutine.
-func newSenderPipeline(spec pipeSpec, onPacket func([]byte), onError func(error)) (*senderPipeline, error) {
+// must not block.
+func newSenderPipeline(spec pipeSpec, onPacket func([]byte)) (*senderPipeline, error) {
 	initGStreamer()
 	desc, err := spec.launch()
 	if err != nil {
@@ -142,7 +138,7 @@ func newSenderPipeline(spec pipeSpec, onPacket func([]byte), onError func(error)
 	if err != nil {
 		return nil, fmt.Errorf("build %s pipeline: %w", spec.name, err)
 	}
-	p := &senderPipeline{spec: spec, pipeline: pl, busStop: make(chan struct{}), busDone: make(chan struct{})}
+	p := &senderPipeline{spec: spec, pipeline: pl}
 	sinkEl, err := pl.GetElementByName("sink")
 	if err != nil {
 		return nil, fmt.Errorf("%s: appsink: %w", spec.name, err)
@@ -178,7 +174,6 @@ func newSenderPipeline(spec pipeSpec, onPacket func([]byte), onError func(error)
 			return gst.FlowOK
 		},
 	})
-	go p.watchBus(onError)
 	return p, nil
 }
 
@@ -203,26 +198,23 @@ func pullPacket(s *app.Sink) []byte {
 	return data
 }
 
-// watchBus polls the bus without a GLib main loop (pitfall 6) until stop().
-func (p *senderPipeline) watchBus(onError func(error)) {
-	defer close(p.busDone)
+// pollBus pops pending messages without blocking (no GLib main loop, no
+// thread parked in the bus; pitfall 6): it returns an error for an ERROR or
+// EOS message and discards everything else, so the bus queue cannot grow.
+// Called periodically by the session's send loop while the pipeline runs.
+func (p *senderPipeline) pollBus() error {
 	bus := p.pipeline.GetPipelineBus()
 	for {
-		select {
-		case <-p.busStop:
-			return
-		default:
-		}
-		msg := bus.TimedPopFiltered(gst.ClockTime(100*time.Millisecond), gst.MessageError|gst.MessageEOS)
+		msg := bus.TimedPopFiltered(0, gst.MessageError|gst.MessageEOS)
 		if msg == nil {
-			continue
+			return nil
 		}
 		switch msg.Type() {
 		case gst.MessageError:
 			gerr := msg.ParseError()
-			onError(fmt.Errorf("%s pipeline: %s: %s (%s)", p.spec.name, msg.Source(), gerr.Error(), gerr.DebugString()))
+			return fmt.Errorf("%s pipeline: %s: %s (%s)", p.spec.name, msg.Source(), gerr.Error(), gerr.DebugString())
 		case gst.MessageEOS:
-			onError(fmt.Errorf("%s pipeline: unexpected EOS", p.spec.name))
+			return fmt.Errorf("%s pipeline: unexpected EOS", p.spec.name)
 		}
 	}
 }
@@ -275,8 +267,8 @@ func (p *senderPipeline) setVolume(v float64) error {
 	return p.src.SetProperty("volume", math.Max(0, v))
 }
 
-// stop sets the pipeline to NULL (no more callbacks after it returns) and
-// ends the bus goroutine. It gives up waiting after timeout.
+// stop sets the pipeline to NULL (no more callbacks after it returns). It
+// gives up waiting after timeout.
 func (p *senderPipeline) stop(timeout time.Duration) error {
 	p.mu.Lock()
 	if p.stopped {
@@ -294,8 +286,6 @@ func (p *senderPipeline) stop(timeout time.Duration) error {
 	case <-time.After(timeout):
 		err = errors.New("timed out setting the pipeline to NULL")
 	}
-	close(p.busStop)
-	<-p.busDone
 	if err != nil {
 		return fmt.Errorf("%s: %w", p.spec.name, err)
 	}

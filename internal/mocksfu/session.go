@@ -95,6 +95,7 @@ type session struct {
 	bySSRC map[uint32]*track
 
 	in       chan inPkt
+	closing  atomic.Bool // set when the participant leaves: packets are no longer forwarded
 	stopLoop chan struct{}
 	loopDone chan struct{}
 	readDone chan struct{}
@@ -187,12 +188,15 @@ func newSession(sfu *SFU, p *participant, stay int) (*session, error) {
 		spec.pt = t.pt
 		pipe, err := newSenderPipeline(spec, func(b []byte) {
 			// Streaming thread: never block.
+			if s.closing.Load() {
+				return
+			}
 			select {
 			case s.in <- inPkt{t: t, b: b}:
 			default:
 				t.c.queueDrops.Add(1)
 			}
-		}, s.fail)
+		})
 		if err != nil {
 			return err
 		}
@@ -300,14 +304,18 @@ func (s *session) setMuted(ctx context.Context, kind string, muted bool) error {
 	return nil
 }
 
-// stop ends media, sends RTCP BYE, DELETEs the tracks (if deleteTracks) and
-// frees everything of the session. Errors are logged.
+// stop ends the stay like an SFU sees a participant leave: forwarding stops
+// at once (RTCP BYE), then the tracks are DELETEd (if deleteTracks), and only
+// then are the pipelines torn down (which can take a while on a busy
+// machine) and the socket closed. Errors are logged.
 func (s *session) stop(ctx context.Context, deleteTracks bool) {
+	t0 := time.Now()
+	s.closing.Store(true)
 	close(s.auxStop)
 	s.auxWG.Wait()
-	s.stopPipelines()
-	close(s.stopLoop) // the loop flushes, sends BYE and exits
+	close(s.stopLoop) // the loop flushes what it has, sends BYE and exits
 	<-s.loopDone
+	t1 := time.Now()
 	for _, t := range s.tracks {
 		t.ended.Store(time.Now().UnixNano())
 		if deleteTracks && t.active.Load() {
@@ -319,8 +327,11 @@ func (s *session) stop(ctx context.Context, deleteTracks bool) {
 		}
 		t.active.Store(false)
 	}
+	t2 := time.Now()
+	s.stopPipelines()
 	s.conn.Close()
 	<-s.readDone
+	s.log.Debug("session stopped", "forwarding", t1.Sub(t0), "api", t2.Sub(t1), "pipelines", time.Since(t2))
 }
 
 func (s *session) stopPipelines() {
@@ -398,18 +409,11 @@ func (s *session) sendLoop() {
 	for _, t := range s.tracks {
 		t.nextSR = time.Now().Add(time.Duration(t.srRng.Int64N(int64(srInterval))))
 	}
+	ticks := 0
 	for {
 		select {
 		case <-s.stopLoop:
 			s.now = time.Now()
-			for drained := false; !drained; {
-				select {
-				case p := <-s.in:
-					s.forward(p)
-				default:
-					drained = true
-				}
-			}
 			for _, t := range s.tracks {
 				t.imp.flush(s.now, 0, t.emit)
 			}
@@ -427,6 +431,13 @@ func (s *session) sendLoop() {
 			s.flushQueue()
 		case <-tick.C:
 			s.now = time.Now()
+			if ticks++; ticks%10 == 0 {
+				for _, t := range s.tracks {
+					if err := t.pipe.pollBus(); err != nil {
+						s.fail(err)
+					}
+				}
+			}
 			for _, t := range s.tracks {
 				t.imp.flush(s.now, maxHold, t.emit)
 				s.syncImpairCounters(t)
@@ -703,7 +714,7 @@ func (s *session) receptionReports(rr []rtcp.ReceptionReport) {
 }
 
 func (s *session) keyframeRequest(t *track, why string) {
-	if t.kind != KindVideo {
+	if t.kind != KindVideo || s.closing.Load() {
 		return
 	}
 	if t.pipe.forceKeyUnit() {
