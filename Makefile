@@ -1,0 +1,47 @@
+# Streamline — the two commands: `make demo` and `make test`.
+SHELL := /bin/bash
+export PATH := $(PATH):/usr/local/go/bin
+export CGO_ENABLED := 1
+GO ?= go
+BIN := bin
+FUZZTIME ?= 10s
+
+.PHONY: all deps deps-test build demo test unit fuzz bench vet docker clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh runtime
+
+deps-test:
+	@scripts/install-deps.sh test
+
+build: deps
+	$(GO) build -o $(BIN)/streamline ./cmd/streamline
+	$(GO) build -o $(BIN)/mocker ./cmd/mocker
+
+## demo: server with the embedded store + a mock SFU sending four participants.
+demo: build
+	@scripts/demo.sh
+
+vet:
+	$(GO) vet ./...
+
+## test: everything — unit, integration against real GStreamer/ffmpeg/redis, and brief fuzzing.
+test: deps-test vet
+	$(GO) test -count=1 -timeout 30m ./...
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME)
+
+fuzz:
+	$(GO) test ./ingest -run='^$$' -fuzz='^FuzzRouteRTP$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=3s
+	$(GO) test ./ingest -run='^$$' -fuzz='^FuzzKeyframeDetect$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=3s
+	$(GO) test ./layouts -run='^$$' -fuzz='^FuzzLayoutSpec$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=3s
+
+bench: build deps-test
+	$(GO) run ./cmd/bench $(BENCHFLAGS)
+
+docker:
+	docker build -t streamline:latest .
+
+clean:
+	rm -rf $(BIN)
