@@ -241,7 +241,7 @@ func TestEndToEnd(t *testing.T) {
 	pliAt := time.Now()
 	fs.send(src1, &rtcp.PictureLossIndication{SenderSSRC: 1, MediaSSRC: v1.SSRC})
 	var keyAfterPLI time.Duration
-	waitFor(t, time.Second, "keyframe after PLI", func() bool {
+	waitFor(t, 1500*time.Millisecond, "keyframe after PLI", func() bool {
 		for _, p := range fs.packets(v1.SSRC) {
 			if p.at.After(pliAt) {
 				if key, _, _ := vp8Keyframe(t, p.pay); key {
@@ -261,7 +261,7 @@ func TestEndToEnd(t *testing.T) {
 	fir := &rtcp.FullIntraRequest{SenderSSRC: 1, MediaSSRC: v2.SSRC, FIR: []rtcp.FIREntry{{SSRC: v2.SSRC, SequenceNumber: 5}}}
 	fs.send(src2, fir)
 	fs.send(src2, fir)
-	waitFor(t, time.Second, "keyframe after FIR", func() bool {
+	waitFor(t, 1500*time.Millisecond, "keyframe after FIR", func() bool {
 		for _, p := range fs.packets(v2.SSRC) {
 			if key, _, _ := vp8Keyframe(t, p.pay); key && p.at.After(firAt) {
 				return true
@@ -626,7 +626,7 @@ func TestMuteAndSchedule(t *testing.T) {
 	}
 	near := func(what string, got time.Time, want time.Duration) {
 		t.Helper()
-		if d := got.Sub(t0) - want; d < -50*time.Millisecond || d > 300*time.Millisecond {
+		if d := got.Sub(t0) - want; d < -50*time.Millisecond || d > 500*time.Millisecond {
 			t.Errorf("%s at %v, want ~%v", what, got.Sub(t0), want)
 		}
 	}
@@ -646,9 +646,13 @@ func TestMuteAndSchedule(t *testing.T) {
 		pkts := fs.packets(s.SSRC)
 		var before, during, after int
 		afterIdx := -1
+		var maxStep uint32 // largest RTP timestamp step: the mute gap
 		for i, p := range pkts {
+			if i > 0 {
+				maxStep = max(maxStep, p.hdr.Timestamp-pkts[i-1].hdr.Timestamp)
+			}
 			switch {
-			case p.at.Before(on.at.Add(20 * time.Millisecond)):
+			case p.at.Before(on.at.Add(100 * time.Millisecond)): // grace for datagrams sent before the mute but read late
 				before++
 			case p.at.Before(off.at):
 				during++
@@ -666,6 +670,10 @@ func TestMuteAndSchedule(t *testing.T) {
 		t.Logf("%s: %d packets before mute, %d while muted, %d after; %d not forwarded", id, before, during, after, s.MutedDrops)
 		if before < 20 || during != 0 || after < 20 || s.MutedDrops < 20 {
 			t.Errorf("%s: %d before / %d during / %d after mute, %d muted drops", id, before, during, after, s.MutedDrops)
+		}
+		// The media time not sent spans the mute window (1 s).
+		if gap := time.Duration(float64(maxStep) / float64(s.ClockRate) * float64(time.Second)); gap < 900*time.Millisecond || gap > 1600*time.Millisecond {
+			t.Errorf("%s: largest timestamp gap %v, want about 1 s", id, gap)
 		}
 		if kind == "video" {
 			if key, _, _ := vp8Keyframe(t, pkts[afterIdx].pay); !key {
@@ -694,7 +702,7 @@ func TestMuteAndSchedule(t *testing.T) {
 		if len(pkts) < 30 {
 			t.Fatalf("%s: %d packets", id, len(pkts))
 		}
-		if pkts[0].at.Before(created.at) || pkts[len(pkts)-1].at.After(deleted.at) {
+		if pkts[0].at.Before(created.at) || pkts[len(pkts)-1].at.After(deleted.at.Add(50*time.Millisecond)) {
 			t.Errorf("%s: RTP from %v to %v outside of its stay %v-%v", id,
 				pkts[0].at.Sub(t0), pkts[len(pkts)-1].at.Sub(t0), created.at.Sub(t0), deleted.at.Sub(t0))
 		}

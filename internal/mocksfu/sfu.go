@@ -289,7 +289,9 @@ func (s *SFU) runParticipant(ctx context.Context, p *participant, start time.Tim
 		sess, err := s.join(ctx, p, i)
 		markReady()
 		if err != nil {
-			s.fail(err)
+			if ctx.Err() == nil { // not just interrupted by the shutdown
+				s.fail(err)
+			}
 			return
 		}
 		var leaveC <-chan time.Time
@@ -400,7 +402,7 @@ func (s *SFU) runMutes(ctx context.Context, start time.Time) {
 			err = ev.p.sess.setMuted(ctx, ev.kind, ev.muted)
 		}
 		ev.p.mu.Unlock()
-		if err != nil {
+		if err != nil && ctx.Err() == nil {
 			s.fail(err)
 			return
 		}
