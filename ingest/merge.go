@@ -129,7 +129,8 @@ func mergeGroup(g *participantGroup, dataDir, dir, name string) (*FileEntry, err
 	var desc strings.Builder
 	fmt.Fprintf(&desc, "%s name=mux streamable=false ! filesink location=%q ", mux, filepath.Join(dataDir, rel))
 	for i, f := range members {
-		fmt.Fprintf(&desc, "filesrc location=%q ! matroskademux ! queue name=q%d ! mux. ", filepath.Join(dataDir, f.Path), i)
+		// Name the muxer pad: an unnegotiated queue cannot pick one itself.
+		fmt.Fprintf(&desc, "filesrc location=%q ! matroskademux ! queue name=q%d ! mux.%s_%d ", filepath.Join(dataDir, f.Path), i, f.Kind, i)
 	}
 	pipe, err := gst.NewPipelineFromString(desc.String())
 	if err != nil {

@@ -123,6 +123,13 @@ func NewRoom(cfg RoomConfig) (*Room, error) {
 		conn.Close()
 		return nil, fmt.Errorf("room %s: pipeline: %w", cfg.ID, err)
 	}
+	// One clock and one base time for the room's whole life: with start time
+	// NONE the pipeline never redistributes a new base time when a live bin
+	// is added later, so every track's timestamps share one timeline.
+	clock := gst.ObtainSystemClock()
+	pipe.ForceClock(clock.Clock)
+	pipe.SetStartTime(gst.ClockTimeNone)
+	pipe.SetBaseTime(clock.GetTime())
 	if err := pipe.SetState(gst.StatePlaying); err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("room %s: start pipeline: %w", cfg.ID, err)

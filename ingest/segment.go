@@ -77,10 +77,12 @@ func newSegment(p *gst.Pipeline, index int, cfg segmentConfig) (*segment, error)
 	if err := setProps(s.jbuf, map[string]any{"latency": latencyMS}); err != nil {
 		return nil, fmt.Errorf("segment %s: %w", cfg.Name, err)
 	}
-	// mode=none: output timestamps follow the sender's RTP timestamps from
-	// the first packet on, so bursty arrival never stretches or squeezes
-	// the recorded timeline, and gaps (DTX, mute) keep their length.
-	s.jbuf.SetArg("mode", "none")
+	// mode=synced: the first packet's arrival time is the base and the
+	// sender's RTP timestamps interpolate from there, so bursty arrival never
+	// stretches or squeezes the recorded timeline and gaps (DTX, mute) keep
+	// their length. A jump of more than 3 s (a long mute) re-bases on the
+	// arrival time, which keeps the timeline too.
+	s.jbuf.SetArg("mode", "synced")
 	depay, err := gst.NewElementWithName(cfg.Codec.Depay, cfg.Name+"-depay")
 	if err != nil {
 		return nil, fmt.Errorf("segment %s: %s: %w", cfg.Name, cfg.Codec.Depay, err)

@@ -214,6 +214,7 @@ type recordingResp struct {
 	State    string     `json:"state"`
 	Mode     string     `json:"mode"`
 	Manifest string     `json:"manifest"`
+	Error    string     `json:"error"`
 	Files    []fileResp `json:"files"`
 }
 
