@@ -143,7 +143,7 @@ func TestPipelineSVGAndHealth(t *testing.T) {
 	svg, _ := io.ReadAll(res.Body)
 	res.Body.Close()
 	if res.StatusCode != 200 || res.Header.Get("Content-Type") != "image/svg+xml" || !strings.Contains(string(svg), "<svg") ||
-		!strings.Contains(string(svg), "trk-5-") {
+		!strings.Contains(string(svg), "GstTee") {
 		t.Errorf("pipeline.svg: %d %s %.200s", res.StatusCode, res.Header.Get("Content-Type"), svg)
 	}
 	status, h, _ := do(t, ts, "GET", "/healthz", "")
