@@ -83,7 +83,7 @@ func (s pipeSpec) launch() (string, error) {
 			enc = fmt.Sprintf("vp9enc name=enc deadline=1 cpu-used=8 end-usage=cbr target-bitrate=%d keyframe-max-dist=%d "+
 				"lag-in-frames=0 error-resilient=default threads=2 row-mt=true tile-columns=1 ! rtpvp9pay name=pay picture-id-mode=15-bit %s", s.bitrate, s.keyDist, pay)
 		case VideoH264:
-			enc = fmt.Sprintf("x264enc name=enc tune=zerolatency speed-preset=ultrafast key-int-max=%d bitrate=%d byte-stream=true aud=false ! "+
+			enc = fmt.Sprintf("x264enc name=enc tune=zerolatency speed-preset=ultrafast threads=1 key-int-max=%d bitrate=%d byte-stream=true aud=false ! "+
 				"video/x-h264,profile=constrained-baseline,stream-format=byte-stream ! "+
 				"rtph264pay name=pay config-interval=-1 aggregate-mode=zero-latency %s", s.keyDist, max(1, s.bitrate/1000), pay)
 		default:

@@ -790,7 +790,7 @@ func TestOtherCodecs(t *testing.T) {
 				t.Errorf("first packet is not a keyframe start: % x", pkts[0].pay[:min(8, len(pkts[0].pay))])
 			}
 			t.Logf("%s: %d packets, %d keyframe starts, stats %d keyframes, %d forced", codec, len(pkts), keys, s.KeyframesOut, s.KeyframesForced)
-			if len(pkts) < 60 || s.PLIs != 1 || s.KeyframesForced != 1 || s.KeyframesOut != 2 {
+			if len(pkts) < 60 || s.PLIs != 1 || s.KeyframesForced != 1 || s.KeyframesOut != 2 || keys != 2 {
 				t.Errorf("%d packets, stats %+v", len(pkts), s)
 			}
 		})
@@ -877,6 +877,9 @@ func TestDTX(t *testing.T) {
 		}
 		if step > 960 {
 			gaps++
+			if !pkts[i].hdr.Marker { // RFC 7587: first packet of a talk spurt
+				t.Errorf("no marker bit after a %d ms DTX gap", step/48)
+			}
 		}
 		if pkts[i].hdr.SequenceNumber != pkts[i-1].hdr.SequenceNumber+1 {
 			t.Fatalf("sequence gap in DTX stream")

@@ -27,9 +27,9 @@ type counters struct {
 	lastFractionLost, lastJitter    atomic.Uint32
 }
 
-// track is one RTP stream of a participant's stay. Fields above the line are
-// immutable after creation; the send-state fields are owned by the session's
-// send loop.
+// track is one RTP stream of a participant's stay. The first block is
+// immutable after creation, atomics may be used from any goroutine, and the
+// fields marked "send loop" belong to the session's send loop alone.
 type track struct {
 	id, participant, name, kind, codec, source string
 	ssrc                                       uint32
@@ -55,17 +55,17 @@ type track struct {
 	nextSR  time.Time    // send loop only
 
 	// send-loop state
-	seqShift   uint16 // SFU-style sequence number rewriting across mute gaps
-	haveTS     bool
-	lastTS     uint32
-	extTS      int64
-	haveKey    bool
-	lastKeyTS  uint32
-	offMin     [2]int64 // min over the current/previous window of (send time - media time), ns since session t0
-	offValid   [2]bool
-	srPackets  uint32
-	srOctets   uint32
-	everLinked bool // any packet forwarded
+	seqShift     uint16 // SFU-style sequence number rewriting across mute gaps
+	haveTS       bool
+	lastTS       uint32
+	extTS        int64
+	haveKey      bool
+	lastKeyTS    uint32
+	offMin       [2]int64 // min over the current/previous window of (send time - media time), ns since session t0
+	offValid     [2]bool
+	srPackets    uint32
+	srOctets     uint32
+	forwardedAny bool // any packet forwarded yet
 }
 
 type queuedPkt struct {
@@ -80,7 +80,8 @@ type inPkt struct {
 }
 
 // session is one stay of a participant: one UDP socket, its tracks, their
-// pipelines and the goroutines serving them. Owned by participant.run.
+// pipelines and the goroutines serving them. Owned by SFU.runParticipant,
+// which ends it with stop.
 type session struct {
 	sfu   *SFU
 	p     *participant
@@ -492,7 +493,7 @@ func (s *session) forward(p inPkt) {
 		binary.BigEndian.PutUint16(p.b[2:], f.seq-t.seqShift)
 	}
 	t.c.forwarded.Add(1)
-	t.everLinked = true
+	t.forwardedAny = true
 	t.srPackets++
 	t.srOctets += uint32(f.payloadLen)
 
@@ -581,7 +582,7 @@ func (s *session) rtpNow(t *track, now time.Time) (uint32, bool) {
 
 func (s *session) senderReport(t *track, now time.Time) rtcp.Packet {
 	rtpTS, ok := s.rtpNow(t, now)
-	if !ok || !t.everLinked {
+	if !ok || !t.forwardedAny {
 		return &rtcp.ReceiverReport{SSRC: t.ssrc}
 	}
 	return &rtcp.SenderReport{
@@ -596,7 +597,7 @@ func (s *session) senderReport(t *track, now time.Time) rtcp.Packet {
 // sendSR sends SR + SDES CNAME for a track (not while muted, not before the
 // first packet). RTCP is not impaired.
 func (s *session) sendSR(t *track) {
-	if t.muted.Load() || !t.everLinked {
+	if t.muted.Load() || !t.forwardedAny {
 		return
 	}
 	now := time.Now()

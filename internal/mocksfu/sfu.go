@@ -1,15 +1,3 @@
-// Package mocksfu simulates an SFU forwarding real participants' media to a
-// Streamline server: it creates the room and tracks through the REST API and
-// sends live GStreamer-encoded RTP (VP8/VP9/H.264 + Opus) over UDP, one socket
-// per participant with RTCP multiplexed (RFC 5761), with Sender Reports,
-// keyframes on PLI/FIR, join/leave schedules, mutes and network impairments.
-//
-// Typical use in a test:
-//
-//	sfu, err := mocksfu.New(mocksfu.Config{Server: srv.URL, Room: "r1", N: 2, Duration: 3 * time.Second})
-//	...
-//	err = sfu.Run(ctx)
-//	st := sfu.Stats()
 package mocksfu
 
 import (
