@@ -429,7 +429,8 @@ func (b *bench) progress(r *runResult) {
 		fmt.Fprintf(b.log, ", push_dropped %d, files %d/%d final, duration ≥%.3f, frames %d/%d, peak RSS %s, setup %.1fs",
 			r.PushDropped, r.FilesFinal, r.Files, r.DurRatioMin, r.FramesInFiles, r.FramesSent, mib(r.PeakRSS), r.SetupS)
 	}
-	fmt.Fprintf(b.log, ", other load %.2f cores [%s]\n", r.OtherLoad(), verdict)
+	fmt.Fprintf(b.log, ", loadgen %.2f cores (lag p99 %.1f ms), other load %.2f cores [%s]\n",
+		r.LoadgenCPU/r.WindowS, r.LagP99MS, r.OtherLoad(), verdict)
 }
 
 // problems lists why a run is not clean.

@@ -835,7 +835,7 @@ func perfLines(report string, n int) []string {
 
 // groupThreads aggregates a perf "--sort comm" report by thread name with
 // digits folded (GStreamer names its streaming threads after the pads, one
-// per track), so "trk-1234-1-jbuf" and "trk-99-1-jbuf" count together.
+// per track), so "trk-1234-1-jbu" and "trk-99-1-jbuf:" count together.
 func groupThreads(report string) []string {
 	sums := map[string]float64{}
 	for _, l := range strings.Split(report, "\n") {
@@ -873,18 +873,10 @@ func groupThreads(report string) []string {
 }
 
 func foldDigits(s string) string {
-	var sb strings.Builder
-	prev := false
-	for _, c := range s {
-		if c >= '0' && c <= '9' {
-			if !prev {
-				sb.WriteByte('#')
-			}
-			prev = true
-			continue
-		}
-		prev = false
-		sb.WriteRune(c)
+	// Thread names are cut at 15 bytes, so a track's ids may be cut anywhere:
+	// keep the name up to its first digit.
+	if i := strings.IndexAny(s, "0123456789"); i >= 0 {
+		return s[:i] + "…"
 	}
-	return sb.String()
+	return s
 }
