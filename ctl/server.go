@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net"
 	"net/http"
 	"net/netip"
@@ -113,6 +114,9 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /v1/rooms/{room}/recordings", s.listRecordings)
 	m.HandleFunc("GET /v1/rooms/{room}/recordings/{rec}", s.getRecording)
 	m.HandleFunc("DELETE /v1/rooms/{room}/recordings/{rec}", s.deleteRecording)
+	// Recorded files for download and in-browser playback.
+	_ = mime.AddExtensionType(".webm", "video/webm")
+	_ = mime.AddExtensionType(".mkv", "video/x-matroska")
 	m.Handle("GET /recordings/", http.StripPrefix("/recordings/", http.FileServer(http.Dir(s.cfg.DataDir))))
 	m.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Errorf("no such endpoint: %s %s", r.Method, r.URL.Path))
@@ -203,7 +207,7 @@ func (s *Server) CreateRoom(ctx context.Context, id string) (*ingest.Room, RoomR
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return nil, RoomRecord{}, errors.New("server is shutting down")
+		return nil, RoomRecord{}, fmt.Errorf("room %q: %w", id, ErrShuttingDown)
 	}
 	if _, ok := s.rooms[id]; ok {
 		return nil, RoomRecord{}, fmt.Errorf("room %q: %w", id, ErrRoomExists)
@@ -235,6 +239,9 @@ func (s *Server) CreateRoom(ctx context.Context, id string) (*ingest.Room, RoomR
 }
 
 var errLimit = errors.New("limit reached")
+
+// ErrShuttingDown refuses new rooms while the server finalizes the others.
+var ErrShuttingDown = errors.New("server is shutting down")
 
 func (s *Server) listRooms(w http.ResponseWriter, r *http.Request) {
 	recs, err := s.cfg.Store.Rooms(r.Context())
@@ -360,8 +367,8 @@ func (req createTrackRequest) validate() error {
 		return errors.New("ssrc: required")
 	case req.PayloadType == nil:
 		return errors.New("payload_type: required")
-	case *req.PayloadType < 0 || *req.PayloadType > 127:
-		return fmt.Errorf("payload_type %d: want 0-127", *req.PayloadType)
+	case !validPayloadType(*req.PayloadType):
+		return fmt.Errorf("payload_type %d: want 0-63 or 96-127 (64-95 collide with RTCP on a multiplexed port, RFC 5761)", *req.PayloadType)
 	case req.ClockRate < 0:
 		return fmt.Errorf("clock_rate %d: must be positive", req.ClockRate)
 	case req.Source != "" && req.Source != "camera" && req.Source != "microphone" && req.Source != "screen":
@@ -446,8 +453,8 @@ func (s *Server) patchTrack(w http.ResponseWriter, r *http.Request) {
 	}
 	u := ingest.TrackUpdate{Muted: req.Muted, SSRC: req.SSRC, Codec: req.Codec, ClockRate: req.ClockRate}
 	if req.PayloadType != nil {
-		if *req.PayloadType < 0 || *req.PayloadType > 127 {
-			writeError(w, http.StatusBadRequest, fmt.Errorf("payload_type %d: want 0-127", *req.PayloadType))
+		if !validPayloadType(*req.PayloadType) {
+			writeError(w, http.StatusBadRequest, fmt.Errorf("payload_type %d: want 0-63 or 96-127 (64-95 collide with RTCP on a multiplexed port, RFC 5761)", *req.PayloadType))
 			return
 		}
 		pt := uint8(*req.PayloadType)
@@ -532,6 +539,10 @@ func (s *Server) createRecording(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusCreated, info)
 }
+
+// validPayloadType excludes 64-95: with the marker bit set they read as
+// RTCP packet types 192-223 on a port that multiplexes both (RFC 5761 §4).
+func validPayloadType(pt int) bool { return pt >= 0 && pt <= 127 && (pt < 64 || pt > 95) }
 
 func (s *Server) listRecordings(w http.ResponseWriter, r *http.Request) {
 	room, _, ok := s.lookup(w, r)
@@ -624,7 +635,7 @@ func statusOf(err error) int {
 		return http.StatusConflict
 	case errors.Is(err, ingest.ErrInvalid):
 		return http.StatusBadRequest
-	case errors.Is(err, ingest.ErrClosed), errors.Is(err, ErrNoPorts):
+	case errors.Is(err, ingest.ErrClosed), errors.Is(err, ErrNoPorts), errors.Is(err, ErrShuttingDown):
 		return http.StatusServiceUnavailable
 	}
 	var opErr *net.OpError

@@ -88,6 +88,7 @@ func TestRESTContractAndErrors(t *testing.T) {
 		{"kind/codec mismatch", "POST", "/v1/rooms/r1/tracks", `{"participant":"a","kind":"audio","codec":"vp8","ssrc":1,"payload_type":96}`, 400, "does not match"},
 		{"bad codec", "POST", "/v1/rooms/r1/tracks", `{"participant":"a","kind":"video","codec":"av1","ssrc":1,"payload_type":96}`, 400, "codec"},
 		{"bad payload type", "POST", "/v1/rooms/r1/tracks", `{"participant":"a","kind":"video","codec":"vp8","ssrc":1,"payload_type":300}`, 400, "payload_type"},
+		{"rtcp-colliding payload type", "POST", "/v1/rooms/r1/tracks", `{"participant":"a","kind":"video","codec":"vp8","ssrc":1,"payload_type":72}`, 400, "RFC 5761"},
 		{"bad participant", "POST", "/v1/rooms/r1/tracks", `{"participant":"a/b","kind":"video","codec":"vp8","ssrc":1,"payload_type":96}`, 400, "participant"},
 		{"mute", "PATCH", "/v1/rooms/r1/tracks/cam", `{"muted":true}`, 200, ""},
 		{"patch unknown track", "PATCH", "/v1/rooms/r1/tracks/zzz", `{"muted":true}`, 404, "not found"},

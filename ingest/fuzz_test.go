@@ -16,8 +16,8 @@ func FuzzRouteRTP(f *testing.F) {
 	sr, _ := (&rtcp.SenderReport{SSRC: 1111, NTPTime: 1 << 40, RTPTime: 5}).Marshal()
 	f.Add(rtpPacket(f, 96, 1, 1000, 1111, []byte{0x10, 0x00, 0x9d, 0x01, 0x2a}))
 	f.Add(rtpPacket(f, 111, 1, 1000, 2222, []byte{0xfc, 0xff, 0xfe}))
-	f.Add(rtpPacket(f, 97, 1, 1000, 1111, []byte{0x10}))    // wrong payload type
-	f.Add(rtpPacket(f, 96, 1, 1000, 999, []byte{0x10}))     // unknown SSRC
+	f.Add(rtpPacket(f, 97, 1, 1000, 1111, []byte{0x10}))      // wrong payload type
+	f.Add(rtpPacket(f, 96, 1, 1000, 999, []byte{0x10}))       // unknown SSRC
 	f.Add([]byte{0xa0, 96, 0, 1, 0, 0, 0, 1, 0, 0, 4, 87, 9}) // padding byte larger than the packet
 	f.Add(sr)
 	f.Add([]byte("garbage that is not RTP"))

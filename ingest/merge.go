@@ -136,7 +136,13 @@ func mergeGroup(g *participantGroup, dataDir, dir, name string) (*FileEntry, err
 	if err != nil {
 		return nil, fmt.Errorf("build remux pipeline: %w", err)
 	}
-	defer func() { _ = gstx.StopElement(pipe.Element, 10*time.Second) }()
+	ok := false
+	defer func() {
+		_ = gstx.StopElement(pipe.Element, 10*time.Second)
+		if !ok { // never leave a half-written, unlisted file behind
+			_ = os.Remove(filepath.Join(dataDir, rel))
+		}
+	}()
 	for i, f := range members {
 		q, err := pipe.GetElementByName(fmt.Sprintf("q%d", i))
 		if err != nil {
@@ -155,6 +161,7 @@ func mergeGroup(g *participantGroup, dataDir, dir, name string) (*FileEntry, err
 	case msg.Type() == gst.MessageError:
 		return nil, fmt.Errorf("remux: %w", msg.ParseError())
 	}
+	ok = true
 	out := &FileEntry{
 		Path: rel, Participant: g.participant, Tracks: tracks, Kind: "av", Codec: strings.Join(codecs, "+"),
 		Container: container, State: FileFinal, StartOffsetMS: start, DurationMS: end - start, started: true,

@@ -155,7 +155,7 @@ func TestSenderReportMapping(t *testing.T) {
 }
 
 func TestRewriterContinuesAcrossSourceSwitch(t *testing.T) {
-	rw := newRewriter(1111, 90000)
+	rw := newRewriter(1111, 96, 90000)
 	t0 := time.Unix(100, 0)
 	var lastSeq uint16
 	var lastTS uint32
@@ -181,8 +181,12 @@ func TestRewriterContinuesAcrossSourceSwitch(t *testing.T) {
 	if d := ts - lastTS; d < 89000 || d > 91000 {
 		t.Errorf("timestamp advanced %d ticks, want ~90000 (1 s)", d)
 	}
-	q := rtpPacket(t, 96, 8, 123456+3000, 2222, nil)
+	q := rtpPacket(t, 100, 8, 123456+3000, 2222, nil) // the SFU renumbered the payload type
+	q[1] |= 0x80                                      // marker
 	rw.rewrite(q, t0.Add(2*time.Second))
+	if q[1] != 0x80|96 {
+		t.Errorf("payload byte %#x, want marker kept and payload type 96 of the segment", q[1])
+	}
 	if binary.BigEndian.Uint16(q[2:]) != seq+1 || binary.BigEndian.Uint32(q[4:]) != ts+3000 {
 		t.Error("packets after the switch must keep the new mapping")
 	}

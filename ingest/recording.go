@@ -28,6 +28,8 @@ const (
 	FileRecording = "recording"
 	FileFinal     = "final"
 	FileFailed    = "failed"
+	// FileEmpty: the track sent no media while recorded; no file is kept.
+	FileEmpty = "empty"
 )
 
 // FileEntry describes one recorded file; it is what the manifest lists.
@@ -86,7 +88,7 @@ type Recording struct {
 }
 
 func newRecording(id, room, mode, dataDir string, startRT int64, now time.Time) *Recording {
-	dir := filepath.Join(room, id)
+	dir := filepath.Join(safeName(room), id)
 	return &Recording{
 		info: RecordingInfo{
 			ID: id, Room: room, Kind: "tracks", Mode: mode, State: StateRecording,

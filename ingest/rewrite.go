@@ -5,13 +5,16 @@ import (
 	"time"
 )
 
-// rewriter keeps one logical track continuous across device changes. A new
+// rewriter keeps one logical track continuous across device changes. It also
+// writes the payload type the segment was built with, so a payload type
+// renumbered by the SFU (PATCH payload_type) needs no new caps. A new
 // camera or microphone arrives with a new SSRC and fresh random sequence
 // numbers and timestamps; the rewriter maps them so the jitterbuffer and the
 // recording see one stream: the original SSRC, sequence numbers that carry
 // on, and timestamps that advance by the wall-clock time that passed.
 type rewriter struct {
 	outSSRC   uint32
+	outPT     uint8 // payload type the segment's caps announce
 	clockRate int
 
 	started       bool
@@ -23,8 +26,8 @@ type rewriter struct {
 	lastArrival   time.Time
 }
 
-func newRewriter(outSSRC uint32, clockRate int) rewriter {
-	return rewriter{outSSRC: outSSRC, clockRate: clockRate}
+func newRewriter(outSSRC uint32, outPT uint8, clockRate int) rewriter {
+	return rewriter{outSSRC: outSSRC, outPT: outPT, clockRate: clockRate}
 }
 
 // switchSource makes the next packet start a new source mapping.
@@ -64,6 +67,7 @@ func (r *rewriter) rewrite(pkt []byte, arrival time.Time) {
 	binary.BigEndian.PutUint16(pkt[2:4], outSeq)
 	binary.BigEndian.PutUint32(pkt[4:8], outTS)
 	binary.BigEndian.PutUint32(pkt[8:12], r.outSSRC)
+	pkt[1] = pkt[1]&0x80 | r.outPT&0x7f
 	if d := outSeq - r.lastOutSeq; d != 0 && d < 0x8000 {
 		r.lastOutSeq, r.lastOutTS, r.lastArrival = outSeq, outTS, arrival
 	}

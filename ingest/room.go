@@ -8,6 +8,8 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -39,7 +41,7 @@ type RoomConfig struct {
 	// ReportInterval is the receiver-report period (default 1 s).
 	ReportInterval time.Duration
 	// KeyframeInterval is the minimum time between keyframe requests to one
-	// track (default 1 s).
+	// track (default 500 ms).
 	KeyframeInterval time.Duration
 	Logger           *slog.Logger
 }
@@ -107,7 +109,7 @@ func NewRoom(cfg RoomConfig) (*Room, error) {
 		cfg.ReportInterval = time.Second
 	}
 	if cfg.KeyframeInterval == 0 {
-		cfg.KeyframeInterval = time.Second
+		cfg.KeyframeInterval = 500 * time.Millisecond
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -437,7 +439,7 @@ func (r *Room) AddTrack(in TrackInfo) (TrackInfo, error) {
 	}
 	t := &Track{room: r, codec: codec, info: in}
 	t.stats.ClockRate = in.ClockRate
-	t.rw = newRewriter(in.SSRC, in.ClockRate)
+	t.rw = newRewriter(in.SSRC, in.PayloadType, in.ClockRate)
 	t.throttle = &KeyframeThrottle{MinInterval: r.cfg.KeyframeInterval, FIRAfter: 2 * r.cfg.KeyframeInterval,
 		Send: func(fir bool) { r.sendKeyframeRequest(t, fir) }}
 	seg, err := r.newSegmentFor(t, 0)
@@ -557,6 +559,7 @@ func (r *Room) UpdateTrack(id string, u TrackUpdate) (TrackInfo, error) {
 		t.src, t.rtcpSrc = netip.AddrPort{}, netip.AddrPort{}
 		t.hasSource.Store(false)
 		t.sr, t.srSSRC = SenderReportInfo{}, 0
+		t.info.CNAME = ""
 		t.rw.switchSource()
 	}
 	var old *segment
@@ -565,7 +568,7 @@ func (r *Room) UpdateTrack(id string, u TrackUpdate) (TrackInfo, error) {
 		t.info.Codec = newCodec.Name
 		t.info.Segment++
 		t.stats = ReceiveStats{ClockRate: t.info.ClockRate}
-		t.rw = newRewriter(t.info.SSRC, t.info.ClockRate)
+		t.rw = newRewriter(t.info.SSRC, t.info.PayloadType, t.info.ClockRate)
 		old = t.seg
 		t.seg = nil
 	}
@@ -715,6 +718,9 @@ func (r *Room) StartRecording(id, mode string) (RecordingInfo, error) {
 	}
 	if _, dup := r.recordings[id]; dup {
 		return RecordingInfo{}, fmt.Errorf("%w: recording %q already exists", ErrConflict, id)
+	}
+	if entries, err := os.ReadDir(filepath.Join(r.cfg.DataDir, safeName(r.cfg.ID), id)); err == nil && len(entries) > 0 {
+		return RecordingInfo{}, fmt.Errorf("%w: recording directory %s/%s already holds files from an earlier recording", ErrConflict, r.cfg.ID, id)
 	}
 	rec := newRecording(id, r.cfg.ID, mode, r.cfg.DataDir, r.runningTime(), time.Now())
 	r.recordings[id] = rec

@@ -261,8 +261,10 @@ func (t *Track) refreshFile(rec *Recording, b *branch, seg *segment, final bool)
 			f.State = FileFailed
 			f.Error = b.finalErr.Error()
 		}
-		if !f.started {
-			f.StartOffsetMS = 0
+		if !f.started && f.State == FileFinal {
+			// Nothing was recorded: a header-only file is no use to anyone.
+			_ = os.Remove(b.path)
+			f.State, f.StartOffsetMS, f.Bytes = FileEmpty, 0, 0
 		}
 	}
 }

@@ -79,7 +79,7 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.gstDebugFile, "gst-debug-file", "", "write GStreamer's debug log to this file instead of stderr")
 	fs.IntVar(&o.maxRooms, "max-rooms", 0, "maximum rooms on this node (0 = unlimited)")
 	fs.IntVar(&o.maxTracks, "max-tracks-per-room", 0, "maximum tracks per room (0 = unlimited)")
-	fs.DurationVar(&o.shutdownGrace, "shutdown-grace", 30*time.Second, "time allowed to finalize files on shutdown")
+	fs.DurationVar(&o.shutdownGrace, "shutdown-grace", 30*time.Second, "time allowed for in-flight HTTP requests on shutdown (files are then finalized, each within its own EOS timeout)")
 	// Environment first, so explicit flags override it.
 	var envErr error
 	fs.VisitAll(func(f *flag.Flag) {
@@ -141,8 +141,8 @@ func serve(args []string) error {
 	if o.redisURL != "" {
 		return errors.New("--redis: the Redis store is not available in this build; leave it empty for the embedded store")
 	}
-	if o.jitterMS < 0 || o.jitterMS > 10000 {
-		return fmt.Errorf("--jitter-ms %d: want 0-10000", o.jitterMS)
+	if o.jitterMS < 10 || o.jitterMS > 10000 {
+		return fmt.Errorf("--jitter-ms %d: want 10-10000", o.jitterMS)
 	}
 	dataDir, err := filepath.Abs(o.dataDir)
 	if err != nil {
