@@ -237,3 +237,28 @@ func TestMockSFUCodecs(t *testing.T) {
 		}
 	}
 }
+
+// TestMockSFUH264ResolutionChange: new SPS with a new size mid-stream must
+// neither fail the Matroska muxer nor end the file.
+func TestMockSFUH264ResolutionChange(t *testing.T) {
+	srv := startServer(t)
+	stats := runMocker(t, mocksfu.Config{Server: srv.base, Room: "h264res", N: 1, Video: "h264", Audio: "none",
+		Record: true, Duration: 7 * time.Second, ResolutionChange: 1500 * time.Millisecond, KeyframeInterval: time.Second})
+	m := readManifest(t, srv, "h264res", stats.RecordingID)
+	if len(m.Files) != 1 || m.Files[0].State != "final" {
+		t.Fatalf("files: %+v", m.Files)
+	}
+	path := filepath.Join(srv.dataDir, m.Files[0].Path)
+	recorded := m.StoppedAt.Sub(m.StartedAt).Seconds()
+	if span := mediaSpan(t, path)["video"]; span < recorded-1 {
+		t.Errorf("h264 file spans %.2f s of %.2f s recorded: resolution change cut it short", span, recorded)
+	}
+	out, err := exec.Command("ffprobe", "-v", "error", "-select_streams", "v", "-show_entries", "frame=width",
+		"-of", "csv=p=0", path).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(out), "640") || !strings.Contains(string(out), "320") {
+		t.Errorf("decoded widths do not show both sizes: %.200s", out)
+	}
+}
