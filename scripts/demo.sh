@@ -7,7 +7,9 @@ HTTP=${STREAMLINE_HTTP:-127.0.0.1:8080}
 DATA=${STREAMLINE_DATA:-./recordings}
 ROOM=${DEMO_ROOM:-demo}
 
-bin/streamline serve --http "$HTTP" --data "$DATA" &
+# The server gets its own session: Ctrl-C reaches the mock SFU first, which
+# stops its recording, and only then does the cleanup stop the server.
+setsid bin/streamline serve --http "$HTTP" --data "$DATA" &
 server=$!
 mocker=""
 cleanup() {
