@@ -44,6 +44,9 @@ type RoomConfig struct {
 	// track (default 500 ms).
 	KeyframeInterval time.Duration
 	Logger           *slog.Logger
+	// OnEvent, if set, is told about track changes. It runs on the caller's
+	// goroutine after the room's locks are released and must not block.
+	OnEvent func(Event)
 }
 
 // RoomCounters count datagrams the room refused; they never log per packet.
@@ -425,17 +428,25 @@ func (r *Room) AddTrack(in TrackInfo) (TrackInfo, error) {
 	}
 	in.Codec = codec.Name
 	in.CreatedAt = time.Now().UTC()
+	t, err := r.addTrack(in, codec)
+	if err != nil {
+		return TrackInfo{}, err
+	}
+	r.emit(EventTrackAdded, t)
+	return t.Info(), nil
+}
 
+func (r *Room) addTrack(in TrackInfo, codec Codec) (*Track, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
-		return TrackInfo{}, ErrClosed
+		return nil, ErrClosed
 	}
 	if _, dup := r.tracks[in.ID]; dup {
-		return TrackInfo{}, fmt.Errorf("%w: track %q already exists", ErrConflict, in.ID)
+		return nil, fmt.Errorf("%w: track %q already exists", ErrConflict, in.ID)
 	}
 	if other := (*r.routes.Load())[in.SSRC]; other != nil {
-		return TrackInfo{}, fmt.Errorf("%w: ssrc %d is already used by track %q", ErrConflict, in.SSRC, other.info.ID)
+		return nil, fmt.Errorf("%w: ssrc %d is already used by track %q", ErrConflict, in.SSRC, other.info.ID)
 	}
 	t := &Track{room: r, codec: codec, info: in}
 	t.stats.ClockRate = in.ClockRate
@@ -444,7 +455,7 @@ func (r *Room) AddTrack(in TrackInfo) (TrackInfo, error) {
 		Send: func(fir bool) { r.sendKeyframeRequest(t, fir) }}
 	seg, err := r.newSegmentFor(t, 0)
 	if err != nil {
-		return TrackInfo{}, err
+		return nil, err
 	}
 	t.seg = seg
 	for _, id := range r.recOrder {
@@ -457,7 +468,7 @@ func (r *Room) AddTrack(in TrackInfo) (TrackInfo, error) {
 	r.trackOrder = append(r.trackOrder, in.ID)
 	r.setRoutes(func(m map[uint32]*Track) { m[in.SSRC] = t })
 	r.log.Info("track added", "track", in.ID, "participant", in.Participant, "codec", in.Codec, "ssrc", in.SSRC)
-	return t.Info(), nil
+	return t, nil
 }
 
 func (r *Room) newSegmentFor(t *Track, index int) (*segment, error) {
@@ -603,6 +614,19 @@ func (r *Room) UpdateTrack(id string, u TrackUpdate) (TrackInfo, error) {
 	if u.Muted != nil && !*u.Muted && t.codec.Kind == Video {
 		t.throttle.Request() // a fresh picture right after unmute
 	}
+	switch {
+	case codecChanged:
+		r.emit(EventTrackSegment, t)
+	case sourceChanged:
+		r.emit(EventTrackDevice, t)
+	}
+	if u.Muted != nil {
+		if *u.Muted {
+			r.emit(EventTrackMuted, t)
+		} else {
+			r.emit(EventTrackUnmuted, t)
+		}
+	}
 	return t.Info(), nil
 }
 
@@ -639,6 +663,7 @@ func (r *Room) RemoveTrack(id string) error {
 		}
 	})
 	r.mu.Unlock()
+	r.emit(EventTrackRemoved, t)
 	r.endTrack(t)
 	r.log.Info("track removed", "track", id)
 	return nil

@@ -37,6 +37,7 @@ type segment struct {
 	mu       sync.Mutex
 	branches map[string]*branch // by recording id
 	ended    bool
+	taps     int // taps opened so far (names stay unique)
 }
 
 type segmentConfig struct {

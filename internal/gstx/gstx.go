@@ -9,6 +9,8 @@ package gstx
 
 /*
 #cgo pkg-config: gstreamer-1.0 gstreamer-app-1.0
+#cgo LDFLAGS: -lm
+#include <math.h>
 #include <gst/gst.h>
 #include <gst/app/gstappsrc.h>
 #include <stdlib.h>
@@ -97,6 +99,44 @@ static GstPadProbeReturn sl_keyframe_gate(GstPad *pad, GstPadProbeInfo *info, gp
 static gulong sl_add_keyframe_gate(void *pad) {
 	return gst_pad_add_probe(GST_PAD(pad), GST_PAD_PROBE_TYPE_BUFFER, sl_keyframe_gate, NULL, NULL);
 }
+
+// SlLevel keeps the loudness of the latest S16 audio buffer in millibel
+// relative to full scale (0 = full scale, -9600 = silence floor).
+typedef struct {
+	gint64 mb;
+	guint64 buffers;
+} SlLevel;
+
+static SlLevel *sl_level_new(void) {
+	SlLevel *l = g_new0(SlLevel, 1);
+	l->mb = -9600;
+	return l;
+}
+
+static GstPadProbeReturn sl_level_probe(GstPad *pad, GstPadProbeInfo *info, gpointer user) {
+	SlLevel *l = user;
+	GstBuffer *b = GST_PAD_PROBE_INFO_BUFFER(info);
+	GstMapInfo map;
+	if (b == NULL || !gst_buffer_map(b, &map, GST_MAP_READ)) return GST_PAD_PROBE_OK;
+	const gint16 *s = (const gint16 *)map.data;
+	gsize n = map.size / 2;
+	double sum = 0;
+	for (gsize i = 0; i < n; i++) sum += (double)s[i] * (double)s[i];
+	gst_buffer_unmap(b, &map);
+	double ms = n ? sum / (double)n / (32768.0 * 32768.0) : 0;
+	gint64 mb = ms > 1e-10 ? (gint64)(1000.0 * log10(ms)) : -10000;
+	if (mb < -9600) mb = -9600;
+	__atomic_store_n(&l->mb, mb, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&l->buffers, 1, __ATOMIC_RELAXED);
+	return GST_PAD_PROBE_OK;
+}
+
+static gulong sl_add_level_probe(void *pad, SlLevel *l) {
+	return gst_pad_add_probe(GST_PAD(pad), GST_PAD_PROBE_TYPE_BUFFER, sl_level_probe, l, NULL);
+}
+
+static gint64 sl_level_mb(SlLevel *l) { return __atomic_load_n(&l->mb, __ATOMIC_RELAXED); }
+static guint64 sl_level_buffers(SlLevel *l) { return __atomic_load_n(&l->buffers, __ATOMIC_RELAXED); }
 
 static void sl_remove_probe(void *pad, gulong id) {
 	gst_pad_remove_probe(GST_PAD(pad), id);
@@ -241,4 +281,43 @@ func (t *Times) Free() {
 func GateUntilKeyframe(pad *gst.Pad) {
 	C.sl_add_keyframe_gate(pad.Unsafe())
 	runtime.KeepAlive(pad)
+}
+
+// Level follows the loudness of interleaved S16 audio crossing a pad,
+// computed in C on the streaming thread.
+type Level struct {
+	pad *gst.Pad
+	c   *C.SlLevel
+	id  C.gulong
+	mu  sync.Mutex
+}
+
+// WatchLevel attaches a loudness probe to a pad carrying S16 audio.
+func WatchLevel(pad *gst.Pad) *Level {
+	l := &Level{pad: pad, c: C.sl_level_new()}
+	l.id = C.sl_add_level_probe(pad.Unsafe(), l.c)
+	return l
+}
+
+// DB is the mean-square level of the latest buffer in dB full scale
+// (-96 = silence), and how many buffers were measured.
+func (l *Level) DB() (db float64, buffers uint64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.c == nil {
+		return -96, 0
+	}
+	return float64(C.sl_level_mb(l.c)) / 100, uint64(C.sl_level_buffers(l.c))
+}
+
+// Free removes the probe and frees the counters.
+func (l *Level) Free() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.c == nil {
+		return
+	}
+	C.sl_remove_probe(l.pad.Unsafe(), l.id)
+	C.g_free(C.gpointer(unsafe.Pointer(l.c)))
+	l.c = nil
 }

@@ -1,0 +1,521 @@
+// Package compositor is a room's mixing graph: a GStreamer compositor and
+// audiomixer in the room's pipeline, fed by per-track decode bins, with tile
+// geometry from a layouts template applied live to the compositor's pads.
+// Muted, stalled and not-yet-decoded video shows a placeholder tile with the
+// participant's initials; audio levels drive active-speaker detection.
+//
+// The graph exposes two tees, video (raw I420 at the output size and rate)
+// and audio (48 kHz stereo S16), to which encoders attach at runtime.
+package compositor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/go-gst/go-gst/gst"
+
+	"github.com/streamline-media/streamline/internal/gstx"
+	"github.com/streamline-media/streamline/layouts"
+)
+
+// Errors returned by the graph.
+var (
+	ErrClosed   = errors.New("compositor closed")
+	ErrNotFound = errors.New("track not in the composite")
+	ErrExists   = errors.New("track already in the composite")
+)
+
+// Config configures a Graph.
+type Config struct {
+	Name     string // element name prefix, unique in the pipeline
+	Pipeline *gst.Pipeline
+	Width    int
+	Height   int
+	FPS      int
+	Layout   layouts.Spec
+	// Latency is the mixers' extra live latency (default 60 ms).
+	Latency time.Duration
+	// StallAfter shows a tile's placeholder once no frame decoded for this
+	// long (default 1 s).
+	StallAfter time.Duration
+	Logger     *slog.Logger
+	// OnSpeaker, if set, is told when the active speaker changes ("" = none).
+	OnSpeaker func(participant string)
+}
+
+// Input is one track to mix: the encoded media at Pad (a src pad in the
+// same pipeline) and who it belongs to.
+type Input struct {
+	TrackID     string
+	Participant string
+	Name        string // display name for placeholder and label
+	Source      string // camera, screen, microphone
+	Kind        string // audio or video
+	Decoder     string // decoder element factory (vp8dec, opusdec, …)
+	Pad         *gst.Pad
+	Muted       bool
+	JoinedAt    time.Time
+}
+
+// Graph is a room's compositor and audio mixer.
+type Graph struct {
+	cfg  Config
+	log  *slog.Logger
+	pipe *gst.Pipeline
+	// elems are the graph's own elements, directly in the room's pipeline
+	// (decode bins link to track taps and to the mixers, so all share one
+	// parent).
+	elems []*gst.Element
+
+	comp, amix *gst.Element
+	vtee, atee *gst.Element
+
+	mu       sync.Mutex
+	spec     layouts.Spec
+	layout   layouts.Layout
+	videos   map[string]*videoTile
+	audios   map[string]*audioInput
+	speakers *SpeakerDetector
+	speaker  string
+	closed   bool
+	seq      int
+
+	stop context.CancelFunc
+	done chan struct{}
+}
+
+// New builds the mixers in the pipeline and starts them.
+func New(cfg Config) (*Graph, error) {
+	if cfg.Width <= 0 || cfg.Height <= 0 || cfg.Width%2 != 0 || cfg.Height%2 != 0 {
+		return nil, fmt.Errorf("compositor: output size %dx%d must be positive and even", cfg.Width, cfg.Height)
+	}
+	if cfg.FPS <= 0 {
+		return nil, fmt.Errorf("compositor: fps %d must be positive", cfg.FPS)
+	}
+	if cfg.Latency == 0 {
+		cfg.Latency = 60 * time.Millisecond
+	}
+	if cfg.StallAfter == 0 {
+		cfg.StallAfter = time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Layout.Template == "" {
+		cfg.Layout.Template = layouts.TemplateGrid
+	}
+	if err := cfg.Layout.Validate(); err != nil {
+		return nil, err
+	}
+	g := &Graph{cfg: cfg, log: cfg.Logger.With("compositor", cfg.Name), pipe: cfg.Pipeline, spec: cfg.Layout,
+		videos: map[string]*videoTile{}, audios: map[string]*audioInput{}, speakers: NewSpeakerDetector(SpeakerConfig{}),
+		done: make(chan struct{})}
+	if err := g.build(); err != nil {
+		return nil, err
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	g.stop = stop
+	go g.watch(ctx)
+	g.mu.Lock()
+	g.relayoutLocked()
+	g.mu.Unlock()
+	return g, nil
+}
+
+func (g *Graph) name(suffix string) string { return g.cfg.Name + "-" + suffix }
+
+func (g *Graph) build() error {
+	latency := uint64(g.cfg.Latency)
+	var err error
+	g.comp, err = gst.NewElementWithProperties("compositor", map[string]interface{}{
+		"name": g.name("video"), "force-live": true, "latency": latency,
+	})
+	if err != nil {
+		return fmt.Errorf("compositor: %w", err)
+	}
+	g.comp.SetArg("background", "black")
+	vcaps, err := newCapsFilter(g.name("vcaps"), fmt.Sprintf("video/x-raw,format=I420,width=%d,height=%d,framerate=%d/1,pixel-aspect-ratio=1/1",
+		g.cfg.Width, g.cfg.Height, g.cfg.FPS))
+	if err != nil {
+		return err
+	}
+	g.vtee, err = newTee(g.name("vtee"))
+	if err != nil {
+		return err
+	}
+	g.amix, err = gst.NewElementWithProperties("audiomixer", map[string]interface{}{
+		"name": g.name("audio"), "force-live": true, "latency": latency,
+	})
+	if err != nil {
+		return fmt.Errorf("audiomixer: %w", err)
+	}
+	acaps, err := newCapsFilter(g.name("acaps"), "audio/x-raw,format=S16LE,rate=48000,channels=2,layout=interleaved")
+	if err != nil {
+		return err
+	}
+	g.atee, err = newTee(g.name("atee"))
+	if err != nil {
+		return err
+	}
+	g.elems = []*gst.Element{g.comp, vcaps, g.vtee, g.amix, acaps, g.atee}
+	if err := g.pipe.AddMany(g.elems...); err != nil {
+		return fmt.Errorf("compositor: add: %w", err)
+	}
+	if err := gst.ElementLinkMany(g.comp, vcaps, g.vtee); err != nil {
+		g.removeElems()
+		return fmt.Errorf("compositor: link video: %w", err)
+	}
+	if err := gst.ElementLinkMany(g.amix, acaps, g.atee); err != nil {
+		g.removeElems()
+		return fmt.Errorf("compositor: link audio: %w", err)
+	}
+	// Downstream first, so nothing pushes into a stopped element.
+	for i := len(g.elems) - 1; i >= 0; i-- {
+		if !g.elems[i].SyncStateWithParent() {
+			g.removeElems()
+			return errors.New("compositor: could not start")
+		}
+	}
+	return nil
+}
+
+func (g *Graph) removeElems() {
+	for _, e := range g.elems {
+		_ = gstx.StopElement(e, 5*time.Second)
+		_ = g.pipe.Remove(e)
+	}
+	g.elems = nil
+}
+
+func newCapsFilter(name, caps string) (*gst.Element, error) {
+	cf, err := gst.NewElementWithName("capsfilter", name)
+	if err != nil {
+		return nil, fmt.Errorf("capsfilter: %w", err)
+	}
+	if err := cf.SetProperty("caps", gst.NewCapsFromString(caps)); err != nil {
+		return nil, fmt.Errorf("capsfilter %s: %w", name, err)
+	}
+	return cf, nil
+}
+
+func newTee(name string) (*gst.Element, error) {
+	t, err := gst.NewElementWithName("tee", name)
+	if err != nil {
+		return nil, fmt.Errorf("tee: %w", err)
+	}
+	if err := t.SetProperty("allow-not-linked", true); err != nil {
+		return nil, fmt.Errorf("tee %s: %w", name, err)
+	}
+	return t, nil
+}
+
+// Output is a branch point on the mixed media for an encoder: a request pad
+// of the graph's video or audio tee in the room's pipeline.
+type Output struct {
+	Pad    *gst.Pad
+	g      *Graph
+	tee    *gst.Element
+	teePad *gst.Pad
+	once   sync.Once
+}
+
+// VideoOutput opens a new branch on the mixed video.
+func (g *Graph) VideoOutput() (*Output, error) { return g.output(g.vtee) }
+
+// AudioOutput opens a new branch on the mixed audio.
+func (g *Graph) AudioOutput() (*Output, error) { return g.output(g.atee) }
+
+func (g *Graph) output(tee *gst.Element) (*Output, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return nil, ErrClosed
+	}
+	teePad := tee.GetRequestPad("src_%u")
+	if teePad == nil {
+		return nil, errors.New("compositor: tee gave no pad")
+	}
+	return &Output{Pad: teePad, g: g, tee: tee, teePad: teePad}, nil
+}
+
+// Close releases the branch point; the consumer has unlinked or stopped its bin.
+func (o *Output) Close() {
+	o.once.Do(func() {
+		if peer := o.Pad.GetPeer(); peer != nil {
+			o.Pad.Unlink(peer)
+		}
+		o.tee.ReleaseRequestPad(o.teePad)
+	})
+}
+
+// Add mixes a new track: video gets a tile (placeholder first), audio joins the mix.
+func (g *Graph) Add(in Input) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return ErrClosed
+	}
+	if _, ok := g.videos[in.TrackID]; ok {
+		return fmt.Errorf("%w: %s", ErrExists, in.TrackID)
+	}
+	if _, ok := g.audios[in.TrackID]; ok {
+		return fmt.Errorf("%w: %s", ErrExists, in.TrackID)
+	}
+	if in.JoinedAt.IsZero() {
+		in.JoinedAt = time.Now()
+	}
+	g.seq++
+	switch in.Kind {
+	case "video":
+		vt, err := newVideoTile(g, in, g.seq)
+		if err != nil {
+			return err
+		}
+		g.videos[in.TrackID] = vt
+	case "audio":
+		ai, err := newAudioInput(g, in, g.seq)
+		if err != nil {
+			return err
+		}
+		g.audios[in.TrackID] = ai
+	default:
+		return fmt.Errorf("compositor: kind %q", in.Kind)
+	}
+	g.relayoutLocked()
+	g.log.Info("track mixed", "track", in.TrackID, "participant", in.Participant, "kind", in.Kind)
+	return nil
+}
+
+// Remove takes a track out of the mix; its tile re-flows away.
+func (g *Graph) Remove(trackID string) error {
+	g.mu.Lock()
+	vt, v := g.videos[trackID]
+	ai, a := g.audios[trackID]
+	delete(g.videos, trackID)
+	delete(g.audios, trackID)
+	if v || a {
+		g.relayoutLocked()
+	}
+	g.mu.Unlock()
+	switch {
+	case v:
+		vt.remove()
+	case a:
+		ai.remove()
+	default:
+		return fmt.Errorf("%w: %s", ErrNotFound, trackID)
+	}
+	g.log.Info("track unmixed", "track", trackID)
+	return nil
+}
+
+// SetMuted shows a video tile's placeholder while muted (audio: silences it).
+func (g *Graph) SetMuted(trackID string, muted bool) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if vt := g.videos[trackID]; vt != nil {
+		vt.muted = muted
+		vt.applyVisibility()
+		return nil
+	}
+	if ai := g.audios[trackID]; ai != nil {
+		ai.setMuted(muted)
+		g.relayoutLocked() // the label shows audio mute
+		return nil
+	}
+	return fmt.Errorf("%w: %s", ErrNotFound, trackID)
+}
+
+// SetLayout applies a new layout spec within one output frame and returns
+// the resulting tile geometry.
+func (g *Graph) SetLayout(spec layouts.Spec) (layouts.Layout, error) {
+	if err := spec.Validate(); err != nil {
+		return layouts.Layout{}, err
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return layouts.Layout{}, ErrClosed
+	}
+	old := g.spec
+	g.spec = spec
+	if err := g.relayoutLocked(); err != nil {
+		g.spec = old
+		_ = g.relayoutLocked()
+		return layouts.Layout{}, err
+	}
+	return g.layout, nil
+}
+
+// Layout returns the current spec and tile geometry.
+func (g *Graph) Layout() (layouts.Spec, layouts.Layout) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.spec, g.layout
+}
+
+// Speaker is the current active speaker ("" = nobody).
+func (g *Graph) Speaker() string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.speaker
+}
+
+// participantsLocked lists what the layout places: every video track, and a
+// placeholder for participants with audio only.
+func (g *Graph) participantsLocked() []layouts.Participant {
+	var out []layouts.Participant
+	hasVideo := map[string]bool{}
+	for _, vt := range g.videos {
+		hasVideo[vt.in.Participant] = true
+		src := layouts.SourceCamera
+		if vt.in.Source == "screen" {
+			src = layouts.SourceScreen
+		}
+		out = append(out, layouts.Participant{ID: vt.in.Participant, Name: vt.in.Name, Source: src,
+			JoinedAt: vt.in.JoinedAt, Speaking: vt.in.Participant == g.speaker, Muted: g.audioMutedLocked(vt.in.Participant)})
+	}
+	for _, ai := range g.audios {
+		if hasVideo[ai.in.Participant] {
+			continue
+		}
+		hasVideo[ai.in.Participant] = true
+		out = append(out, layouts.Participant{ID: ai.in.Participant, Name: ai.in.Name, Source: layouts.SourceCamera,
+			JoinedAt: ai.in.JoinedAt, Speaking: ai.in.Participant == g.speaker, Muted: ai.muted})
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if !out[i].JoinedAt.Equal(out[j].JoinedAt) {
+			return out[i].JoinedAt.Before(out[j].JoinedAt)
+		}
+		return out[i].ID < out[j].ID
+	})
+	// Two video tracks of one participant with the same source would clash.
+	seen := map[layouts.Ref]bool{}
+	uniq := out[:0]
+	for _, p := range out {
+		ref := layouts.Ref{ParticipantID: p.ID, Source: p.Source}
+		if !seen[ref] {
+			seen[ref] = true
+			uniq = append(uniq, p)
+		}
+	}
+	return uniq
+}
+
+func (g *Graph) audioMutedLocked(participant string) bool {
+	for _, ai := range g.audios {
+		if ai.in.Participant == participant {
+			return ai.muted
+		}
+	}
+	return false
+}
+
+// relayoutLocked computes the layout and applies it to every pad.
+func (g *Graph) relayoutLocked() error {
+	lay, err := layouts.Compute(g.spec, g.participantsLocked(), layouts.Frame{Width: g.cfg.Width, Height: g.cfg.Height})
+	if err != nil {
+		return err
+	}
+	g.layout = lay
+	byRef := map[layouts.Ref]layouts.Tile{}
+	for _, t := range lay.Tiles {
+		byRef[layouts.Ref{ParticipantID: t.ParticipantID, Source: t.Source}] = t
+	}
+	placed := map[layouts.Ref]bool{}
+	for _, vt := range g.sortedVideos() {
+		ref := vt.ref()
+		tile, ok := byRef[ref]
+		if !ok || placed[ref] {
+			vt.place(nil)
+			continue
+		}
+		placed[ref] = true
+		vt.place(&tile)
+	}
+	for _, ai := range g.audios {
+		ref := layouts.Ref{ParticipantID: ai.in.Participant, Source: layouts.SourceCamera}
+		if tile, ok := byRef[ref]; ok && !placed[ref] {
+			placed[ref] = true
+			ai.placeholderAt(&tile)
+		} else {
+			ai.placeholderAt(nil)
+		}
+	}
+	return nil
+}
+
+func (g *Graph) sortedVideos() []*videoTile {
+	out := make([]*videoTile, 0, len(g.videos))
+	for _, vt := range g.videos {
+		out = append(out, vt)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].seq < out[j].seq })
+	return out
+}
+
+// watch checks tiles for first frames and stalls, and audio levels for the
+// active speaker.
+func (g *Graph) watch(ctx context.Context) {
+	defer close(g.done)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-tick.C:
+			g.mu.Lock()
+			for _, vt := range g.videos {
+				vt.checkFrames(now)
+			}
+			levels := map[string]float64{}
+			for _, ai := range g.audios {
+				if db, ok := ai.level(); ok && !ai.muted {
+					if cur, seen := levels[ai.in.Participant]; !seen || db > cur {
+						levels[ai.in.Participant] = db
+					}
+				}
+			}
+			speaker := g.speakers.Update(now, levels)
+			changed := speaker != g.speaker
+			if changed {
+				g.speaker = speaker
+				g.relayoutLocked()
+			}
+			notify := g.cfg.OnSpeaker
+			g.mu.Unlock()
+			if changed && notify != nil {
+				notify(speaker)
+			}
+		}
+	}
+}
+
+// Close removes every input and the mixers from the pipeline. Encoders must
+// have been detached from the outputs first.
+func (g *Graph) Close() {
+	g.mu.Lock()
+	if g.closed {
+		g.mu.Unlock()
+		return
+	}
+	g.closed = true
+	videos, audios := g.videos, g.audios
+	g.videos, g.audios = map[string]*videoTile{}, map[string]*audioInput{}
+	g.mu.Unlock()
+	g.stop()
+	<-g.done
+	for _, vt := range videos {
+		vt.remove()
+	}
+	for _, ai := range audios {
+		ai.remove()
+	}
+	g.removeElems()
+}

@@ -1,0 +1,395 @@
+package compositor
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/go-gst/go-gst/gst"
+
+	"github.com/streamline-media/streamline/internal/gstx"
+	"github.com/streamline-media/streamline/layouts"
+)
+
+// placeholder colours: a dark tile with light initials.
+const (
+	placeholderFill = 0xff2b303b
+	placeholderText = 0xffe8eaed
+	placeholderW    = 320
+	placeholderH    = 180
+)
+
+// chain builds a bin of linked elements with ghost pads "sink" (unless the
+// first element is a source) and "src".
+func chain(name string, elems ...*gst.Element) (*gst.Bin, error) {
+	bin := gst.NewBin(name)
+	if err := bin.AddMany(elems...); err != nil {
+		return nil, fmt.Errorf("%s: add: %w", name, err)
+	}
+	if err := gst.ElementLinkMany(elems...); err != nil {
+		return nil, fmt.Errorf("%s: link: %w", name, err)
+	}
+	if sink := elems[0].GetStaticPad("sink"); sink != nil {
+		g := gst.NewGhostPad("sink", sink)
+		if g == nil || !bin.AddPad(g.Pad) {
+			return nil, fmt.Errorf("%s: sink ghost pad", name)
+		}
+	}
+	g := gst.NewGhostPad("src", elems[len(elems)-1].GetStaticPad("src"))
+	if g == nil || !bin.AddPad(g.Pad) {
+		return nil, fmt.Errorf("%s: src ghost pad", name)
+	}
+	return bin, nil
+}
+
+func element(factory, name string, props map[string]any) (*gst.Element, error) {
+	e, err := gst.NewElementWithName(factory, name)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", factory, err)
+	}
+	for k, v := range props {
+		if err := e.SetProperty(k, v); err != nil {
+			return nil, fmt.Errorf("%s.%s: %w", name, k, err)
+		}
+	}
+	return e, nil
+}
+
+// attach adds bin to the pipeline, links its src to a new request pad of
+// mixer, and starts it. It returns the mixer pad.
+func attach(p *gst.Pipeline, bin *gst.Bin, mixer *gst.Element) (*gst.Pad, error) {
+	if err := p.Add(bin.Element); err != nil {
+		return nil, fmt.Errorf("%s: add: %w", bin.GetName(), err)
+	}
+	pad := mixer.GetRequestPad("sink_%u")
+	if pad == nil {
+		_ = p.Remove(bin.Element)
+		return nil, fmt.Errorf("%s: %s gave no pad", bin.GetName(), mixer.GetName())
+	}
+	if ret := bin.GetStaticPad("src").Link(pad); ret != gst.PadLinkOK {
+		mixer.ReleaseRequestPad(pad)
+		_ = p.Remove(bin.Element)
+		return nil, fmt.Errorf("%s: link to %s: %s", bin.GetName(), mixer.GetName(), ret.String())
+	}
+	if !bin.SyncStateWithParent() {
+		return pad, fmt.Errorf("%s: could not start", bin.GetName())
+	}
+	return pad, nil
+}
+
+// detach stops bin and releases its mixer pad.
+func detach(p *gst.Pipeline, bin *gst.Bin, mixer *gst.Element, pad *gst.Pad) {
+	if src := bin.GetStaticPad("src"); src != nil && pad != nil {
+		src.Unlink(pad)
+	}
+	_ = gstx.StopElement(bin.Element, 5*time.Second)
+	if pad != nil {
+		mixer.ReleaseRequestPad(pad)
+	}
+	_ = p.Remove(bin.Element)
+}
+
+// newPlaceholder renders a dark frame with the participant's initials once;
+// imagefreeze repeats it live at 1 fps, which costs next to nothing.
+func newPlaceholder(name, label string) (*gst.Bin, error) {
+	src, err := element("videotestsrc", name+"-src", map[string]any{"num-buffers": 1, "foreground-color": uint(placeholderFill)})
+	if err != nil {
+		return nil, err
+	}
+	src.SetArg("pattern", "solid-color")
+	caps, err := element("capsfilter", name+"-caps", map[string]any{
+		"caps": gst.NewCapsFromString(fmt.Sprintf("video/x-raw,format=I420,width=%d,height=%d,framerate=1/1", placeholderW, placeholderH))})
+	if err != nil {
+		return nil, err
+	}
+	text, err := element("textoverlay", name+"-text", map[string]any{"text": label, "font-desc": "Sans Bold 40",
+		"color": uint(placeholderText), "shaded-background": false})
+	if err != nil {
+		return nil, err
+	}
+	text.SetArg("valignment", "center")
+	text.SetArg("halignment", "center")
+	freeze, err := element("imagefreeze", name+"-freeze", map[string]any{"is-live": true})
+	if err != nil {
+		return nil, err
+	}
+	return chain(name, src, caps, text, freeze)
+}
+
+// videoTile is one video track on the composite: its decode bin on one
+// compositor pad, and a placeholder on another pad just below it.
+type videoTile struct {
+	g   *Graph
+	in  Input
+	seq int
+
+	dec    *gst.Bin
+	decPad *gst.Pad
+	label  *gst.Element
+	frames *gstx.Times
+	eosID  uint64
+	ph     *gst.Bin
+	phPad  *gst.Pad
+
+	tile        *layouts.Tile
+	muted       bool
+	hasFrame    bool
+	stalled     bool
+	lastCount   uint64
+	lastFrameAt time.Time
+	showing     int // -1 unknown, 0 placeholder, 1 video
+}
+
+func newVideoTile(g *Graph, in Input, seq int) (*videoTile, error) {
+	vt := &videoTile{g: g, in: in, seq: seq, muted: in.Muted, showing: -1}
+	name := fmt.Sprintf("%s-v%d", g.cfg.Name, seq)
+	q, err := element("queue", name+"-q", map[string]any{"max-size-buffers": uint(60), "max-size-bytes": uint(0), "max-size-time": uint64(0)})
+	if err != nil {
+		return nil, err
+	}
+	q.SetArg("leaky", "downstream")
+	dec, err := element(in.Decoder, name+"-dec", nil)
+	if err != nil {
+		return nil, err
+	}
+	vt.label, err = element("textoverlay", name+"-label", map[string]any{"text": displayName(in), "silent": true,
+		"font-desc": "Sans 18", "shaded-background": true})
+	if err != nil {
+		return nil, err
+	}
+	vt.label.SetArg("valignment", "bottom")
+	vt.label.SetArg("halignment", "left")
+	if vt.dec, err = chain(name, q, dec, vt.label); err != nil {
+		return nil, err
+	}
+	// A track's EOS (it left, or its codec changed) must not reach the
+	// compositor pad: the tile is removed by the graph instead.
+	vt.eosID = vt.dec.GetStaticPad("sink").AddProbe(gst.PadProbeTypeEventDownstream, func(_ *gst.Pad, info *gst.PadProbeInfo) gst.PadProbeReturn {
+		if ev := info.GetEvent(); ev != nil && ev.Type() == gst.EventTypeEOS {
+			return gst.PadProbeDrop
+		}
+		return gst.PadProbeOK
+	})
+	vt.frames = gstx.WatchTimes(dec.GetStaticPad("src"))
+	if vt.ph, err = newPlaceholder(name+"-ph", layouts.Initials(displayName(in))); err != nil {
+		return nil, err
+	}
+	if vt.phPad, err = attach(g.pipe, vt.ph, g.comp); err != nil {
+		return nil, err
+	}
+	vt.hide()
+	if vt.decPad, err = attach(g.pipe, vt.dec, g.comp); err != nil {
+		detach(g.pipe, vt.ph, g.comp, vt.phPad)
+		return nil, err
+	}
+	if ret := in.Pad.Link(vt.dec.GetStaticPad("sink")); ret != gst.PadLinkOK {
+		vt.remove()
+		return nil, fmt.Errorf("%s: link track %s: %s", name, in.TrackID, ret.String())
+	}
+	return vt, nil
+}
+
+func displayName(in Input) string {
+	if in.Name != "" {
+		return in.Name
+	}
+	return in.Participant
+}
+
+func (vt *videoTile) ref() layouts.Ref {
+	src := layouts.SourceCamera
+	if vt.in.Source == "screen" {
+		src = layouts.SourceScreen
+	}
+	return layouts.Ref{ParticipantID: vt.in.Participant, Source: src}
+}
+
+func setPad(pad *gst.Pad, x, y, w, h int, z uint, alpha float64) {
+	_ = pad.SetProperty("xpos", x)
+	_ = pad.SetProperty("ypos", y)
+	_ = pad.SetProperty("width", w)
+	_ = pad.SetProperty("height", h)
+	_ = pad.SetProperty("zorder", z)
+	_ = pad.SetProperty("alpha", alpha)
+}
+
+func (vt *videoTile) hide() {
+	for _, p := range []*gst.Pad{vt.decPad, vt.phPad} {
+		if p != nil {
+			_ = p.SetProperty("alpha", 0.0)
+		}
+	}
+}
+
+// place moves the tile (nil: not shown by the layout).
+func (vt *videoTile) place(t *layouts.Tile) {
+	vt.tile = t
+	if t == nil {
+		vt.hide()
+		vt.showing = -1
+		return
+	}
+	z := uint(2*t.Z + 2)
+	setPad(vt.phPad, t.X, t.Y, t.Width, t.Height, z, 0)
+	setPad(vt.decPad, t.Content.X, t.Content.Y, t.Content.Width, t.Content.Height, z+1, 0)
+	_ = vt.label.SetProperty("silent", t.Label == "")
+	vt.showing = -1
+	vt.applyVisibility()
+}
+
+// applyVisibility shows the video when it is live, else the placeholder.
+func (vt *videoTile) applyVisibility() {
+	if vt.tile == nil {
+		return
+	}
+	show := 0
+	if !vt.muted && vt.hasFrame && !vt.stalled {
+		show = 1
+	}
+	if show == vt.showing {
+		return
+	}
+	vt.showing = show
+	_ = vt.decPad.SetProperty("alpha", float64(show))
+	_ = vt.phPad.SetProperty("alpha", float64(1-show))
+}
+
+// checkFrames notices the first decoded frame and stalls.
+func (vt *videoTile) checkFrames(now time.Time) {
+	n := vt.frames.Buffers()
+	if n != vt.lastCount {
+		vt.lastCount, vt.lastFrameAt, vt.hasFrame, vt.stalled = n, now, true, false
+	} else if vt.hasFrame && now.Sub(vt.lastFrameAt) > vt.g.cfg.StallAfter {
+		vt.stalled = true
+	}
+	vt.applyVisibility()
+}
+
+func (vt *videoTile) remove() {
+	if peer := vt.dec.GetStaticPad("sink").GetPeer(); peer != nil {
+		peer.Unlink(vt.dec.GetStaticPad("sink"))
+	}
+	if vt.decPad != nil {
+		detach(vt.g.pipe, vt.dec, vt.g.comp, vt.decPad)
+	}
+	if vt.phPad != nil {
+		detach(vt.g.pipe, vt.ph, vt.g.comp, vt.phPad)
+	}
+	vt.frames.Free()
+}
+
+// audioInput is one audio track in the mix, with a loudness probe for
+// active-speaker detection, and a placeholder tile when its participant has
+// no video.
+type audioInput struct {
+	g     *Graph
+	in    Input
+	seq   int
+	bin   *gst.Bin
+	pad   *gst.Pad
+	lvl   *gstx.Level
+	muted bool
+	eosID uint64
+
+	ph    *gst.Bin
+	phPad *gst.Pad
+
+	lastBuffers uint64
+	lastChange  time.Time
+}
+
+func newAudioInput(g *Graph, in Input, seq int) (*audioInput, error) {
+	ai := &audioInput{g: g, in: in, seq: seq, muted: in.Muted}
+	name := fmt.Sprintf("%s-a%d", g.cfg.Name, seq)
+	q, err := element("queue", name+"-q", map[string]any{"max-size-buffers": uint(100), "max-size-bytes": uint(0), "max-size-time": uint64(0)})
+	if err != nil {
+		return nil, err
+	}
+	q.SetArg("leaky", "downstream")
+	dec, err := element(in.Decoder, name+"-dec", nil)
+	if err != nil {
+		return nil, err
+	}
+	conv, err := element("audioconvert", name+"-conv", nil)
+	if err != nil {
+		return nil, err
+	}
+	res, err := element("audioresample", name+"-res", nil)
+	if err != nil {
+		return nil, err
+	}
+	if ai.bin, err = chain(name, q, dec, conv, res); err != nil {
+		return nil, err
+	}
+	ai.eosID = ai.bin.GetStaticPad("sink").AddProbe(gst.PadProbeTypeEventDownstream, func(_ *gst.Pad, info *gst.PadProbeInfo) gst.PadProbeReturn {
+		if ev := info.GetEvent(); ev != nil && ev.Type() == gst.EventTypeEOS {
+			return gst.PadProbeDrop
+		}
+		return gst.PadProbeOK
+	})
+	ai.lvl = gstx.WatchLevel(dec.GetStaticPad("src")) // opusdec outputs S16
+	if ai.pad, err = attach(g.pipe, ai.bin, g.amix); err != nil {
+		return nil, err
+	}
+	ai.setMuted(in.Muted)
+	if ret := in.Pad.Link(ai.bin.GetStaticPad("sink")); ret != gst.PadLinkOK {
+		ai.remove()
+		return nil, fmt.Errorf("%s: link track %s: %s", name, in.TrackID, ret.String())
+	}
+	return ai, nil
+}
+
+func (ai *audioInput) setMuted(m bool) {
+	ai.muted = m
+	_ = ai.pad.SetProperty("mute", m)
+}
+
+// level is the latest loudness, if audio arrived in the last half second.
+func (ai *audioInput) level() (float64, bool) {
+	db, n := ai.lvl.DB()
+	now := time.Now()
+	if n != ai.lastBuffers {
+		ai.lastBuffers, ai.lastChange = n, now
+	}
+	if n == 0 || now.Sub(ai.lastChange) > 500*time.Millisecond {
+		return -96, false
+	}
+	return db, true
+}
+
+// placeholderAt shows (t != nil) or removes the participant's audio-only tile.
+func (ai *audioInput) placeholderAt(t *layouts.Tile) {
+	if t == nil {
+		if ai.phPad != nil {
+			_ = ai.phPad.SetProperty("alpha", 0.0)
+		}
+		return
+	}
+	if ai.ph == nil {
+		name := fmt.Sprintf("%s-a%d-ph", ai.g.cfg.Name, ai.seq)
+		ph, err := newPlaceholder(name, layouts.Initials(displayName(ai.in)))
+		if err != nil {
+			ai.g.log.Warn("placeholder", "track", ai.in.TrackID, "error", err)
+			return
+		}
+		pad, err := attach(ai.g.pipe, ph, ai.g.comp)
+		if err != nil {
+			ai.g.log.Warn("placeholder", "track", ai.in.TrackID, "error", err)
+			return
+		}
+		ai.ph, ai.phPad = ph, pad
+	}
+	setPad(ai.phPad, t.X, t.Y, t.Width, t.Height, uint(2*t.Z+2), 1)
+}
+
+func (ai *audioInput) remove() {
+	if peer := ai.bin.GetStaticPad("sink").GetPeer(); peer != nil {
+		peer.Unlink(ai.bin.GetStaticPad("sink"))
+	}
+	if ai.pad != nil {
+		detach(ai.g.pipe, ai.bin, ai.g.amix, ai.pad)
+	}
+	if ai.phPad != nil {
+		detach(ai.g.pipe, ai.ph, ai.g.comp, ai.phPad)
+	}
+	ai.lvl.Free()
+}

@@ -1,0 +1,103 @@
+package ingest
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/go-gst/go-gst/gst"
+)
+
+// EventType says what happened to a track.
+type EventType string
+
+// Track events delivered to RoomConfig.OnEvent.
+const (
+	EventTrackAdded   EventType = "track_added"
+	EventTrackRemoved EventType = "track_removed"
+	EventTrackMuted   EventType = "track_muted"
+	EventTrackUnmuted EventType = "track_unmuted"
+	// EventTrackSegment: a codec change replaced the track's media chain;
+	// taps of the old segment have ended and a new Tap is needed.
+	EventTrackSegment EventType = "track_segment"
+	EventTrackDevice  EventType = "track_device_changed"
+)
+
+// Event is a change of a room's tracks.
+type Event struct {
+	Type  EventType
+	Room  string
+	Track TrackInfo
+}
+
+// Tap is a branch point on a track's depayloaded media (after the parser,
+// before any recording): another package links its own bin to Pad, in the
+// room's pipeline. Buffers are the encoded frames (VP8, VP9, H.264 AU,
+// Opus); they are timestamped on the room's running time.
+type Tap struct {
+	Pad   *gst.Pad // a src ghost pad of the track's bin
+	Codec Codec
+	Track TrackInfo
+
+	seg     *segment
+	teePad  *gst.Pad
+	once    sync.Once
+	removed bool
+}
+
+// Pipeline is the room's pipeline, where taps' consumers live.
+func (r *Room) Pipeline() *gst.Pipeline { return r.pipe }
+
+// Tap opens a new branch on the current segment of track id.
+func (r *Room) Tap(id string) (*Tap, error) {
+	r.mu.Lock()
+	t := r.tracks[id]
+	r.mu.Unlock()
+	if t == nil {
+		return nil, fmt.Errorf("%w: track %q", ErrNotFound, id)
+	}
+	t.mu.Lock()
+	seg, info := t.seg, t.info
+	t.mu.Unlock()
+	if seg == nil {
+		return nil, fmt.Errorf("%w: track %q has no media chain", ErrClosed, id)
+	}
+	seg.mu.Lock()
+	defer seg.mu.Unlock()
+	if seg.ended {
+		return nil, fmt.Errorf("%w: track %q is ending", ErrClosed, id)
+	}
+	teePad := seg.tee.GetRequestPad("src_%u")
+	if teePad == nil {
+		return nil, fmt.Errorf("track %q: tee gave no pad", id)
+	}
+	seg.taps++
+	ghost := gst.NewGhostPad(fmt.Sprintf("tap_%d", seg.taps), teePad)
+	if ghost == nil || !ghost.SetActive(true) || !seg.bin.AddPad(ghost.Pad) {
+		seg.tee.ReleaseRequestPad(teePad)
+		return nil, fmt.Errorf("track %q: tap ghost pad", id)
+	}
+	return &Tap{Pad: ghost.Pad, Codec: seg.codec, Track: info, seg: seg, teePad: teePad}, nil
+}
+
+// Close unlinks and releases the tap. The consumer must have unlinked or
+// stopped its own bin; Close is idempotent.
+func (tp *Tap) Close() {
+	tp.once.Do(func() {
+		tp.seg.mu.Lock()
+		defer tp.seg.mu.Unlock()
+		if peer := tp.Pad.GetPeer(); peer != nil {
+			tp.Pad.Unlink(peer)
+		}
+		if !tp.seg.ended {
+			tp.seg.bin.RemovePad(tp.Pad)
+			tp.seg.tee.ReleaseRequestPad(tp.teePad)
+		}
+	})
+}
+
+func (r *Room) emit(typ EventType, t *Track) {
+	if r.cfg.OnEvent == nil {
+		return
+	}
+	r.cfg.OnEvent(Event{Type: typ, Room: r.cfg.ID, Track: t.Info()})
+}
