@@ -20,17 +20,31 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-func TestParseStatCPU(t *testing.T) {
-	line := "4242 (stream line) S 1 4242 4242 0 -1 4194560 9000 0 0 0 250 75 0 0 20 0 40 0 1234 0 0\n"
-	d, err := parseStatCPU([]byte(line))
+func TestParseStat(t *testing.T) {
+	line := "4242 (stream (line)) S 1 4242 4242 0 -1 4194560 9000 0 0 0 250 75 0 0 20 0 40 0 1234 0 0\n"
+	st, err := parseStat([]byte(line))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d != 3250*time.Millisecond {
-		t.Fatalf("cpu %s, want 3.25s", d)
+	if st.CPU != 3250*time.Millisecond || st.Name != "stream (line)" || st.Kthread {
+		t.Fatalf("%+v, want 3.25s of stream (line)", st)
 	}
-	if _, err := parseStatCPU([]byte("4242 (x) S 1")); err == nil {
+	st, err = parseStat([]byte("2 (kthreadd) S 0 0 0 0 -1 2129984 0 0 0 0 1 2 0 0 20 0 1 0 1 0 0\n"))
+	if err != nil || !st.Kthread {
+		t.Fatalf("kthreadd: %+v %v", st, err)
+	}
+	if _, err := parseStat([]byte("4242 (x) S 1")); err == nil {
 		t.Fatal("short line accepted")
+	}
+}
+
+func TestOtherCPU(t *testing.T) {
+	before := map[int]procStat{1: {Name: "srv", CPU: time.Second}, 2: {Name: "go", CPU: time.Second}, 3: {Name: "ksoftirqd/0", Kthread: true}}
+	after := map[int]procStat{1: {Name: "srv", CPU: 9 * time.Second}, 2: {Name: "go", CPU: 3 * time.Second},
+		3: {Name: "ksoftirqd/0", CPU: time.Second, Kthread: true}, 4: {Name: "gcc", CPU: time.Second}}
+	other, k, top := otherCPU(before, after, map[int]bool{1: true})
+	if other != 3*time.Second || k != time.Second || top != "go" {
+		t.Fatalf("other %s kthreads %s top %q", other, k, top)
 	}
 }
 
@@ -42,13 +56,13 @@ func TestParseStatus(t *testing.T) {
 }
 
 func TestParseProcStat(t *testing.T) {
-	busy, total, err := parseProcStat([]byte("cpu  100 5 50 800 40 3 2 0 7 0\ncpu0 1 2 3\n"))
+	c, err := parseProcStat([]byte("cpu  100 5 50 800 40 3 2 0 7 0\ncpu0 1 2 3\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	// busy = user+nice+system+irq+softirq+steal; guest is inside user.
-	if busy != 1600*time.Millisecond || total != 10000*time.Millisecond {
-		t.Fatalf("busy %s total %s", busy, total)
+	if c.Busy != 1600*time.Millisecond || c.Total != 10000*time.Millisecond || c.IRQ != 50*time.Millisecond {
+		t.Fatalf("%+v", c)
 	}
 }
 

@@ -21,28 +21,90 @@ func procCPU(pid int) (time.Duration, error) {
 	if err != nil {
 		return 0, err
 	}
-	return parseStatCPU(b)
+	st, err := parseStat(b)
+	return st.CPU, err
 }
 
-// parseStatCPU reads utime+stime from a /proc/<pid>/stat line. The command
-// name (field 2) may hold spaces and parentheses, so fields are counted from
-// the last ')'.
-func parseStatCPU(b []byte) (time.Duration, error) {
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, fmt.Errorf("stat: no command field")
+// procStat is what the bench reads from /proc/<pid>/stat.
+type procStat struct {
+	Name    string
+	CPU     time.Duration // utime + stime
+	Kthread bool
+}
+
+// parseStat reads a /proc/<pid>/stat line. The command name (field 2) may
+// hold spaces and parentheses, so fields are counted from the last ')'.
+func parseStat(b []byte) (procStat, error) {
+	open, i := bytes.IndexByte(b, '('), bytes.LastIndexByte(b, ')')
+	if open < 0 || i < open {
+		return procStat{}, fmt.Errorf("stat: no command field")
 	}
+	st := procStat{Name: string(b[open+1 : i])}
 	f := strings.Fields(string(b[i+1:]))
-	// f[0] is field 3 (state): utime is field 14, stime field 15.
+	// f[0] is field 3 (state): flags is field 9, utime field 14, stime field 15.
 	if len(f) < 13 {
-		return 0, fmt.Errorf("stat: %d fields", len(f)+2)
+		return st, fmt.Errorf("stat: %d fields", len(f)+2)
 	}
+	flags, _ := strconv.ParseUint(f[6], 10, 64)
+	st.Kthread = flags&0x00200000 != 0 // PF_KTHREAD
 	ut, err1 := strconv.ParseUint(f[11], 10, 64)
-	st, err2 := strconv.ParseUint(f[12], 10, 64)
+	stime, err2 := strconv.ParseUint(f[12], 10, 64)
 	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("stat: bad utime/stime %q %q", f[11], f[12])
+		return st, fmt.Errorf("stat: bad utime/stime %q %q", f[11], f[12])
 	}
-	return time.Duration(ut+st) * time.Second / clockTicks, nil
+	st.CPU = time.Duration(ut+stime) * time.Second / clockTicks
+	return st, nil
+}
+
+// allProcs reads the stat of every process on the machine.
+func allProcs() map[int]procStat {
+	ents, _ := os.ReadDir("/proc")
+	out := make(map[int]procStat, len(ents))
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		if st, err := parseStat(b); err == nil {
+			out[pid] = st
+		}
+	}
+	return out
+}
+
+// otherCPU splits the CPU used between two snapshots by the processes not in
+// skip into kernel threads and everything else; top names the busiest other.
+func otherCPU(before, after map[int]procStat, skip map[int]bool) (other, kthreads time.Duration, top string) {
+	byName := map[string]time.Duration{}
+	for pid, a := range after {
+		if skip[pid] {
+			continue
+		}
+		d := a.CPU
+		if b, ok := before[pid]; ok && b.Name == a.Name {
+			d -= b.CPU
+		}
+		if d <= 0 {
+			continue
+		}
+		if a.Kthread {
+			kthreads += d
+			continue
+		}
+		other += d
+		byName[a.Name] += d
+	}
+	var best time.Duration
+	for n, d := range byName {
+		if d > best {
+			best, top = d, n
+		}
+	}
+	return other, kthreads, top
 }
 
 // procStatus holds the /proc/<pid>/status fields the bench reads.
@@ -104,38 +166,46 @@ func ctxSwitches(pid int) uint64 {
 	return total
 }
 
-// machineCPU returns busy and total CPU time of the whole machine from the
-// first line of /proc/stat (busy excludes idle and iowait).
-func machineCPU() (busy, total time.Duration, err error) {
+// cpuTimes is the machine-wide CPU time from the first line of /proc/stat.
+type cpuTimes struct {
+	Busy  time.Duration // all but idle and iowait
+	Total time.Duration
+	IRQ   time.Duration // hard and soft interrupts (loopback delivery runs in softirq)
+}
+
+func machineCPU() (cpuTimes, error) {
 	b, err := os.ReadFile("/proc/stat")
 	if err != nil {
-		return 0, 0, err
+		return cpuTimes{}, err
 	}
 	return parseProcStat(b)
 }
 
-func parseProcStat(b []byte) (busy, total time.Duration, err error) {
+func parseProcStat(b []byte) (cpuTimes, error) {
 	line, _, _ := bytes.Cut(b, []byte("\n"))
 	f := strings.Fields(string(line))
 	if len(f) < 5 || f[0] != "cpu" {
-		return 0, 0, fmt.Errorf("/proc/stat: unexpected first line %q", line)
+		return cpuTimes{}, fmt.Errorf("/proc/stat: unexpected first line %q", line)
 	}
-	var sum, idle uint64
+	var sum, idle, irq uint64
 	for i, s := range f[1:] {
 		if i >= 8 { // guest and guest_nice are already in user and nice
 			break
 		}
 		n, err := strconv.ParseUint(s, 10, 64)
 		if err != nil {
-			return 0, 0, fmt.Errorf("/proc/stat: %q: %w", s, err)
+			return cpuTimes{}, fmt.Errorf("/proc/stat: %q: %w", s, err)
 		}
 		sum += n
-		if i == 3 || i == 4 { // idle, iowait
+		switch i {
+		case 3, 4: // idle, iowait
 			idle += n
+		case 5, 6: // irq, softirq
+			irq += n
 		}
 	}
 	tick := time.Second / clockTicks
-	return time.Duration(sum-idle) * tick, time.Duration(sum) * tick, nil
+	return cpuTimes{Busy: time.Duration(sum-idle) * tick, Total: time.Duration(sum) * tick, IRQ: time.Duration(irq) * tick}, nil
 }
 
 // socketInodes returns the inodes of the sockets the process holds open.

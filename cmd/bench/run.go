@@ -154,6 +154,10 @@ type runResult struct {
 	CPU        float64 `json:"cpu_s"`
 	LoadgenCPU float64 `json:"loadgen_cpu_s"`
 	MachineCPU float64 `json:"machine_cpu_s"`
+	IRQCPU     float64 `json:"irq_cpu_s"`     // interrupts, softirq: loopback delivery of the load
+	OtherCPU   float64 `json:"other_cpu_s"`   // other processes (other work on a shared machine)
+	KthreadCPU float64 `json:"kthread_cpu_s"` // kernel threads (ksoftirqd, writeback…)
+	TopOther   string  `json:"top_other,omitempty"`
 	CtxPerPkt  float64 `json:"ctx_switches_per_datagram"`
 	Threads    int     `json:"threads"`
 
@@ -193,14 +197,13 @@ func (r *runResult) CPUPerTrack() float64 {
 	return r.CPU / (float64(r.Count) * r.WindowS)
 }
 
-// OtherLoad is the average number of cores busy with other work than the
-// receiver and the load generator during the window (other engineers' tests,
-// kernel threads such as ksoftirqd).
+// OtherLoad is the average number of cores other processes used during the
+// window (other engineers' tests on a shared machine).
 func (r *runResult) OtherLoad() float64 {
 	if r.WindowS == 0 {
 		return 0
 	}
-	return max(r.MachineCPU-r.CPU-r.LoadgenCPU, 0) / r.WindowS
+	return r.OtherCPU / r.WindowS
 }
 
 func (r *runResult) zeroDrops() bool {
@@ -228,18 +231,18 @@ type sample struct {
 	at      time.Time
 	cpu     time.Duration
 	lgCPU   time.Duration
-	machine time.Duration
+	machine cpuTimes
+	procs   map[int]procStat
 	ctx     uint64
 }
 
-func takeSample(pid, lgPid int, withCtx bool) sample {
+func takeSample(pid, lgPid int) sample {
 	s := sample{at: time.Now()}
 	s.cpu, _ = procCPU(pid)
 	s.lgCPU, _ = procCPU(lgPid)
-	s.machine, _, _ = machineCPU()
-	if withCtx {
-		s.ctx = ctxSwitches(pid)
-	}
+	s.machine, _ = machineCPU()
+	s.procs = allProcs()
+	s.ctx = ctxSwitches(pid)
 	return s
 }
 
@@ -264,6 +267,11 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// oneLine folds a multi-line message onto one line.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " | ")), " ")
 }
 
 // tail returns the last n bytes of a file, for error messages.
@@ -460,37 +468,44 @@ func (l *loadgenRun) wait(ctx context.Context, limit time.Duration) (*loadgenRes
 }
 
 // measureWindow waits for the warm-up, then samples the receiver and the
-// load generator over the steady window.
-func (b *bench) measureWindow(ctx context.Context, pid int, lg *loadgenRun, r *runResult, atEnd func()) error {
+// load generator over the steady window, which must end before the load does.
+func (b *bench) measureWindow(ctx context.Context, pid int, lg *loadgenRun, sendFor, window time.Duration, r *runResult, atEnd func()) error {
 	if err := sleepCtx(ctx, time.Until(lg.start.Add(b.cfg.warmup))); err != nil {
 		return err
 	}
-	s0 := takeSample(pid, lg.cmd.Process.Pid, true)
-	if err := sleepCtx(ctx, b.cfg.window); err != nil {
+	s0 := takeSample(pid, lg.cmd.Process.Pid)
+	if err := sleepCtx(ctx, window); err != nil {
 		return err
 	}
-	s1 := takeSample(pid, lg.cmd.Process.Pid, true)
+	s1 := takeSample(pid, lg.cmd.Process.Pid)
 	if atEnd != nil {
 		atEnd()
 	}
-	select {
-	case <-lg.done:
-		return fmt.Errorf("loadgen ended before the window did: %v: %s", lg.err, tail(lg.log, 1000))
-	default:
+	if loadEnd := lg.start.Add(sendFor); s1.at.After(loadEnd) {
+		return fmt.Errorf("the window ended %s after the load did (machine overloaded?)", s1.at.Sub(loadEnd).Round(time.Millisecond))
 	}
 	r.WindowS = s1.at.Sub(s0.at).Seconds()
 	r.CPU = (s1.cpu - s0.cpu).Seconds()
 	r.LoadgenCPU = (s1.lgCPU - s0.lgCPU).Seconds()
-	r.MachineCPU = (s1.machine - s0.machine).Seconds()
+	r.MachineCPU = (s1.machine.Busy - s0.machine.Busy).Seconds()
+	r.IRQCPU = (s1.machine.IRQ - s0.machine.IRQ).Seconds()
+	other, kthreads, top := otherCPU(s0.procs, s1.procs, map[int]bool{pid: true, lg.cmd.Process.Pid: true, os.Getpid(): true})
+	r.OtherCPU, r.KthreadCPU = other.Seconds(), kthreads.Seconds()
+	if r.OtherLoad() >= 0.2 {
+		r.TopOther = top
+	}
 	r.ctxDelta = s1.ctx - s0.ctx
 	return nil
 }
+
+// loadTail is how long the load goes on after the window closes.
+const loadTail = 2 * time.Second
 
 // serverRun measures the server at one track count.
 func (b *bench) serverRun(ctx context.Context, count, run int, profile bool) (res *runResult) {
 	res = &runResult{Count: count, Receiver: "server", Run: run}
 	fail := func(err error) *runResult {
-		res.Err = err.Error()
+		res.Err = oneLine(err.Error())
 		return res
 	}
 	dir, err := os.MkdirTemp(b.tmp, fmt.Sprintf("server-%d-%d-", count, run))
@@ -531,7 +546,7 @@ func (b *bench) serverRun(ctx context.Context, count, run int, profile bool) (re
 		dests[i] = r.Port
 	}
 
-	sendFor := b.cfg.warmup + b.cfg.window + 500*time.Millisecond
+	sendFor := b.cfg.warmup + b.cfg.window + loadTail
 	profileFor := min(b.cfg.window, 10*time.Second)
 	if profile {
 		sendFor += profileFor + time.Second
@@ -540,7 +555,7 @@ func (b *bench) serverRun(ctx context.Context, count, run int, profile bool) (re
 	if err != nil {
 		return fail(err)
 	}
-	err = b.measureWindow(ctx, pid, lg, res, func() {
+	err = b.measureWindow(ctx, pid, lg, sendFor, b.cfg.window, res, func() {
 		st, _ := readStatus(pid)
 		res.SteadyRSS, res.Threads = st.RSS, st.Threads
 	})
@@ -704,7 +719,7 @@ func probeFrames(ctx context.Context, ffprobe, path string) (uint64, error) {
 func (b *bench) baselineRun(ctx context.Context, count, run int) (res *runResult) {
 	res = &runResult{Count: count, Receiver: "baseline", Run: run}
 	fail := func(err error) *runResult {
-		res.Err = err.Error()
+		res.Err = oneLine(err.Error())
 		return res
 	}
 	dir, err := os.MkdirTemp(b.tmp, fmt.Sprintf("baseline-%d-%d-", count, run))
@@ -742,16 +757,12 @@ func (b *bench) baselineRun(ctx context.Context, count, run int) (res *runResult
 	for _, p := range hello.Ports {
 		ports[p] = true
 	}
-	sendFor := b.cfg.warmup + b.cfg.baselineWindow + 500*time.Millisecond
+	sendFor := b.cfg.warmup + b.cfg.baselineWindow + loadTail
 	lg, err := b.startLoadgen(dir, rooms, hello.Ports, sendFor)
 	if err != nil {
 		return fail(err)
 	}
-	saved := b.cfg.window
-	b.cfg.window = b.cfg.baselineWindow
-	err = b.measureWindow(ctx, pid, lg, res, nil)
-	b.cfg.window = saved
-	if err != nil {
+	if err = b.measureWindow(ctx, pid, lg, sendFor, b.cfg.baselineWindow, res, nil); err != nil {
 		_, _ = lg.wait(ctx, time.Second)
 		return fail(err)
 	}
