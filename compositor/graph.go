@@ -74,6 +74,9 @@ type Graph struct {
 
 	comp, amix *gst.Element
 	vtee, atee *gst.Element
+	bg         *gst.Element // background colour source
+	bgPad      *gst.Pad
+	t0         int64 // room running time at which the graph's timeline starts
 
 	mu       sync.Mutex
 	spec     layouts.Spec
@@ -133,12 +136,13 @@ func (g *Graph) build() error {
 	latency := uint64(g.cfg.Latency)
 	var err error
 	g.comp, err = gst.NewElementWithProperties("compositor", map[string]interface{}{
-		"name": g.name("video"), "force-live": true, "latency": latency,
+		"name": g.name("video"), "latency": latency,
 	})
 	if err != nil {
 		return fmt.Errorf("compositor: %w", err)
 	}
 	g.comp.SetArg("background", "black")
+
 	vcaps, err := newCapsFilter(g.name("vcaps"), fmt.Sprintf("video/x-raw,format=I420,width=%d,height=%d,framerate=%d/1,pixel-aspect-ratio=1/1",
 		g.cfg.Width, g.cfg.Height, g.cfg.FPS))
 	if err != nil {
@@ -149,7 +153,7 @@ func (g *Graph) build() error {
 		return err
 	}
 	g.amix, err = gst.NewElementWithProperties("audiomixer", map[string]interface{}{
-		"name": g.name("audio"), "force-live": true, "latency": latency,
+		"name": g.name("audio"), "latency": latency,
 	})
 	if err != nil {
 		return fmt.Errorf("audiomixer: %w", err)
@@ -162,9 +166,40 @@ func (g *Graph) build() error {
 	if err != nil {
 		return err
 	}
-	g.elems = []*gst.Element{g.comp, vcaps, g.vtee, g.amix, acaps, g.atee}
+	// Live background sources keep both mixers producing in real time from
+	// the moment they start, with nobody in the room: a full-frame solid
+	// colour at 1 fps (the layout's background) and digital silence.
+	bgSrc, err := element("videotestsrc", g.name("bg"), map[string]any{"is-live": true, "foreground-color": uint(0xff000000)})
+	if err != nil {
+		return err
+	}
+	bgSrc.SetArg("pattern", "solid-color")
+	bgCaps, err := newCapsFilter(g.name("bgcaps"), fmt.Sprintf("video/x-raw,format=I420,width=%d,height=%d,framerate=%d/1", g.cfg.Width, g.cfg.Height, g.cfg.FPS))
+	if err != nil {
+		return err
+	}
+	silence, err := element("audiotestsrc", g.name("silence"), map[string]any{"is-live": true, "samplesperbuffer": 480})
+	if err != nil {
+		return err
+	}
+	silence.SetArg("wave", "silence")
+	silCaps, err := newCapsFilter(g.name("silcaps"), "audio/x-raw,format=S16LE,rate=48000,channels=2,layout=interleaved")
+	if err != nil {
+		return err
+	}
+	g.bg = bgSrc
+	g.elems = []*gst.Element{g.comp, vcaps, g.vtee, g.amix, acaps, g.atee, bgSrc, bgCaps, silence, silCaps}
+	// The graph runs on its own timeline that starts now (t0): the room's
+	// pipeline has been running for a while, and mixers added to it would
+	// otherwise start at running time 0 and race to produce every frame
+	// since then. Its elements get base time = pipeline base + t0, and each
+	// input from the room's timeline is shifted by -t0 at its mixer pad.
+	g.t0 = max(gstx.RunningTime(g.pipe), 0)
 	if err := g.pipe.AddMany(g.elems...); err != nil {
 		return fmt.Errorf("compositor: add: %w", err)
+	}
+	for _, e := range g.elems { // after adding: adding sets the parent's base time
+		g.ownTimeline(e)
 	}
 	if err := gst.ElementLinkMany(g.comp, vcaps, g.vtee); err != nil {
 		g.removeElems()
@@ -174,6 +209,24 @@ func (g *Graph) build() error {
 		g.removeElems()
 		return fmt.Errorf("compositor: link audio: %w", err)
 	}
+	if err := bgSrc.Link(bgCaps); err != nil {
+		g.removeElems()
+		return fmt.Errorf("compositor: link background: %w", err)
+	}
+	g.bgPad = g.comp.GetRequestPad("sink_%u")
+	if ret := bgCaps.GetStaticPad("src").Link(g.bgPad); ret != gst.PadLinkOK {
+		g.removeElems()
+		return fmt.Errorf("compositor: link background: %s", ret.String())
+	}
+	setPad(g.bgPad, 0, 0, g.cfg.Width, g.cfg.Height, 0, 1)
+	if err := silence.Link(silCaps); err != nil {
+		g.removeElems()
+		return fmt.Errorf("compositor: link silence: %w", err)
+	}
+	if ret := silCaps.GetStaticPad("src").Link(g.amix.GetRequestPad("sink_%u")); ret != gst.PadLinkOK {
+		g.removeElems()
+		return fmt.Errorf("compositor: link silence: %s", ret.String())
+	}
 	// Downstream first, so nothing pushes into a stopped element.
 	for i := len(g.elems) - 1; i >= 0; i-- {
 		if !g.elems[i].SyncStateWithParent() {
@@ -182,6 +235,12 @@ func (g *Graph) build() error {
 		}
 	}
 	return nil
+}
+
+// ownTimeline puts e on the graph's timeline (see build).
+func (g *Graph) ownTimeline(e *gst.Element) {
+	e.SetStartTime(gst.ClockTimeNone)
+	e.SetBaseTime(g.pipe.GetBaseTime() + gst.ClockTime(g.t0))
 }
 
 func (g *Graph) removeElems() {
@@ -241,6 +300,36 @@ func (g *Graph) output(tee *gst.Element) (*Output, error) {
 		return nil, errors.New("compositor: tee gave no pad")
 	}
 	return &Output{Pad: teePad, g: g, tee: tee, teePad: teePad}, nil
+}
+
+// Finish ends the branch: from the tee's streaming thread (so no lock of the
+// consumer is needed while it may be busy) it unlinks the consumer and sends
+// it EOS, so the consumer can drain and finalize. Close must follow.
+func (o *Output) Finish() {
+	done := make(chan struct{})
+	var once sync.Once
+	o.Pad.AddProbe(gst.PadProbeTypeBlockDownstream|gst.PadProbeTypeIdle, func(pad *gst.Pad, _ *gst.PadProbeInfo) gst.PadProbeReturn {
+		once.Do(func() {
+			if peer := pad.GetPeer(); peer != nil {
+				pad.Unlink(peer)
+				peer.SendEvent(gst.NewEOSEvent())
+			}
+			close(done)
+		})
+		return gst.PadProbeRemove
+	})
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		// The tee is not flowing (mixer stopped): do it from here.
+		once.Do(func() {
+			if peer := o.Pad.GetPeer(); peer != nil {
+				o.Pad.Unlink(peer)
+				go peer.SendEvent(gst.NewEOSEvent())
+			}
+			close(done)
+		})
+	}
 }
 
 // Close releases the branch point; the consumer has unlinked or stopped its bin.
@@ -423,6 +512,7 @@ func (g *Graph) relayoutLocked() error {
 		return err
 	}
 	g.layout = lay
+	_ = g.bg.SetProperty("foreground-color", uint(lay.Background.ARGB()))
 	byRef := map[layouts.Ref]layouts.Tile{}
 	for _, t := range lay.Tiles {
 		byRef[layouts.Ref{ParticipantID: t.ParticipantID, Source: t.Source}] = t

@@ -55,15 +55,24 @@ func element(factory, name string, props map[string]any) (*gst.Element, error) {
 }
 
 // attach adds bin to the pipeline, links its src to a new request pad of
-// mixer, and starts it. It returns the mixer pad.
-func attach(p *gst.Pipeline, bin *gst.Bin, mixer *gst.Element) (*gst.Pad, error) {
+// mixer, and starts it. It returns the mixer pad. fromRoom says the bin
+// carries the room's timeline (a track) rather than the graph's own (a
+// placeholder source).
+func (g *Graph) attach(bin *gst.Bin, mixer *gst.Element, fromRoom bool) (*gst.Pad, error) {
+	p := g.pipe
 	if err := p.Add(bin.Element); err != nil {
 		return nil, fmt.Errorf("%s: add: %w", bin.GetName(), err)
+	}
+	if !fromRoom {
+		g.ownTimeline(bin.Element) // after adding: adding sets the parent's base time
 	}
 	pad := mixer.GetRequestPad("sink_%u")
 	if pad == nil {
 		_ = p.Remove(bin.Element)
 		return nil, fmt.Errorf("%s: %s gave no pad", bin.GetName(), mixer.GetName())
+	}
+	if fromRoom {
+		pad.SetOffset(-g.t0)
 	}
 	if ret := bin.GetStaticPad("src").Link(pad); ret != gst.PadLinkOK {
 		mixer.ReleaseRequestPad(pad)
@@ -89,15 +98,16 @@ func detach(p *gst.Pipeline, bin *gst.Bin, mixer *gst.Element, pad *gst.Pad) {
 }
 
 // newPlaceholder renders a dark frame with the participant's initials once;
-// imagefreeze repeats it live at 1 fps, which costs next to nothing.
-func newPlaceholder(name, label string) (*gst.Bin, error) {
+// imagefreeze repeats that buffer live at the output rate (a reference, not
+// a copy), which costs next to nothing and adds one frame of latency.
+func newPlaceholder(name, label string, fps int) (*gst.Bin, error) {
 	src, err := element("videotestsrc", name+"-src", map[string]any{"num-buffers": 1, "foreground-color": uint(placeholderFill)})
 	if err != nil {
 		return nil, err
 	}
 	src.SetArg("pattern", "solid-color")
 	caps, err := element("capsfilter", name+"-caps", map[string]any{
-		"caps": gst.NewCapsFromString(fmt.Sprintf("video/x-raw,format=I420,width=%d,height=%d,framerate=1/1", placeholderW, placeholderH))})
+		"caps": gst.NewCapsFromString(fmt.Sprintf("video/x-raw,format=I420,width=%d,height=%d,framerate=%d/1", placeholderW, placeholderH, fps))})
 	if err != nil {
 		return nil, err
 	}
@@ -170,14 +180,14 @@ func newVideoTile(g *Graph, in Input, seq int) (*videoTile, error) {
 		return gst.PadProbeOK
 	})
 	vt.frames = gstx.WatchTimes(dec.GetStaticPad("src"))
-	if vt.ph, err = newPlaceholder(name+"-ph", layouts.Initials(displayName(in))); err != nil {
+	if vt.ph, err = newPlaceholder(name+"-ph", layouts.Initials(displayName(in)), g.cfg.FPS); err != nil {
 		return nil, err
 	}
-	if vt.phPad, err = attach(g.pipe, vt.ph, g.comp); err != nil {
+	if vt.phPad, err = g.attach(vt.ph, g.comp, false); err != nil {
 		return nil, err
 	}
 	vt.hide()
-	if vt.decPad, err = attach(g.pipe, vt.dec, g.comp); err != nil {
+	if vt.decPad, err = g.attach(vt.dec, g.comp, true); err != nil {
 		detach(g.pipe, vt.ph, g.comp, vt.phPad)
 		return nil, err
 	}
@@ -327,7 +337,7 @@ func newAudioInput(g *Graph, in Input, seq int) (*audioInput, error) {
 		return gst.PadProbeOK
 	})
 	ai.lvl = gstx.WatchLevel(dec.GetStaticPad("src")) // opusdec outputs S16
-	if ai.pad, err = attach(g.pipe, ai.bin, g.amix); err != nil {
+	if ai.pad, err = g.attach(ai.bin, g.amix, true); err != nil {
 		return nil, err
 	}
 	ai.setMuted(in.Muted)
@@ -366,12 +376,12 @@ func (ai *audioInput) placeholderAt(t *layouts.Tile) {
 	}
 	if ai.ph == nil {
 		name := fmt.Sprintf("%s-a%d-ph", ai.g.cfg.Name, ai.seq)
-		ph, err := newPlaceholder(name, layouts.Initials(displayName(ai.in)))
+		ph, err := newPlaceholder(name, layouts.Initials(displayName(ai.in)), ai.g.cfg.FPS)
 		if err != nil {
 			ai.g.log.Warn("placeholder", "track", ai.in.TrackID, "error", err)
 			return
 		}
-		pad, err := attach(ai.g.pipe, ph, ai.g.comp)
+		pad, err := ai.g.attach(ph, ai.g.comp, false)
 		if err != nil {
 			ai.g.log.Warn("placeholder", "track", ai.in.TrackID, "error", err)
 			return

@@ -20,8 +20,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/streamline-media/streamline/encode"
 	"github.com/streamline-media/streamline/ingest"
 	"github.com/streamline-media/streamline/internal/gstx"
+	"github.com/streamline-media/streamline/layouts"
 )
 
 // Config configures a Server.
@@ -44,6 +46,9 @@ type Config struct {
 	// MaxTracksPerRoom limits tracks per room (0 = unlimited).
 	MaxTracksPerRoom int
 	Logger           *slog.Logger
+	// Encoders is the encoder registry probed for composite recordings
+	// (default: GStreamer's registry; tests pass a fake).
+	Encoders encode.Registry
 }
 
 // Server owns the rooms of this node and serves the REST API.
@@ -55,7 +60,20 @@ type Server struct {
 
 	mu     sync.Mutex
 	rooms  map[string]*ingest.Room
+	medias map[string]*roomMedia
 	closed bool
+
+	encOnce sync.Once
+}
+
+// encoders is the registry composite recordings select encoders from.
+func (s *Server) encoders() encode.Registry {
+	s.encOnce.Do(func() {
+		if s.cfg.Encoders == nil {
+			s.cfg.Encoders = encode.NewGstRegistry(5 * time.Second)
+		}
+	})
+	return s.cfg.Encoders
 }
 
 // NewServer validates cfg and returns a server with no rooms.
@@ -87,7 +105,7 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, ports: newPortPool(cfg.Ports), rooms: map[string]*ingest.Room{}}
+	s := &Server{cfg: cfg, log: cfg.Logger, ports: newPortPool(cfg.Ports), rooms: map[string]*ingest.Room{}, medias: map[string]*roomMedia{}}
 	s.routes()
 	return s, nil
 }
@@ -114,6 +132,8 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /v1/rooms/{room}/recordings", s.listRecordings)
 	m.HandleFunc("GET /v1/rooms/{room}/recordings/{rec}", s.getRecording)
 	m.HandleFunc("DELETE /v1/rooms/{room}/recordings/{rec}", s.deleteRecording)
+	m.HandleFunc("GET /v1/rooms/{room}/layout", s.getLayout)
+	m.HandleFunc("PUT /v1/rooms/{room}/layout", s.putLayout)
 	// Recorded files for download and in-browser playback.
 	_ = mime.AddExtensionType(".webm", "video/webm")
 	_ = mime.AddExtensionType(".mkv", "video/x-matroska")
@@ -220,7 +240,7 @@ func (s *Server) CreateRoom(ctx context.Context, id string) (*ingest.Room, RoomR
 		var err error
 		room, err = ingest.NewRoom(ingest.RoomConfig{
 			ID: id, Listen: netip.AddrPortFrom(s.cfg.RTPListen, uint16(port)), DataDir: s.cfg.DataDir,
-			JitterLatency: s.cfg.JitterLatency, Logger: s.log,
+			JitterLatency: s.cfg.JitterLatency, Logger: s.log, OnEvent: s.onTrackEvent,
 		})
 		return err
 	})
@@ -234,6 +254,8 @@ func (s *Server) CreateRoom(ctx context.Context, id string) (*ingest.Room, RoomR
 		return nil, RoomRecord{}, err
 	}
 	s.rooms[id] = room
+	s.medias[id] = &roomMedia{room: room, taps: map[string]*ingest.Tap{}, composites: map[string]*compositeRec{},
+		layout: layouts.Spec{Template: layouts.TemplateGrid}}
 	s.log.Info("room created", "room", id, "rtp_port", port)
 	return room, rec, nil
 }
@@ -304,11 +326,23 @@ func (s *Server) deleteRoom(w http.ResponseWriter, r *http.Request) {
 func (s *Server) closeRoom(ctx context.Context, id string) error {
 	s.mu.Lock()
 	room := s.rooms[id]
+	media := s.medias[id]
 	delete(s.rooms, id)
 	s.mu.Unlock()
 	if room == nil {
 		return fmt.Errorf("room %q: %w", id, ErrRoomNotFound)
 	}
+	if media != nil {
+		for _, cid := range media.compositeIDs() {
+			_, _ = s.stopComposite(media, cid)
+		}
+		media.mu.Lock()
+		media.closeGraphIfIdleLocked()
+		media.mu.Unlock()
+	}
+	s.mu.Lock()
+	delete(s.medias, id)
+	s.mu.Unlock()
 	err := room.Close()
 	s.ports.release(int(room.Addr().Port()))
 	if derr := s.cfg.Store.DeleteRoom(ctx, id); derr != nil && !errors.Is(derr, ErrRoomNotFound) {
@@ -501,28 +535,13 @@ func (s *Server) keyframe(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusAccepted, map[string]string{"status": "requested"})
 }
 
-type createRecordingRequest struct {
-	ID   string `json:"id"`
-	Kind string `json:"kind"`
-	Mode string `json:"mode"`
-}
-
 func (s *Server) createRecording(w http.ResponseWriter, r *http.Request) {
 	room, _, ok := s.lookup(w, r)
 	if !ok {
 		return
 	}
-	var req createRecordingRequest
+	var req compositeRequest
 	if !s.decode(w, r, &req) {
-		return
-	}
-	switch req.Kind {
-	case "", "tracks":
-	case "composite":
-		writeError(w, http.StatusBadRequest, errors.New(`kind "composite": composite recording is not available in this build; use "tracks"`))
-		return
-	default:
-		writeError(w, http.StatusBadRequest, fmt.Errorf(`kind %q: want "tracks"`, req.Kind))
 		return
 	}
 	if req.ID == "" {
@@ -530,6 +549,30 @@ func (s *Server) createRecording(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := validID("recording id", req.ID); err != nil {
 		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	switch req.Kind {
+	case "", "tracks":
+		if req.Video != nil || req.Audio != nil || req.Format != "" || len(req.Encodings) > 0 || len(req.Layout) > 0 {
+			writeError(w, http.StatusBadRequest, errors.New(`video, audio, format, encodings and layout apply to "kind": "composite"`))
+			return
+		}
+	case "composite":
+		if m := s.media(room.ID()); m != nil {
+			info, err := s.startComposite(m, req)
+			if err != nil {
+				writeError(w, statusOf(err), err)
+				return
+			}
+			writeJSON(w, http.StatusCreated, info)
+			return
+		}
+	default:
+		writeError(w, http.StatusBadRequest, fmt.Errorf(`kind %q: want "tracks" or "composite"`, req.Kind))
+		return
+	}
+	if _, err := s.composite(room.ID(), req.ID); err == nil {
+		writeError(w, http.StatusConflict, fmt.Errorf("recording %q already exists", req.ID))
 		return
 	}
 	info, err := room.StartRecording(req.ID, req.Mode)
@@ -549,12 +592,27 @@ func (s *Server) listRecordings(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"recordings": room.Recordings()})
+	out := []any{}
+	for _, rec := range room.Recordings() {
+		out = append(out, rec)
+	}
+	if m := s.media(room.ID()); m != nil {
+		for _, id := range m.compositeIDs() {
+			if c, err := s.composite(room.ID(), id); err == nil {
+				out = append(out, c)
+			}
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"recordings": out})
 }
 
 func (s *Server) getRecording(w http.ResponseWriter, r *http.Request) {
 	room, _, ok := s.lookup(w, r)
 	if !ok {
+		return
+	}
+	if c, err := s.composite(room.ID(), r.PathValue("rec")); err == nil {
+		writeJSON(w, http.StatusOK, c)
 		return
 	}
 	info, err := room.Recording(r.PathValue("rec"))
@@ -569,6 +627,17 @@ func (s *Server) deleteRecording(w http.ResponseWriter, r *http.Request) {
 	room, _, ok := s.lookup(w, r)
 	if !ok {
 		return
+	}
+	if m := s.media(room.ID()); m != nil {
+		if _, err := s.composite(room.ID(), r.PathValue("rec")); err == nil {
+			info, err := s.stopComposite(m, r.PathValue("rec"))
+			if err != nil {
+				writeError(w, statusOf(err), err)
+				return
+			}
+			writeJSON(w, http.StatusOK, info)
+			return
+		}
 	}
 	info, err := room.StopRecording(r.PathValue("rec"))
 	if err != nil {
@@ -633,7 +702,7 @@ func statusOf(err error) int {
 		return http.StatusNotFound
 	case errors.Is(err, ingest.ErrConflict), errors.Is(err, ErrRoomExists), errors.Is(err, errLimit):
 		return http.StatusConflict
-	case errors.Is(err, ingest.ErrInvalid):
+	case errors.Is(err, ingest.ErrInvalid), errors.Is(err, layouts.ErrInvalidSpec), errors.Is(err, encode.ErrIncompatible):
 		return http.StatusBadRequest
 	case errors.Is(err, ingest.ErrClosed), errors.Is(err, ErrNoPorts), errors.Is(err, ErrShuttingDown):
 		return http.StatusServiceUnavailable

@@ -87,6 +87,8 @@ type Room struct {
 	epochRT   int64
 
 	counters roomCounters
+	warnMu   sync.Mutex
+	warned   map[string]time.Time
 	routes   atomic.Pointer[map[uint32]*Track]
 	segSeq   atomic.Uint64
 
@@ -143,7 +145,7 @@ func NewRoom(cfg RoomConfig) (*Room, error) {
 	r := &Room{
 		cfg: cfg, log: cfg.Logger.With("room", cfg.ID), conn: conn,
 		addr: conn.LocalAddr().(*net.UDPAddr).AddrPort(), pipe: pipe, ssrc: rand.Uint32(),
-		tracks: map[string]*Track{}, recordings: map[string]*Recording{}, createdAt: time.Now().UTC(),
+		tracks: map[string]*Track{}, recordings: map[string]*Recording{}, createdAt: time.Now().UTC(), warned: map[string]time.Time{},
 	}
 	r.epochWall, r.epochRT = time.Now(), gstx.RunningTime(pipe)
 	empty := map[uint32]*Track{}
@@ -179,7 +181,18 @@ func (r *Room) onBusMessage(m gstx.BusMessage) {
 		r.log.Error("pipeline error", "element", m.Source, "error", m.Text, "debug", m.Debug)
 		r.failBranchOf(m.Source, m.Text)
 	case gst.MessageWarning:
-		r.log.Warn("pipeline warning", "element", m.Source, "warning", m.Text)
+		// Elements can warn once per buffer; say each warning once a minute.
+		key := m.Source + "\x00" + m.Text
+		now := time.Now()
+		r.warnMu.Lock()
+		last, seen := r.warned[key]
+		if !seen || now.Sub(last) > time.Minute {
+			r.warned[key] = now
+			r.warnMu.Unlock()
+			r.log.Warn("pipeline warning", "element", m.Source, "warning", m.Text)
+			return
+		}
+		r.warnMu.Unlock()
 	}
 }
 

@@ -1,0 +1,717 @@
+package ctl
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/go-gst/go-gst/gst"
+
+	"github.com/streamline-media/streamline/compositor"
+	"github.com/streamline-media/streamline/encode"
+	"github.com/streamline-media/streamline/ingest"
+	"github.com/streamline-media/streamline/internal/gstx"
+	"github.com/streamline-media/streamline/layouts"
+)
+
+// compositeEOSTimeout bounds the wait for an encoding's file to finalize.
+var compositeEOSTimeout = 15 * time.Second
+
+// VideoJSON is one encoding's video settings in the API.
+type VideoJSON struct {
+	Width       int    `json:"width,omitempty"`
+	Height      int    `json:"height,omitempty"`
+	FPS         int    `json:"fps,omitempty"`
+	Codec       string `json:"codec,omitempty"`
+	BitrateKbps int    `json:"bitrate_kbps,omitempty"`
+	// Encoder forces an encoder element (e.g. "x264enc"); Prefer picks a
+	// family ("software", "nvenc", "va", "vaapi", "qsv").
+	Encoder string `json:"encoder,omitempty"`
+	Prefer  string `json:"prefer,omitempty"`
+}
+
+// AudioJSON is the audio settings in the API.
+type AudioJSON struct {
+	Codec       string `json:"codec,omitempty"`
+	BitrateKbps int    `json:"bitrate_kbps,omitempty"`
+}
+
+type compositeRequest struct {
+	ID        string          `json:"id"`
+	Kind      string          `json:"kind"`
+	Mode      string          `json:"mode"`
+	Layout    json.RawMessage `json:"layout"`
+	Video     *VideoJSON      `json:"video"`
+	Audio     *AudioJSON      `json:"audio"`
+	Format    string          `json:"format"`
+	Encodings []VideoJSON     `json:"encodings"`
+	Tracks    bool            `json:"tracks"`
+}
+
+// EncodingInfo reports one rendition of a composite recording.
+type EncodingInfo struct {
+	Path         string         `json:"path"` // relative to --data
+	Format       string         `json:"format"`
+	Video        VideoJSON      `json:"video"`
+	Audio        AudioJSON      `json:"audio"`
+	VideoEncoder encode.Choice  `json:"video_encoder"`
+	AudioEncoder encode.Choice  `json:"audio_encoder"`
+	State        string         `json:"state"`
+	Bytes        int64          `json:"bytes"`
+	DurationMS   int64          `json:"duration_ms"`
+	Error        string         `json:"error,omitempty"`
+	times        *gstx.Times    // on the muxer's video input
+	out          *encodingChain // nil once stopped
+}
+
+// CompositeInfo is the API representation of a composite recording.
+type CompositeInfo struct {
+	ID        string                `json:"id"`
+	Room      string                `json:"room"`
+	Kind      string                `json:"kind"`
+	State     string                `json:"state"`
+	StartedAt time.Time             `json:"started_at"`
+	StoppedAt *time.Time            `json:"stopped_at,omitempty"`
+	Layout    layouts.Spec          `json:"layout"`
+	Encodings []*EncodingInfo       `json:"encodings"`
+	Files     []ingest.FileEntry    `json:"files"`
+	Tracks    *ingest.RecordingInfo `json:"tracks,omitempty"`
+	Manifest  string                `json:"manifest"`
+}
+
+// roomMedia is what ctl keeps beside an ingest room: its compositor (while a
+// composite recording runs), the taps feeding it, the layout, and composite
+// recordings.
+type roomMedia struct {
+	mu         sync.Mutex
+	room       *ingest.Room
+	graph      *compositor.Graph
+	taps       map[string]*ingest.Tap
+	layout     layouts.Spec
+	composites map[string]*compositeRec
+}
+
+type compositeRec struct {
+	mu   sync.Mutex
+	info CompositeInfo
+}
+
+// encodingChain is one rendition: queues + encoders from the compositor's
+// tees into a muxer bin ending in a file.
+type encodingChain struct {
+	vout, aout *compositor.Output
+	vq, aq     *gst.Element
+	venc, aenc *encode.Encoder
+	mux        *encode.Mux
+	eos        *gstx.EOSWatch
+}
+
+func defaultVideo(v VideoJSON) VideoJSON {
+	if v.Width == 0 {
+		v.Width = 1280
+	}
+	if v.Height == 0 {
+		v.Height = 720
+	}
+	if v.FPS == 0 {
+		v.FPS = 30
+	}
+	if v.Codec == "" {
+		v.Codec = encode.H264
+	}
+	if v.BitrateKbps == 0 {
+		v.BitrateKbps = 2500
+	}
+	return v
+}
+
+// defaultFormat picks a container for the first encoding's codec.
+func defaultFormat(codec string) string {
+	switch codec {
+	case encode.VP8, encode.VP9:
+		return encode.FormatWebM
+	}
+	return encode.FormatMP4
+}
+
+func defaultAudio(a AudioJSON, format string) AudioJSON {
+	if a.Codec == "" {
+		a.Codec = encode.AAC
+		if format == encode.FormatWebM {
+			a.Codec = encode.Opus
+		}
+	}
+	if a.BitrateKbps == 0 {
+		a.BitrateKbps = 128
+		if a.Codec == encode.Opus {
+			a.BitrateKbps = 64
+		}
+	}
+	return a
+}
+
+// media returns the ctl-side state of a room served here.
+func (s *Server) media(id string) *roomMedia {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.medias[id]
+}
+
+// onTrackEvent keeps the compositor in step with the room's tracks.
+func (s *Server) onTrackEvent(ev ingest.Event) {
+	m := s.media(ev.Room)
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.graph == nil {
+		return
+	}
+	switch ev.Type {
+	case ingest.EventTrackAdded:
+		m.mixLocked(ev.Track, s)
+	case ingest.EventTrackRemoved:
+		m.unmixLocked(ev.Track.ID)
+	case ingest.EventTrackSegment:
+		m.unmixLocked(ev.Track.ID)
+		m.mixLocked(ev.Track, s)
+	case ingest.EventTrackMuted, ingest.EventTrackUnmuted:
+		_ = m.graph.SetMuted(ev.Track.ID, ev.Type == ingest.EventTrackMuted)
+	}
+}
+
+func (m *roomMedia) mixLocked(t ingest.TrackInfo, s *Server) {
+	tap, err := m.room.Tap(t.ID)
+	if err != nil {
+		s.log.Warn("composite: tap track", "room", m.room.ID(), "track", t.ID, "error", err)
+		return
+	}
+	in := compositor.Input{TrackID: t.ID, Participant: t.Participant, Name: t.Name, Source: t.Source,
+		Kind: string(tap.Codec.Kind), Decoder: tap.Codec.Decoder, Pad: tap.Pad, Muted: t.Muted, JoinedAt: t.CreatedAt}
+	if err := m.graph.Add(in); err != nil {
+		tap.Close()
+		s.log.Warn("composite: mix track", "room", m.room.ID(), "track", t.ID, "error", err)
+		return
+	}
+	m.taps[t.ID] = tap
+	if t.Kind == ingest.Video {
+		_ = m.room.RequestKeyframe(t.ID) // no black start: the tile decodes as soon as possible
+	}
+}
+
+func (m *roomMedia) unmixLocked(trackID string) {
+	if m.graph != nil {
+		_ = m.graph.Remove(trackID)
+	}
+	if tap := m.taps[trackID]; tap != nil {
+		tap.Close()
+		delete(m.taps, trackID)
+	}
+}
+
+// ensureGraphLocked starts the room's compositor with every current track.
+func (m *roomMedia) ensureGraphLocked(s *Server, v VideoJSON) error {
+	if m.graph != nil {
+		return nil
+	}
+	g, err := compositor.New(compositor.Config{
+		Name: "comp", Pipeline: m.room.Pipeline(), Width: v.Width, Height: v.Height, FPS: v.FPS,
+		Layout: m.layout, Logger: s.log.With("room", m.room.ID()),
+	})
+	if err != nil {
+		return err
+	}
+	m.graph = g
+	for _, t := range m.room.Tracks() {
+		m.mixLocked(t, s)
+	}
+	return nil
+}
+
+// closeGraphIfIdleLocked stops the compositor when no composite records.
+func (m *roomMedia) closeGraphIfIdleLocked() {
+	for _, c := range m.composites {
+		c.mu.Lock()
+		active := c.info.State == ingest.StateRecording
+		c.mu.Unlock()
+		if active {
+			return
+		}
+	}
+	if m.graph == nil {
+		return
+	}
+	for id := range m.taps {
+		m.unmixLocked(id)
+	}
+	m.graph.Close()
+	m.graph = nil
+}
+
+func (s *Server) startComposite(m *roomMedia, req compositeRequest) (CompositeInfo, error) {
+	spec := m.currentLayout()
+	if len(req.Layout) > 0 && string(req.Layout) != "null" {
+		parsed, err := layouts.ParseSpec(req.Layout)
+		if err != nil {
+			return CompositeInfo{}, fmt.Errorf("%w: %w", ingest.ErrInvalid, err)
+		}
+		spec = parsed
+	}
+	first := VideoJSON{}
+	if req.Video != nil {
+		first = *req.Video
+	}
+	encodings := append([]VideoJSON{first}, req.Encodings...)
+	if req.Video == nil && len(req.Encodings) > 0 {
+		encodings = req.Encodings
+	}
+	for i := range encodings {
+		encodings[i] = defaultVideo(encodings[i])
+	}
+	format := req.Format
+	if format == "" {
+		format = defaultFormat(encodings[0].Codec)
+	}
+	audio := AudioJSON{}
+	if req.Audio != nil {
+		audio = *req.Audio
+	}
+	audio = defaultAudio(audio, format)
+	for i, v := range encodings {
+		vs := encode.VideoSettings{Codec: v.Codec, Width: v.Width, Height: v.Height, FPS: v.FPS, BitrateKbps: v.BitrateKbps}
+		if err := vs.Validate(); err != nil {
+			return CompositeInfo{}, fmt.Errorf("%w: encodings[%d]: %w", ingest.ErrInvalid, i, err)
+		}
+		if err := encode.CheckCompat(format, v.Codec, audio.Codec); err != nil {
+			return CompositeInfo{}, fmt.Errorf("%w: encodings[%d]: %w", ingest.ErrInvalid, i, err)
+		}
+	}
+	if err := (encode.AudioSettings{Codec: audio.Codec, BitrateKbps: audio.BitrateKbps}).Validate(); err != nil {
+		return CompositeInfo{}, fmt.Errorf("%w: audio: %w", ingest.ErrInvalid, err)
+	}
+
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, dup := m.composites[req.ID]; dup {
+		return CompositeInfo{}, fmt.Errorf("%w: recording %q already exists", ingest.ErrConflict, req.ID)
+	}
+	if _, err := m.room.Recording(req.ID); err == nil {
+		return CompositeInfo{}, fmt.Errorf("%w: recording %q already exists", ingest.ErrConflict, req.ID)
+	}
+	dir := filepath.Join(m.room.ID(), req.ID)
+	if entries, err := os.ReadDir(filepath.Join(s.cfg.DataDir, dir)); err == nil && len(entries) > 0 {
+		return CompositeInfo{}, fmt.Errorf("%w: recording directory %s already holds files", ingest.ErrConflict, dir)
+	}
+	rec := &compositeRec{info: CompositeInfo{ID: req.ID, Room: m.room.ID(), Kind: "composite", State: ingest.StateRecording,
+		StartedAt: time.Now().UTC(), Layout: spec, Files: []ingest.FileEntry{}, Manifest: filepath.Join(dir, "composite.json")}}
+	if req.Tracks {
+		tr, err := m.room.StartRecording(req.ID, req.Mode)
+		if err != nil {
+			return CompositeInfo{}, err
+		}
+		rec.info.Tracks = &tr
+	}
+	wasRunning := m.graph != nil
+	if err := m.ensureGraphLocked(s, encodings[0]); err != nil {
+		return CompositeInfo{}, fmt.Errorf("start compositor: %w", err)
+	}
+	if !wasRunning || len(req.Layout) > 0 {
+		if _, err := m.graph.SetLayout(spec); err != nil {
+			return CompositeInfo{}, fmt.Errorf("%w: layout: %w", ingest.ErrInvalid, err)
+		}
+		m.layout = spec
+	}
+	reg := s.encoders()
+	for i, v := range encodings {
+		name := fmt.Sprintf("%s_%d", req.ID, i)
+		rel := filepath.Join(dir, fmt.Sprintf("composite_%d_%dx%d%s", i, v.Width, v.Height, encode.Extension(format)))
+		enc := &EncodingInfo{Path: rel, Format: format, Video: v, Audio: audio, State: ingest.FileRecording}
+		rec.info.Encodings = append(rec.info.Encodings, enc)
+		if err := s.startEncoding(m, enc, name, reg); err != nil {
+			for _, e := range rec.info.Encodings {
+				s.stopEncoding(m, e)
+			}
+			if !wasRunning {
+				m.closeGraphIfIdleLocked()
+			}
+			if req.Tracks {
+				_, _ = m.room.StopRecording(req.ID)
+			}
+			return CompositeInfo{}, fmt.Errorf("encodings[%d]: %w", i, err)
+		}
+	}
+	m.composites[req.ID] = rec
+	s.writeCompositeManifest(rec)
+	for _, t := range m.room.Tracks() {
+		if t.Kind == ingest.Video {
+			_ = m.room.RequestKeyframe(t.ID)
+		}
+	}
+	s.log.Info("composite recording started", "room", m.room.ID(), "recording", req.ID, "encodings", len(encodings))
+	return rec.snapshot(), nil
+}
+
+func (m *roomMedia) currentLayout() layouts.Spec {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.layout
+}
+
+// startEncoding links queue ! encoder → muxer → file to the compositor's tees.
+func (s *Server) startEncoding(m *roomMedia, enc *EncodingInfo, name string, reg encode.Registry) error {
+	vchoice, err := encode.Select(enc.Video.Codec, encode.Options{Force: enc.Video.Encoder, Prefer: enc.Video.Prefer}, reg, s.log)
+	if err != nil {
+		return err
+	}
+	achoice, err := encode.Select(enc.Audio.Codec, encode.Options{}, reg, s.log)
+	if err != nil {
+		return err
+	}
+	enc.VideoEncoder, enc.AudioEncoder = vchoice, achoice
+	ch := &encodingChain{}
+	if ch.venc, err = encode.VideoEncoder(vchoice, encode.VideoSettings{Codec: enc.Video.Codec, Width: enc.Video.Width,
+		Height: enc.Video.Height, FPS: enc.Video.FPS, BitrateKbps: enc.Video.BitrateKbps, Name: name + "-v"}); err != nil {
+		return err
+	}
+	if ch.aenc, err = encode.AudioEncoder(achoice, encode.AudioSettings{Codec: enc.Audio.Codec, BitrateKbps: enc.Audio.BitrateKbps, Name: name + "-a"}); err != nil {
+		return err
+	}
+	if ch.mux, err = encode.Muxer(encode.MuxSpec{Format: enc.Format, Video: enc.Video.Codec, Audio: enc.Audio.Codec,
+		Location: filepath.Join(s.cfg.DataDir, enc.Path), Name: name + "-mux"}); err != nil {
+		return err
+	}
+	if ch.vq, err = gst.NewElementWithName("queue", name+"-vq"); err != nil {
+		return err
+	}
+	if ch.aq, err = gst.NewElementWithName("queue", name+"-aq"); err != nil {
+		return err
+	}
+	pipe := m.room.Pipeline()
+	if err := pipe.AddMany(ch.vq, ch.aq, ch.venc.Bin.Element, ch.aenc.Bin.Element, ch.mux.Bin.Element); err != nil {
+		return fmt.Errorf("add encoding: %w", err)
+	}
+	enc.out = ch
+	links := [][2]*gst.Pad{
+		{ch.vq.GetStaticPad("src"), ch.venc.Bin.GetStaticPad("sink")},
+		{ch.venc.Bin.GetStaticPad("src"), ch.mux.Bin.GetStaticPad("video")},
+		{ch.aq.GetStaticPad("src"), ch.aenc.Bin.GetStaticPad("sink")},
+		{ch.aenc.Bin.GetStaticPad("src"), ch.mux.Bin.GetStaticPad("audio")},
+	}
+	for _, l := range links {
+		if ret := l[0].Link(l[1]); ret != gst.PadLinkOK {
+			return fmt.Errorf("link encoding %s: %s", name, ret.String())
+		}
+	}
+	sink, err := ch.mux.Bin.GetElementByName(ch.mux.SinkName)
+	if err != nil {
+		return fmt.Errorf("encoding %s: file sink: %w", name, err)
+	}
+	ch.eos = gstx.WatchEOS(sink.GetStaticPad("sink"))
+	enc.times = gstx.WatchTimes(ch.mux.Bin.GetStaticPad("video"))
+	for _, e := range []*gst.Element{ch.mux.Bin.Element, ch.venc.Bin.Element, ch.aenc.Bin.Element, ch.vq, ch.aq} {
+		if !e.SyncStateWithParent() {
+			return fmt.Errorf("encoding %s: could not start %s", name, e.GetName())
+		}
+	}
+	if ch.vout, err = m.graph.VideoOutput(); err != nil {
+		return err
+	}
+	if ret := ch.vout.Pad.Link(ch.vq.GetStaticPad("sink")); ret != gst.PadLinkOK {
+		return fmt.Errorf("encoding %s: link video: %s", name, ret.String())
+	}
+	if ch.aout, err = m.graph.AudioOutput(); err != nil {
+		return err
+	}
+	if ret := ch.aout.Pad.Link(ch.aq.GetStaticPad("sink")); ret != gst.PadLinkOK {
+		return fmt.Errorf("encoding %s: link audio: %s", name, ret.String())
+	}
+	ch.venc.RequestKeyframe()
+	return nil
+}
+
+// stopEncoding detaches an encoding from the tees, drains it with EOS so the
+// muxer finalizes the file, and removes it.
+func (s *Server) stopEncoding(m *roomMedia, enc *EncodingInfo) {
+	ch := enc.out
+	if ch == nil {
+		return
+	}
+	enc.out = nil
+	for _, o := range []*compositor.Output{ch.vout, ch.aout} {
+		if o != nil {
+			o.Finish()
+			o.Close()
+		}
+	}
+	if ch.eos != nil {
+		if err := ch.eos.Wait(compositeEOSTimeout); err != nil {
+			enc.State, enc.Error = ingest.FileFailed, err.Error()
+		} else {
+			enc.State = ingest.FileFinal
+		}
+		ch.eos.Remove()
+	}
+	if enc.times != nil {
+		if first, last := enc.times.FirstPTS(), enc.times.LastPTS(); first >= 0 && last >= first {
+			enc.DurationMS = (last - first) / int64(time.Millisecond)
+		}
+		enc.times.Free()
+		enc.times = nil
+	}
+	pipe := m.room.Pipeline()
+	for _, e := range []*gst.Element{ch.vq, ch.aq, binElem(ch.venc), binElem(ch.aenc), muxElem(ch.mux)} {
+		if e == nil {
+			continue
+		}
+		_ = gstx.StopElement(e, 5*time.Second)
+		_ = pipe.Remove(e)
+	}
+	if st, err := os.Stat(filepath.Join(s.cfg.DataDir, enc.Path)); err == nil {
+		enc.Bytes = st.Size()
+	}
+}
+
+func binElem(e *encode.Encoder) *gst.Element {
+	if e == nil {
+		return nil
+	}
+	return e.Bin.Element
+}
+
+func muxElem(m *encode.Mux) *gst.Element {
+	if m == nil {
+		return nil
+	}
+	return m.Bin.Element
+}
+
+func (s *Server) stopComposite(m *roomMedia, id string) (CompositeInfo, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	rec := m.composites[id]
+	if rec == nil {
+		return CompositeInfo{}, fmt.Errorf("%w: recording %q", ingest.ErrNotFound, id)
+	}
+	rec.mu.Lock()
+	if rec.info.State != ingest.StateRecording {
+		rec.mu.Unlock()
+		return rec.snapshot(), nil
+	}
+	rec.info.State = ingest.StateStopping
+	rec.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, e := range rec.info.Encodings {
+		wg.Add(1)
+		go func() { defer wg.Done(); s.stopEncoding(m, e) }()
+	}
+	wg.Wait()
+	var tracks *ingest.RecordingInfo
+	if rec.info.Tracks != nil {
+		if tr, err := m.room.StopRecording(id); err == nil {
+			tracks = &tr
+		}
+	}
+	rec.mu.Lock()
+	now := time.Now().UTC()
+	rec.info.StoppedAt, rec.info.State = &now, ingest.StateStopped
+	for _, e := range rec.info.Encodings {
+		if e.State == ingest.FileFailed {
+			rec.info.State = ingest.StateFailed
+		}
+	}
+	if tracks != nil {
+		rec.info.Tracks = tracks
+	}
+	rec.mu.Unlock()
+	m.closeGraphIfIdleLocked()
+	s.writeCompositeManifest(rec)
+	s.log.Info("composite recording stopped", "room", m.room.ID(), "recording", id)
+	return rec.snapshot(), nil
+}
+
+// snapshot copies the recording's state, listing each encoding as a file.
+func (c *compositeRec) snapshot() CompositeInfo {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := c.info
+	out.Encodings = make([]*EncodingInfo, len(c.info.Encodings))
+	out.Files = []ingest.FileEntry{}
+	for i, e := range c.info.Encodings {
+		cp := *e
+		cp.times, cp.out = nil, nil
+		if e.times != nil && e.State == ingest.FileRecording {
+			if first, last := e.times.FirstPTS(), e.times.LastPTS(); first >= 0 && last >= first {
+				cp.DurationMS = (last - first) / int64(time.Millisecond)
+			}
+		}
+		out.Encodings[i] = &cp
+		out.Files = append(out.Files, ingest.FileEntry{Path: e.Path, Participant: "*", Track: "composite", Kind: "composite",
+			Codec: e.Video.Codec + "+" + e.Audio.Codec, Container: e.Format, State: e.State, DurationMS: cp.DurationMS,
+			Bytes: uint64(max(e.Bytes, 0))})
+	}
+	if c.info.Tracks != nil {
+		out.Files = append(out.Files, derefFiles(c.info.Tracks.Files)...)
+	}
+	return out
+}
+
+func derefFiles(fs []*ingest.FileEntry) []ingest.FileEntry {
+	out := make([]ingest.FileEntry, 0, len(fs))
+	for _, f := range fs {
+		out = append(out, *f)
+	}
+	return out
+}
+
+func (s *Server) writeCompositeManifest(rec *compositeRec) {
+	info := rec.snapshot()
+	data, err := json.MarshalIndent(info, "", "  ")
+	if err != nil {
+		return
+	}
+	path := filepath.Join(s.cfg.DataDir, info.Manifest)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err == nil {
+		tmp := path + ".tmp"
+		if os.WriteFile(tmp, append(data, '\n'), 0o644) == nil {
+			_ = os.Rename(tmp, path)
+		}
+	}
+}
+
+var errNoComposite = errors.New("no such composite recording")
+
+func (m *roomMedia) compositeIDs() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ids := make([]string, 0, len(m.composites))
+	for id := range m.composites {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// composite returns a composite recording's state.
+func (s *Server) composite(room, id string) (CompositeInfo, error) {
+	m := s.media(room)
+	if m == nil {
+		return CompositeInfo{}, errNoComposite
+	}
+	m.mu.Lock()
+	rec := m.composites[id]
+	m.mu.Unlock()
+	if rec == nil {
+		return CompositeInfo{}, errNoComposite
+	}
+	return rec.snapshot(), nil
+}
+
+// LayoutJSON answers GET/PUT /v1/rooms/{room}/layout.
+type LayoutJSON struct {
+	Spec   layouts.Spec   `json:"spec"`
+	Layout layouts.Layout `json:"layout"`
+	Live   bool           `json:"live"` // a compositor is running and shows it
+}
+
+func (s *Server) getLayout(w http.ResponseWriter, r *http.Request) {
+	room, _, ok := s.lookup(w, r)
+	if !ok {
+		return
+	}
+	out, err := s.layoutOf(s.media(room.ID()))
+	if err != nil {
+		writeError(w, statusOf(err), err)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) putLayout(w http.ResponseWriter, r *http.Request) {
+	room, _, ok := s.lookup(w, r)
+	if !ok {
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+	if err != nil {
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Errorf("request body: %w", err))
+		return
+	}
+	spec, err := layouts.ParseSpec(body)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	out, err := s.SetLayout(room.ID(), spec)
+	if err != nil {
+		writeError(w, statusOf(err), err)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// SetLayout applies a layout to a room: live on its compositor when one runs.
+func (s *Server) SetLayout(roomID string, spec layouts.Spec) (LayoutJSON, error) {
+	m := s.media(roomID)
+	if m == nil {
+		return LayoutJSON{}, fmt.Errorf("room %q: %w", roomID, ErrRoomNotFound)
+	}
+	m.mu.Lock()
+	if m.graph != nil {
+		if _, err := m.graph.SetLayout(spec); err != nil {
+			m.mu.Unlock()
+			return LayoutJSON{}, fmt.Errorf("%w: %w", ingest.ErrInvalid, err)
+		}
+	}
+	m.layout = spec
+	m.mu.Unlock()
+	return s.layoutOf(m)
+}
+
+// layoutOf reports the layout; without a running compositor it is computed
+// for the room's tracks at 1280x720.
+func (s *Server) layoutOf(m *roomMedia) (LayoutJSON, error) {
+	if m == nil {
+		return LayoutJSON{}, ErrRoomNotFound
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.graph != nil {
+		spec, lay := m.graph.Layout()
+		return LayoutJSON{Spec: spec, Layout: lay, Live: true}, nil
+	}
+	// The same tiles the compositor would make: one per video track, and
+	// one for each participant with audio only.
+	var ps []layouts.Participant
+	seen := map[layouts.Ref]bool{}
+	tracks := m.room.Tracks()
+	for pass := 0; pass < 2; pass++ {
+		for _, t := range tracks {
+			if (pass == 0) != (t.Kind == ingest.Video) {
+				continue
+			}
+			src := layouts.SourceCamera
+			if t.Source == "screen" {
+				src = layouts.SourceScreen
+			}
+			ref := layouts.Ref{ParticipantID: t.Participant, Source: src}
+			if seen[ref] || (pass == 1 && seen[layouts.Ref{ParticipantID: t.Participant, Source: layouts.SourceCamera}]) {
+				continue
+			}
+			seen[ref] = true
+			ps = append(ps, layouts.Participant{ID: t.Participant, Name: t.Name, Source: src, JoinedAt: t.CreatedAt})
+		}
+	}
+	lay, err := layouts.Compute(m.layout, ps, layouts.Frame{Width: 1280, Height: 720})
+	if err != nil {
+		return LayoutJSON{}, fmt.Errorf("%w: %w", ingest.ErrInvalid, err)
+	}
+	return LayoutJSON{Spec: m.layout, Layout: lay}, nil
+}
