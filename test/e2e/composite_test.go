@@ -1,0 +1,214 @@
+package e2e
+
+import (
+	"fmt"
+	"math"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+type rgb struct{ R, G, B int }
+
+var (
+	red         = rgb{255, 0, 0}
+	blue        = rgb{0, 0, 255}
+	green       = rgb{0, 255, 0}
+	placeholder = rgb{0x2b, 0x30, 0x3b}
+	black       = rgb{0, 0, 0}
+)
+
+func (c rgb) near(o rgb, tol int) bool {
+	return abs(c.R-o.R) <= tol && abs(c.G-o.G) <= tol && abs(c.B-o.B) <= tol
+}
+
+func abs(v int) int {
+	if v < 0 {
+		return -v
+	}
+	return v
+}
+
+type tileResp struct {
+	ParticipantID string `json:"participant_id"`
+	X             int    `json:"x"`
+	Y             int    `json:"y"`
+	Width         int    `json:"width"`
+	Height        int    `json:"height"`
+	Content       struct {
+		X, Y, Width, Height int
+	} `json:"content"`
+}
+
+type layoutResp struct {
+	Live   bool `json:"live"`
+	Layout struct {
+		Template string     `json:"template"`
+		Tiles    []tileResp `json:"tiles"`
+	} `json:"layout"`
+}
+
+// frameAt decodes the frame shown at second t of a file as RGB.
+func frameAt(t *testing.T, path string, at float64, w, h int) []byte {
+	t.Helper()
+	out, err := exec.Command("ffmpeg", "-v", "error", "-ss", fmt.Sprintf("%.3f", at), "-i", path, "-frames:v", "1",
+		"-f", "rawvideo", "-pix_fmt", "rgb24", "-").Output()
+	if err != nil || len(out) != w*h*3 {
+		t.Fatalf("decode frame at %.2f s of %s: %v (%d bytes)", at, path, err, len(out))
+	}
+	return out
+}
+
+func pixel(frame []byte, w, x, y int) rgb {
+	i := (y*w + x) * 3
+	return rgb{int(frame[i]), int(frame[i+1]), int(frame[i+2])}
+}
+
+// checkTiles verifies, tile by tile, that the frame shows the expected
+// colour inside each tile's rectangle (within 2 px of every edge) and that
+// the letterbox/background just outside a lone tile is not that colour.
+func checkTiles(t *testing.T, label string, frame []byte, w, h int, lay layoutResp, want map[string]rgb) {
+	t.Helper()
+	if len(lay.Layout.Tiles) != len(want) {
+		t.Errorf("%s: %d tiles, want %d", label, len(lay.Layout.Tiles), len(want))
+	}
+	for _, tile := range lay.Layout.Tiles {
+		c, ok := want[tile.ParticipantID]
+		if !ok {
+			t.Errorf("%s: unexpected tile %s", label, tile.ParticipantID)
+			continue
+		}
+		r := tile.Content
+		if c == placeholder { // the placeholder fills the whole cell, initials in the middle
+			r.X, r.Y, r.Width, r.Height = tile.X, tile.Y, tile.Width, tile.Height
+		}
+		const in = 3 // 2 px tolerance + chroma subsampling
+		points := [][2]int{{r.X + in, r.Y + in}, {r.X + r.Width - 1 - in, r.Y + in}, {r.X + in, r.Y + r.Height - 1 - in},
+			{r.X + r.Width - 1 - in, r.Y + r.Height - 1 - in}}
+		if c != placeholder {
+			points = append(points, [2]int{r.X + r.Width/2, r.Y + r.Height/2})
+		}
+		for _, p := range points {
+			if got := pixel(frame, w, p[0], p[1]); !got.near(c, 48) {
+				t.Errorf("%s: tile %s at (%d,%d) is %v, want %v (rect %+v)", label, tile.ParticipantID, p[0], p[1], got, c, r)
+			}
+		}
+		// 3 px outside the cell, where no other tile is, the colour must stop.
+		if x := tile.X - in; x >= 0 && !covered(lay, x, tile.Y+tile.Height/2) {
+			if got := pixel(frame, w, x, tile.Y+tile.Height/2); got.near(c, 48) {
+				t.Errorf("%s: tile %s bleeds left of x=%d", label, tile.ParticipantID, tile.X)
+			}
+		}
+	}
+}
+
+func covered(lay layoutResp, x, y int) bool {
+	for _, t := range lay.Layout.Tiles {
+		if x >= t.X && x < t.X+t.Width && y >= t.Y && y < t.Y+t.Height {
+			return true
+		}
+	}
+	return false
+}
+
+func solidSender(t *testing.T, port int, ssrc uint32, argb uint32, frames int) *sender {
+	return gstLaunch(t, fmt.Sprintf("videotestsrc is-live=true pattern=solid-color foreground-color=%#x num-buffers=%d ! video/x-raw,width=640,height=360,framerate=30/1 ! vp8enc deadline=1 keyframe-max-dist=15 ! rtpvp8pay pt=96 ssrc=%d ! udpsink host=127.0.0.1 port=%d",
+		argb, frames, ssrc, port))
+}
+
+// TestCompositeGridPixels records a composite of solid-colour participants
+// and checks decoded frames tile by tile against the rectangles the layout
+// API reports: before and after a live layout change, a join, a mute
+// (placeholder) and a leave.
+func TestCompositeGridPixels(t *testing.T) {
+	srv := startServer(t)
+	room := srv.createRoom("grid")
+	port := room.RTP.Port
+	srv.addTrack(room.ID, map[string]any{"id": "a", "participant": "alice", "name": "Alice", "kind": "video", "codec": "vp8", "ssrc": 1, "payload_type": 96})
+	srv.addTrack(room.ID, map[string]any{"id": "b", "participant": "bob", "name": "Bob", "kind": "video", "codec": "vp8", "ssrc": 2, "payload_type": 96})
+	srv.addTrack(room.ID, map[string]any{"id": "c", "participant": "carol", "name": "Carol", "kind": "audio", "codec": "opus", "ssrc": 3, "payload_type": 111})
+	solidSender(t, port, 1, 0xffff0000, 30*20)
+	solidSender(t, port, 2, 0xff0000ff, 30*20)
+	opusSender(t, port, 3, 50*20)
+	time.Sleep(1500 * time.Millisecond)
+
+	var rec struct {
+		ID        string `json:"id"`
+		State     string `json:"state"`
+		Encodings []struct {
+			Path         string `json:"path"`
+			State        string `json:"state"`
+			VideoEncoder struct {
+				Element  string `json:"element"`
+				Hardware bool   `json:"hardware"`
+			} `json:"video_encoder"`
+		} `json:"encodings"`
+	}
+	srv.must(201, "POST", "/v1/rooms/grid/recordings", map[string]any{"id": "comp", "kind": "composite"}, &rec)
+	if len(rec.Encodings) != 1 || rec.Encodings[0].VideoEncoder.Element != "x264enc" || rec.Encodings[0].VideoEncoder.Hardware {
+		t.Fatalf("encoding: %+v (want the software x264enc on this machine)", rec.Encodings)
+	}
+	start := time.Now()
+	phase := func() float64 { return time.Since(start).Seconds() }
+	var grid, speaker, joined, muted, left layoutResp
+	srv.must(200, "GET", "/v1/rooms/grid/layout", nil, &grid)
+	if !grid.Live || grid.Layout.Template != "grid" {
+		t.Fatalf("layout: %+v", grid)
+	}
+	time.Sleep(2 * time.Second)
+	tSpeaker := phase()
+	srv.must(200, "PUT", "/v1/rooms/grid/layout", map[string]any{"template": "speaker", "focus": "bob"}, &speaker)
+	time.Sleep(2 * time.Second)
+	tJoin := phase()
+	srv.addTrack(room.ID, map[string]any{"id": "d", "participant": "dave", "name": "Dave", "kind": "video", "codec": "vp8", "ssrc": 4, "payload_type": 96})
+	solidSender(t, port, 4, 0xff00ff00, 30*20)
+	time.Sleep(2500 * time.Millisecond)
+	srv.must(200, "GET", "/v1/rooms/grid/layout", nil, &joined)
+	tMute := phase()
+	srv.must(200, "PATCH", "/v1/rooms/grid/tracks/a", map[string]any{"muted": true}, nil)
+	time.Sleep(2 * time.Second)
+	srv.must(200, "GET", "/v1/rooms/grid/layout", nil, &muted)
+	tLeave := phase()
+	srv.must(200, "DELETE", "/v1/rooms/grid/tracks/b", nil, nil)
+	time.Sleep(2 * time.Second)
+	srv.must(200, "GET", "/v1/rooms/grid/layout", nil, &left)
+	tEnd := phase()
+	var final struct {
+		State     string `json:"state"`
+		Encodings []struct {
+			Path, State string
+		} `json:"encodings"`
+	}
+	srv.must(200, "DELETE", "/v1/rooms/grid/recordings/comp", nil, &final)
+	if final.State != "stopped" || final.Encodings[0].State != "final" {
+		t.Fatalf("stopped recording: %+v", final)
+	}
+	path := filepath.Join(srv.dataDir, final.Encodings[0].Path)
+	p := ffprobe(t, path)
+	if len(p.Streams) != 2 || p.Streams[0].CodecName != "h264" || p.Streams[0].Width != 1280 || p.Streams[1].CodecName != "aac" {
+		t.Fatalf("streams: %+v", p.Streams)
+	}
+	if d := duration(p); math.Abs(d-tEnd) > 1.0 {
+		t.Errorf("duration %.2f s, recorded for %.2f s", d, tEnd)
+	}
+	const w, h = 1280, 720
+	// Sample each phase in its second half, well clear of the change.
+	checkTiles(t, "grid", frameAt(t, path, tSpeaker-0.7, w, h), w, h, grid,
+		map[string]rgb{"alice": red, "bob": blue, "carol": placeholder})
+	checkTiles(t, "speaker", frameAt(t, path, tJoin-0.5, w, h), w, h, speaker,
+		map[string]rgb{"alice": red, "bob": blue, "carol": placeholder})
+	checkTiles(t, "join", frameAt(t, path, tMute-0.4, w, h), w, h, joined,
+		map[string]rgb{"alice": red, "bob": blue, "carol": placeholder, "dave": green})
+	checkTiles(t, "mute", frameAt(t, path, tLeave-0.5, w, h), w, h, muted,
+		map[string]rgb{"alice": placeholder, "bob": blue, "carol": placeholder, "dave": green})
+	checkTiles(t, "leave", frameAt(t, path, tEnd-0.6, w, h), w, h, left,
+		map[string]rgb{"alice": placeholder, "carol": placeholder, "dave": green})
+	// The speaker layout really changed the geometry: bob fills the stage.
+	for _, tile := range speaker.Layout.Tiles {
+		if tile.ParticipantID == "bob" && tile.Width < 1000 {
+			t.Errorf("speaker layout: bob's tile %+v is not the stage", tile)
+		}
+	}
+	_ = black
+}
