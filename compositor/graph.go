@@ -609,3 +609,25 @@ func (g *Graph) Close() {
 	}
 	g.removeElems()
 }
+
+// SetSyncOffset delays a track's media at its mixer pad by d (≥ 0) on top of
+// the graph's timeline shift: lip-sync aligns a participant's audio and
+// video this way.
+func (g *Graph) SetSyncOffset(trackID string, d time.Duration) error {
+	if d < 0 {
+		d = 0
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var pad *gst.Pad
+	if vt := g.videos[trackID]; vt != nil {
+		pad = vt.decPad
+	} else if ai := g.audios[trackID]; ai != nil {
+		pad = ai.pad
+	}
+	if pad == nil {
+		return fmt.Errorf("%w: %s", ErrNotFound, trackID)
+	}
+	pad.SetOffset(-g.t0 + int64(d))
+	return nil
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -96,6 +97,11 @@ type roomMedia struct {
 	taps       map[string]*ingest.Tap
 	layout     layouts.Spec
 	composites map[string]*compositeRec
+	// syncOffsets are the lip-sync delays applied per track; stopSync ends
+	// the loop that keeps them current.
+	syncOffsets map[string]time.Duration
+	stopSync    chan struct{}
+	log         *slog.Logger
 }
 
 type compositeRec struct {
@@ -208,6 +214,7 @@ func (m *roomMedia) mixLocked(t ingest.TrackInfo, s *Server) {
 }
 
 func (m *roomMedia) unmixLocked(trackID string) {
+	delete(m.syncOffsets, trackID)
 	if m.graph != nil {
 		_ = m.graph.Remove(trackID)
 	}
@@ -230,6 +237,10 @@ func (m *roomMedia) ensureGraphLocked(s *Server, v VideoJSON) error {
 		return err
 	}
 	m.graph = g
+	m.syncOffsets = map[string]time.Duration{}
+	m.log = s.log.With("room", m.room.ID())
+	m.stopSync = make(chan struct{})
+	go m.runSync(m.stopSync)
 	for _, t := range m.room.Tracks() {
 		m.mixLocked(t, s)
 	}
@@ -249,6 +260,7 @@ func (m *roomMedia) closeGraphIfIdleLocked() {
 	if m.graph == nil {
 		return
 	}
+	close(m.stopSync)
 	for id := range m.taps {
 		m.unmixLocked(id)
 	}
@@ -714,4 +726,71 @@ func (s *Server) layoutOf(m *roomMedia) (LayoutJSON, error) {
 		return LayoutJSON{}, fmt.Errorf("%w: %w", ingest.ErrInvalid, err)
 	}
 	return LayoutJSON{Spec: m.layout, Layout: lay}, nil
+}
+
+// lipSyncTolerance: offsets that moved less than this are left alone, so
+// the mixer does not see needless timestamp jumps.
+const lipSyncTolerance = 5 * time.Millisecond
+
+// syncLocked aligns each participant's audio and video in the composite
+// through their senders' RTCP wall clocks: the track whose media is stamped
+// earlier relative to its capture time is delayed by the difference.
+func (m *roomMedia) syncLocked() {
+	if m.graph == nil {
+		return
+	}
+	type pair struct{ audio, video string }
+	byParticipant := map[string]*pair{}
+	for _, t := range m.room.Tracks() {
+		if m.taps[t.ID] == nil {
+			continue
+		}
+		p := byParticipant[t.Participant]
+		if p == nil {
+			p = &pair{}
+			byParticipant[t.Participant] = p
+		}
+		if t.Kind == ingest.Video && p.video == "" {
+			p.video = t.ID
+		} else if t.Kind == ingest.Audio && p.audio == "" {
+			p.audio = t.ID
+		}
+	}
+	for _, p := range byParticipant {
+		if p.audio == "" || p.video == "" {
+			continue
+		}
+		ca, okA := m.room.SenderClockOffset(p.audio)
+		cv, okV := m.room.SenderClockOffset(p.video)
+		if !okA || !okV {
+			continue
+		}
+		top := max(ca, cv)
+		for id, c := range map[string]time.Duration{p.audio: ca, p.video: cv} {
+			want := top - c
+			if cur, ok := m.syncOffsets[id]; ok && (want-cur).Abs() < lipSyncTolerance {
+				continue
+			}
+			if m.graph.SetSyncOffset(id, want) == nil {
+				m.syncOffsets[id] = want
+				m.log.Info("lip-sync", "track", id, "delay", want, "audio_clock_offset", ca, "video_clock_offset", cv)
+			}
+		}
+	}
+}
+
+// runSync keeps lip-sync current while the compositor runs.
+func (m *roomMedia) runSync(stop <-chan struct{}) {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+			m.mu.Lock()
+			m.syncLocked()
+			m.mu.Unlock()
+		}
+	}
 }

@@ -3,6 +3,7 @@ package ingest
 import (
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/go-gst/go-gst/gst"
 )
@@ -100,4 +101,37 @@ func (r *Room) emit(typ EventType, t *Track) {
 		return
 	}
 	r.cfg.OnEvent(Event{Type: typ, Room: r.cfg.ID, Track: t.Info()})
+}
+
+// SenderClockOffset is, for the latest media of a track, the sender's
+// wall-clock capture time (from RTCP sender reports) minus the wall-clock time
+// this room stamped on it. Its absolute value holds network and encoder
+// delay plus the difference of the two clocks; the difference between two
+// tracks of one sender is what lip-sync corrects. ok is false until the
+// track has sent a sender report and media.
+func (r *Room) SenderClockOffset(id string) (time.Duration, bool) {
+	r.mu.Lock()
+	t := r.tracks[id]
+	r.mu.Unlock()
+	if t == nil {
+		return 0, false
+	}
+	t.mu.Lock()
+	seg := t.seg
+	sr, srOK := t.senderReportLocked()
+	clockRate := t.info.ClockRate
+	t.mu.Unlock()
+	if seg == nil || !srOK {
+		return 0, false
+	}
+	seg.mu.Lock()
+	defer seg.mu.Unlock()
+	if seg.ended {
+		return 0, false
+	}
+	pts, rtpTS, ok := seg.rtpTimes.RTPPair()
+	if !ok {
+		return 0, false
+	}
+	return sr.WallClock(rtpTS, clockRate).Sub(r.wallClockAt(pts)), true
 }
