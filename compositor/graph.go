@@ -168,7 +168,7 @@ func (g *Graph) build() error {
 	}
 	// Live background sources keep both mixers producing in real time from
 	// the moment they start, with nobody in the room: a full-frame solid
-	// colour at 1 fps (the layout's background) and digital silence.
+	// colour at the output rate (the layout's background) and digital silence.
 	bgSrc, err := element("videotestsrc", g.name("bg"), map[string]any{"is-live": true, "foreground-color": uint(0xff000000)})
 	if err != nil {
 		return err

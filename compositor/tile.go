@@ -238,7 +238,7 @@ func (vt *videoTile) place(t *layouts.Tile) {
 		vt.showing = -1
 		return
 	}
-	z := uint(2*t.Z + 2)
+	z := zorder(t.Z)
 	setPad(vt.phPad, t.X, t.Y, t.Width, t.Height, z, 0)
 	setPad(vt.decPad, t.Content.X, t.Content.Y, t.Content.Width, t.Content.Height, z+1, 0)
 	_ = vt.label.SetProperty("silent", t.Label == "")
@@ -388,7 +388,7 @@ func (ai *audioInput) placeholderAt(t *layouts.Tile) {
 		}
 		ai.ph, ai.phPad = ph, pad
 	}
-	setPad(ai.phPad, t.X, t.Y, t.Width, t.Height, uint(2*t.Z+2), 1)
+	setPad(ai.phPad, t.X, t.Y, t.Width, t.Height, zorder(t.Z), 1)
 }
 
 func (ai *audioInput) remove() {
@@ -403,3 +403,7 @@ func (ai *audioInput) remove() {
 	}
 	ai.lvl.Free()
 }
+
+// zorder maps a layout Z (which may be negative) to compositor zorders above
+// the background pad (0): each tile owns two, placeholder then video.
+func zorder(z int) uint { return uint(2*(z+layouts.MaxZ) + 2) }

@@ -332,11 +332,21 @@ func (s *Server) startComposite(m *roomMedia, req compositeRequest) (CompositeIn
 		rec.info.Tracks = &tr
 	}
 	wasRunning := m.graph != nil
+	undo := func() {
+		if !wasRunning {
+			m.closeGraphIfIdleLocked()
+		}
+		if req.Tracks {
+			_, _ = m.room.StopRecording(req.ID)
+		}
+	}
 	if err := m.ensureGraphLocked(s, encodings[0]); err != nil {
+		undo()
 		return CompositeInfo{}, fmt.Errorf("start compositor: %w", err)
 	}
 	if !wasRunning || len(req.Layout) > 0 {
 		if _, err := m.graph.SetLayout(spec); err != nil {
+			undo()
 			return CompositeInfo{}, fmt.Errorf("%w: layout: %w", ingest.ErrInvalid, err)
 		}
 		m.layout = spec
@@ -351,11 +361,10 @@ func (s *Server) startComposite(m *roomMedia, req compositeRequest) (CompositeIn
 			for _, e := range rec.info.Encodings {
 				s.stopEncoding(m, e)
 			}
-			if !wasRunning {
-				m.closeGraphIfIdleLocked()
-			}
-			if req.Tracks {
-				_, _ = m.room.StopRecording(req.ID)
+			undo()
+			var fe *encode.FieldError
+			if errors.As(err, &fe) || errors.Is(err, encode.ErrNoEncoder) {
+				err = fmt.Errorf("%w: %w", ingest.ErrInvalid, err)
 			}
 			return CompositeInfo{}, fmt.Errorf("encodings[%d]: %w", i, err)
 		}
@@ -676,6 +685,7 @@ func (s *Server) SetLayout(roomID string, spec layouts.Spec) (LayoutJSON, error)
 		return LayoutJSON{}, fmt.Errorf("room %q: %w", roomID, ErrRoomNotFound)
 	}
 	m.mu.Lock()
+	old := m.layout
 	if m.graph != nil {
 		if _, err := m.graph.SetLayout(spec); err != nil {
 			m.mu.Unlock()
@@ -684,7 +694,13 @@ func (s *Server) SetLayout(roomID string, spec layouts.Spec) (LayoutJSON, error)
 	}
 	m.layout = spec
 	m.mu.Unlock()
-	return s.layoutOf(m)
+	out, err := s.layoutOf(m)
+	if err != nil { // refused for this room: keep the layout it had
+		m.mu.Lock()
+		m.layout = old
+		m.mu.Unlock()
+	}
+	return out, err
 }
 
 // layoutOf reports the layout; without a running compositor it is computed
@@ -765,9 +781,11 @@ func (m *roomMedia) syncLocked() {
 		if !okA || !okV {
 			continue
 		}
-		top := max(ca, cv)
+		// c is capture time minus our stamp: the more negative, the later we
+		// stamped that track's media. The other track waits for it.
+		low := min(ca, cv)
 		for id, c := range map[string]time.Duration{p.audio: ca, p.video: cv} {
-			want := top - c
+			want := c - low
 			if cur, ok := m.syncOffsets[id]; ok && (want-cur).Abs() < lipSyncTolerance {
 				continue
 			}
