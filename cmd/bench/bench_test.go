@@ -150,6 +150,16 @@ func TestMedianAndGrouping(t *testing.T) {
 	}
 }
 
+func TestGroupThreadSymbols(t *testing.T) {
+	report := "# x\n    30.00%  trk-12-1-src:s  [k] futex_wake\n    20.00%  trk-9-2-jbu  [k] futex_wake\n" +
+		"    10.00%  trk-9-2-jbu  [.] g_slice_alloc\n    25.00%  streamline  [.] runtime.futex\n"
+	got := groupThreadSymbols(report, 2, 1)
+	if len(got) != 2 || !strings.Contains(got[0], "trk-… threads (60.0%") || !strings.Contains(got[0], "50.00%  [k] futex_wake") ||
+		strings.Contains(got[0], "g_slice_alloc") || !strings.Contains(got[1], "runtime.futex") {
+		t.Fatalf("%q", got)
+	}
+}
+
 func TestParseFlags(t *testing.T) {
 	var errb bytes.Buffer
 	c, err := parseFlags([]string{"-quick", "-runs", "2"}, &errb)

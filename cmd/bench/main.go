@@ -623,8 +623,8 @@ func (b *bench) summary(results []*countResult, interrupted bool) string {
 		fmt.Fprintf(&sb, "; server/baseline CPU ratio %.1fx", median(rs))
 	}
 	if cpu > 0 {
-		fmt.Fprintf(&sb, "; %.0fx below LiveKit egress's %.1f CPU/track reservation; CPU alone would allow ~%.0f tracks on %d cores",
-			liveKitCPUPerTrack/cpu, liveKitCPUPerTrack, float64(runtime.NumCPU())/cpu, runtime.NumCPU())
+		fmt.Fprintf(&sb, "; %.0fx below LiveKit egress's %.1f CPU/track reservation; at that cost, %d cores given to the server alone would carry ~%.0f tracks",
+			liveKitCPUPerTrack/cpu, liveKitCPUPerTrack, runtime.NumCPU(), float64(runtime.NumCPU())/cpu)
 	}
 	var others []float64
 	for _, c := range results {

@@ -823,10 +823,71 @@ func (b *bench) profileServer(ctx context.Context, pid int, d time.Duration, dir
 		fmt.Fprintf(&sb, "    %s\n", l)
 	}
 	sb.WriteString("  by function:\n")
-	for _, l := range perfLines(report("dso,sym", "0.7"), 30) {
+	for _, l := range perfLines(report("dso,sym", "0.7"), 20) {
 		fmt.Fprintf(&sb, "    %s\n", l)
 	}
+	for _, g := range groupThreadSymbols(report("comm,sym", "0"), 3, 8) {
+		sb.WriteString(g)
+	}
 	return sb.String()
+}
+
+// groupThreadSymbols aggregates a perf "--sort comm,sym" report by thread
+// kind (see foldDigits) and lists the top functions of the busiest kinds.
+func groupThreadSymbols(report string, kinds, n int) []string {
+	type key struct{ kind, sym string }
+	sums := map[key]float64{}
+	total := map[string]float64{}
+	for _, l := range strings.Split(report, "\n") {
+		l = strings.TrimSpace(l)
+		if l == "" || strings.HasPrefix(l, "#") {
+			continue
+		}
+		pct, rest, ok := strings.Cut(l, "%")
+		if !ok {
+			continue
+		}
+		var v float64
+		if _, err := fmt.Sscan(pct, &v); err != nil {
+			continue
+		}
+		i := strings.Index(rest, " [k] ")
+		if j := strings.Index(rest, " [.] "); i < 0 || (j >= 0 && j < i) {
+			i = j
+		}
+		if i < 0 {
+			continue
+		}
+		k := key{foldDigits(strings.TrimSpace(rest[:i])), strings.TrimSpace(rest[i:])}
+		sums[k] += v
+		total[k.kind] += v
+	}
+	var kindList []string
+	for k := range total {
+		kindList = append(kindList, k)
+	}
+	sort.Slice(kindList, func(i, j int) bool { return total[kindList[i]] > total[kindList[j]] })
+	var out []string
+	for _, kind := range kindList[:min(kinds, len(kindList))] {
+		type kv struct {
+			sym string
+			v   float64
+		}
+		var syms []kv
+		for k, v := range sums {
+			if k.kind == kind {
+				syms = append(syms, kv{k.sym, v})
+			}
+		}
+		sort.Slice(syms, func(i, j int) bool { return syms[i].v > syms[j].v })
+		var sb strings.Builder
+		fmt.Fprintf(&sb, "  top functions in %s threads (%.1f%% of all samples):\n", kind, total[kind])
+		for _, e := range syms[:min(n, len(syms))] {
+			fmt.Fprintf(&sb, "    %6.2f%%  %s\n", e.v, e.sym)
+		}
+		out = append(out, sb.String())
+	}
+	return out
 }
 
 func perfLines(report string, n int) []string {
