@@ -6,7 +6,7 @@ GO ?= go
 BIN := bin
 FUZZTIME ?= 10s
 
-.PHONY: all deps deps-test build demo test unit fuzz bench vet docker clean
+.PHONY: all deps deps-test build demo test unit fuzz bench vet docker clean avsync
 
 all: build
 
@@ -45,3 +45,7 @@ docker:
 
 clean:
 	rm -rf $(BIN)
+
+## avsync: the 60 s flash-and-beep lip-sync measurement of the composite.
+avsync: build deps-test
+	STREAMLINE_AVSYNC=1 $(GO) test -count=1 -run TestCompositeAVSync -v ./test/e2e

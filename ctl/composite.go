@@ -748,6 +748,11 @@ func (s *Server) layoutOf(m *roomMedia) (LayoutJSON, error) {
 // the mixer does not see needless timestamp jumps.
 const lipSyncTolerance = 5 * time.Millisecond
 
+// maxLipSync bounds a correction: a larger audio/video skew means a sender
+// report that does not describe the media (senders get this wrong), and
+// following it would stall the mix.
+const maxLipSync = time.Second
+
 // syncLocked aligns each participant's audio and video in the composite
 // through their senders' RTCP wall clocks: the track whose media is stamped
 // earlier relative to its capture time is delayed by the difference.
@@ -778,7 +783,7 @@ func (m *roomMedia) syncLocked() {
 		}
 		ca, okA := m.room.SenderClockOffset(p.audio)
 		cv, okV := m.room.SenderClockOffset(p.video)
-		if !okA || !okV {
+		if !okA || !okV || (ca-cv).Abs() > maxLipSync {
 			continue
 		}
 		// c is capture time minus our stamp: the more negative, the later we
