@@ -171,14 +171,7 @@ func newVideoTile(g *Graph, in Input, seq int) (*videoTile, error) {
 	if vt.dec, err = chain(name, q, dec, vt.label); err != nil {
 		return nil, err
 	}
-	// A track's EOS (it left, or its codec changed) must not reach the
-	// compositor pad: the tile is removed by the graph instead.
-	vt.eosID = vt.dec.GetStaticPad("sink").AddProbe(gst.PadProbeTypeEventDownstream, func(_ *gst.Pad, info *gst.PadProbeInfo) gst.PadProbeReturn {
-		if ev := info.GetEvent(); ev != nil && ev.Type() == gst.EventTypeEOS {
-			return gst.PadProbeDrop
-		}
-		return gst.PadProbeOK
-	})
+	vt.eosID = dropEOS(vt.dec.GetStaticPad("sink"))
 	vt.frames = gstx.WatchTimes(dec.GetStaticPad("src"))
 	if vt.ph, err = newPlaceholder(name+"-ph", layouts.Initials(displayName(in)), g.cfg.FPS); err != nil {
 		return nil, err
@@ -275,9 +268,7 @@ func (vt *videoTile) checkFrames(now time.Time) {
 }
 
 func (vt *videoTile) remove() {
-	if peer := vt.dec.GetStaticPad("sink").GetPeer(); peer != nil {
-		peer.Unlink(vt.dec.GetStaticPad("sink"))
-	}
+	unlinkInput(vt.dec)
 	if vt.decPad != nil {
 		detach(vt.g.pipe, vt.dec, vt.g.comp, vt.decPad)
 	}
@@ -330,12 +321,7 @@ func newAudioInput(g *Graph, in Input, seq int) (*audioInput, error) {
 	if ai.bin, err = chain(name, q, dec, conv, res); err != nil {
 		return nil, err
 	}
-	ai.eosID = ai.bin.GetStaticPad("sink").AddProbe(gst.PadProbeTypeEventDownstream, func(_ *gst.Pad, info *gst.PadProbeInfo) gst.PadProbeReturn {
-		if ev := info.GetEvent(); ev != nil && ev.Type() == gst.EventTypeEOS {
-			return gst.PadProbeDrop
-		}
-		return gst.PadProbeOK
-	})
+	ai.eosID = dropEOS(ai.bin.GetStaticPad("sink"))
 	ai.lvl = gstx.WatchLevel(dec.GetStaticPad("src")) // opusdec outputs S16
 	if ai.pad, err = g.attach(ai.bin, g.amix, true); err != nil {
 		return nil, err
@@ -392,9 +378,7 @@ func (ai *audioInput) placeholderAt(t *layouts.Tile) {
 }
 
 func (ai *audioInput) remove() {
-	if peer := ai.bin.GetStaticPad("sink").GetPeer(); peer != nil {
-		peer.Unlink(ai.bin.GetStaticPad("sink"))
-	}
+	unlinkInput(ai.bin)
 	if ai.pad != nil {
 		detach(ai.g.pipe, ai.bin, ai.g.amix, ai.pad)
 	}
@@ -407,3 +391,22 @@ func (ai *audioInput) remove() {
 // zorder maps a layout Z (which may be negative) to compositor zorders above
 // the background pad (0): each tile owns two, placeholder then video.
 func zorder(z int) uint { return uint(2*(z+layouts.MaxZ) + 2) }
+
+// dropEOS keeps a track's EOS (it left, or its codec changed) from reaching
+// its mixer pad: the graph removes the input instead.
+func dropEOS(pad *gst.Pad) uint64 {
+	return pad.AddProbe(gst.PadProbeTypeEventDownstream, func(_ *gst.Pad, info *gst.PadProbeInfo) gst.PadProbeReturn {
+		if ev := info.GetEvent(); ev != nil && ev.Type() == gst.EventTypeEOS {
+			return gst.PadProbeDrop
+		}
+		return gst.PadProbeOK
+	})
+}
+
+// unlinkInput detaches a decode bin from the track tap feeding it.
+func unlinkInput(bin *gst.Bin) {
+	sink := bin.GetStaticPad("sink")
+	if peer := sink.GetPeer(); peer != nil {
+		peer.Unlink(sink)
+	}
+}
