@@ -74,8 +74,10 @@ type Graph struct {
 
 	comp, amix *gst.Element
 	vtee, atee *gst.Element
-	bg         *gst.Element // background colour source
+	bgBin      *gst.Bin // background colour source
 	bgPad      *gst.Pad
+	bgZ        uint
+	bgColor    layouts.Color
 	t0         int64 // room running time at which the graph's timeline starts
 
 	mu       sync.Mutex
@@ -169,15 +171,6 @@ func (g *Graph) build() error {
 	// Live background sources keep both mixers producing in real time from
 	// the moment they start, with nobody in the room: a full-frame solid
 	// colour at the output rate (the layout's background) and digital silence.
-	bgSrc, err := element("videotestsrc", g.name("bg"), map[string]any{"is-live": true, "foreground-color": uint(0xff000000)})
-	if err != nil {
-		return err
-	}
-	bgSrc.SetArg("pattern", "solid-color")
-	bgCaps, err := newCapsFilter(g.name("bgcaps"), fmt.Sprintf("video/x-raw,format=I420,width=%d,height=%d,framerate=%d/1", g.cfg.Width, g.cfg.Height, g.cfg.FPS))
-	if err != nil {
-		return err
-	}
 	silence, err := element("audiotestsrc", g.name("silence"), map[string]any{"is-live": true, "samplesperbuffer": 480})
 	if err != nil {
 		return err
@@ -187,8 +180,7 @@ func (g *Graph) build() error {
 	if err != nil {
 		return err
 	}
-	g.bg = bgSrc
-	g.elems = []*gst.Element{g.comp, vcaps, g.vtee, g.amix, acaps, g.atee, bgSrc, bgCaps, silence, silCaps}
+	g.elems = []*gst.Element{g.comp, vcaps, g.vtee, g.amix, acaps, g.atee, silence, silCaps}
 	// The graph runs on its own timeline that starts now (t0): the room's
 	// pipeline has been running for a while, and mixers added to it would
 	// otherwise start at running time 0 and race to produce every frame
@@ -209,16 +201,6 @@ func (g *Graph) build() error {
 		g.removeElems()
 		return fmt.Errorf("compositor: link audio: %w", err)
 	}
-	if err := bgSrc.Link(bgCaps); err != nil {
-		g.removeElems()
-		return fmt.Errorf("compositor: link background: %w", err)
-	}
-	g.bgPad = g.comp.GetRequestPad("sink_%u")
-	if ret := bgCaps.GetStaticPad("src").Link(g.bgPad); ret != gst.PadLinkOK {
-		g.removeElems()
-		return fmt.Errorf("compositor: link background: %s", ret.String())
-	}
-	setPad(g.bgPad, 0, 0, g.cfg.Width, g.cfg.Height, 0, 1)
 	if err := silence.Link(silCaps); err != nil {
 		g.removeElems()
 		return fmt.Errorf("compositor: link silence: %w", err)
@@ -234,6 +216,53 @@ func (g *Graph) build() error {
 			return errors.New("compositor: could not start")
 		}
 	}
+	bg, err := layouts.ParseColor(g.cfg.Layout.Background)
+	if g.cfg.Layout.Background == "" || err != nil {
+		bg = layouts.Color{}
+	}
+	if err := g.setBackground(bg); err != nil {
+		g.removeElems()
+		return err
+	}
+	return nil
+}
+
+// setBackground shows a full-frame solid colour under every tile. A running
+// videotestsrc must not have its colour changed (GStreamer 1.22 frees its
+// cached frame under the streaming thread), so a new colour gets a new
+// source on the other of the two lowest zorders, and the old one goes.
+func (g *Graph) setBackground(c layouts.Color) error {
+	if g.bgBin != nil && c == g.bgColor {
+		return nil
+	}
+	g.seq++
+	name := fmt.Sprintf("%s-bg%d", g.cfg.Name, g.seq)
+	src, err := element("videotestsrc", name+"-src", map[string]any{"is-live": true, "foreground-color": uint(c.ARGB())})
+	if err != nil {
+		return err
+	}
+	src.SetArg("pattern", "solid-color")
+	caps, err := newCapsFilter(name+"-caps", fmt.Sprintf("video/x-raw,format=I420,width=%d,height=%d,framerate=%d/1", g.cfg.Width, g.cfg.Height, g.cfg.FPS))
+	if err != nil {
+		return err
+	}
+	bin, err := chain(name, src, caps)
+	if err != nil {
+		return err
+	}
+	pad, err := g.attach(bin, g.comp, false)
+	if err != nil {
+		return fmt.Errorf("compositor background: %w", err)
+	}
+	z := uint(0)
+	if g.bgBin != nil && g.bgZ == 0 {
+		z = 1
+	}
+	setPad(pad, 0, 0, g.cfg.Width, g.cfg.Height, z, 1)
+	if g.bgBin != nil {
+		detach(g.pipe, g.bgBin, g.comp, g.bgPad)
+	}
+	g.bgBin, g.bgPad, g.bgZ, g.bgColor = bin, pad, z, c
 	return nil
 }
 
@@ -512,7 +541,9 @@ func (g *Graph) relayoutLocked() error {
 		return err
 	}
 	g.layout = lay
-	_ = g.bg.SetProperty("foreground-color", uint(lay.Background.ARGB()))
+	if err := g.setBackground(lay.Background); err != nil {
+		g.log.Warn("background", "error", err)
+	}
 	byRef := map[layouts.Ref]layouts.Tile{}
 	for _, t := range lay.Tiles {
 		byRef[layouts.Ref{ParticipantID: t.ParticipantID, Source: t.Source}] = t
@@ -606,6 +637,10 @@ func (g *Graph) Close() {
 	}
 	for _, ai := range audios {
 		ai.remove()
+	}
+	if g.bgBin != nil {
+		detach(g.pipe, g.bgBin, g.comp, g.bgPad)
+		g.bgBin = nil
 	}
 	g.removeElems()
 }
