@@ -495,7 +495,11 @@ func (g *Graph) participantsLocked() []layouts.Participant {
 		if vt.in.Source == "screen" {
 			src = layouts.SourceScreen
 		}
-		out = append(out, layouts.Participant{ID: vt.in.Participant, Name: vt.in.Name, Source: src,
+		aspect := 0.0
+		if vt.srcW > 0 && vt.srcH > 0 {
+			aspect = float64(vt.srcW) / float64(vt.srcH)
+		}
+		out = append(out, layouts.Participant{ID: vt.in.Participant, Name: vt.in.Name, Source: src, Aspect: aspect,
 			JoinedAt: vt.in.JoinedAt, Speaking: vt.in.Participant == g.speaker, Muted: g.audioMutedLocked(vt.in.Participant)})
 	}
 	for _, ai := range g.audios {
@@ -592,8 +596,13 @@ func (g *Graph) watch(ctx context.Context) {
 			return
 		case now := <-tick.C:
 			g.mu.Lock()
+			resized := false
 			for _, vt := range g.videos {
 				vt.checkFrames(now)
+				resized = vt.readSize() || resized
+			}
+			if resized { // a camera's aspect changed: tiles and crops follow
+				_ = g.relayoutLocked()
 			}
 			levels := map[string]float64{}
 			for _, ai := range g.audios {

@@ -134,6 +134,8 @@ type videoTile struct {
 
 	dec    *gst.Bin
 	decPad *gst.Pad
+	decSrc *gst.Pad     // the decoder's src pad: its caps give the video size
+	crop   *gst.Element // videocrop for fit=cover
 	label  *gst.Element
 	frames *gstx.Times
 	eosID  uint64
@@ -141,6 +143,7 @@ type videoTile struct {
 	phPad  *gst.Pad
 
 	tile        *layouts.Tile
+	srcW, srcH  int // decoded size, 0 until known
 	muted       bool
 	hasFrame    bool
 	stalled     bool
@@ -161,6 +164,10 @@ func newVideoTile(g *Graph, in Input, seq int) (*videoTile, error) {
 	if err != nil {
 		return nil, err
 	}
+	if vt.crop, err = element("videocrop", name+"-crop", nil); err != nil {
+		return nil, err
+	}
+	vt.decSrc = dec.GetStaticPad("src")
 	vt.label, err = element("textoverlay", name+"-label", map[string]any{"text": displayName(in), "silent": true,
 		"font-desc": "Sans 18", "shaded-background": true})
 	if err != nil {
@@ -168,7 +175,7 @@ func newVideoTile(g *Graph, in Input, seq int) (*videoTile, error) {
 	}
 	vt.label.SetArg("valignment", "bottom")
 	vt.label.SetArg("halignment", "left")
-	if vt.dec, err = chain(name, q, dec, vt.label); err != nil {
+	if vt.dec, err = chain(name, q, dec, vt.crop, vt.label); err != nil {
 		return nil, err
 	}
 	vt.eosID = dropEOS(vt.dec.GetStaticPad("sink"))
@@ -235,8 +242,46 @@ func (vt *videoTile) place(t *layouts.Tile) {
 	setPad(vt.phPad, t.X, t.Y, t.Width, t.Height, z, 0)
 	setPad(vt.decPad, t.Content.X, t.Content.Y, t.Content.Width, t.Content.Height, z+1, 0)
 	_ = vt.label.SetProperty("silent", t.Label == "")
+	vt.applyCrop()
 	vt.showing = -1
 	vt.applyVisibility()
+}
+
+// applyCrop cuts the decoded video to the part the layout shows (fit=cover);
+// the compositor then scales what is left into the cell.
+func (vt *videoTile) applyCrop() {
+	left, right, top, bottom := 0, 0, 0, 0
+	if t := vt.tile; t != nil && vt.srcW > 0 && vt.srcH > 0 {
+		c := t.Crop
+		left = int(c.X * float64(vt.srcW))
+		right = vt.srcW - int((c.X+c.Width)*float64(vt.srcW)+0.5)
+		top = int(c.Y * float64(vt.srcH))
+		bottom = vt.srcH - int((c.Y+c.Height)*float64(vt.srcH)+0.5)
+	}
+	for k, v := range map[string]int{"left": left, "right": right, "top": top, "bottom": bottom} {
+		if cur, err := vt.crop.GetProperty(k); err == nil && cur == v {
+			continue
+		}
+		_ = vt.crop.SetProperty(k, max(v, 0))
+	}
+}
+
+// readSize notes the decoded video size; it reports a change.
+func (vt *videoTile) readSize() bool {
+	caps := vt.decSrc.GetCurrentCaps()
+	if caps == nil || caps.GetSize() == 0 {
+		return false
+	}
+	st := caps.GetStructureAt(0)
+	w, errW := st.GetValue("width")
+	h, errH := st.GetValue("height")
+	wi, okW := w.(int)
+	hi, okH := h.(int)
+	if errW != nil || errH != nil || !okW || !okH || (wi == vt.srcW && hi == vt.srcH) {
+		return false
+	}
+	vt.srcW, vt.srcH = wi, hi
+	return true
 }
 
 // applyVisibility shows the video when it is live, else the placeholder.

@@ -2,9 +2,12 @@ package e2e
 
 import (
 	"fmt"
+	"io"
 	"math"
+	"net/http"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -211,4 +214,60 @@ func TestCompositeGridPixels(t *testing.T) {
 		}
 	}
 	_ = black
+}
+
+// TestCompositeFitContainAndCover: a 4:3 camera is letterboxed with
+// "contain" (its aspect reaches the layout) and fills its cell, cropped,
+// with "cover".
+func TestCompositeFitContainAndCover(t *testing.T) {
+	srv := startServer(t)
+	room := srv.createRoom("fit")
+	srv.addTrack(room.ID, map[string]any{"id": "a", "participant": "alice", "kind": "video", "codec": "vp8", "ssrc": 1, "payload_type": 96})
+	srv.addTrack(room.ID, map[string]any{"id": "b", "participant": "bob", "kind": "video", "codec": "vp8", "ssrc": 2, "payload_type": 96})
+	gstLaunch(t, fmt.Sprintf("videotestsrc is-live=true pattern=solid-color foreground-color=0xffff0000 num-buffers=360 ! video/x-raw,width=640,height=480,framerate=30/1 ! vp8enc deadline=1 keyframe-max-dist=15 ! rtpvp8pay pt=96 ssrc=1 ! udpsink host=127.0.0.1 port=%d", room.RTP.Port))
+	solidSender(t, room.RTP.Port, 2, 0xff0000ff, 360)
+	time.Sleep(1500 * time.Millisecond)
+	var rec struct {
+		Encodings []struct{ Path string } `json:"encodings"`
+	}
+	srv.must(201, "POST", "/v1/rooms/fit/recordings", map[string]any{"id": "c", "kind": "composite"}, &rec)
+	start := time.Now()
+	time.Sleep(2500 * time.Millisecond) // the decoded size is known after the first frames
+	var contain, cover layoutResp
+	srv.must(200, "GET", "/v1/rooms/fit/layout", nil, &contain)
+	tCover := time.Since(start).Seconds()
+	srv.must(200, "PUT", "/v1/rooms/fit/layout", map[string]any{"template": "grid", "fit": "cover"}, &cover)
+	time.Sleep(2500 * time.Millisecond)
+	// Cover crops rather than stretches: the 640x480 camera loses 60 rows
+	// at the top and bottom to fit a 16:9 cell.
+	res, err := http.Get(srv.base + "/v1/rooms/fit/pipeline.dot")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dot, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if !strings.Contains(string(dot), "top=60") || !strings.Contains(string(dot), "bottom=60") {
+		t.Errorf("fit=cover did not crop the 4:3 camera to 16:9 (videocrop top/bottom=60 not in the pipeline graph)")
+	}
+	tEnd := time.Since(start).Seconds()
+	srv.must(200, "DELETE", "/v1/rooms/fit/recordings/c", nil, nil)
+	for _, tile := range contain.Layout.Tiles {
+		ratio := float64(tile.Content.Width) / float64(tile.Content.Height)
+		want := 16.0 / 9
+		if tile.ParticipantID == "alice" {
+			want = 4.0 / 3
+		}
+		if math.Abs(ratio-want) > 0.05 {
+			t.Errorf("contain: %s content %dx%d has aspect %.2f, want %.2f", tile.ParticipantID, tile.Content.Width, tile.Content.Height, ratio, want)
+		}
+	}
+	path := filepath.Join(srv.dataDir, rec.Encodings[0].Path)
+	const w, h = 1280, 720
+	checkTiles(t, "contain", frameAt(t, path, tCover-0.5, w, h), w, h, contain, map[string]rgb{"alice": red, "bob": blue})
+	checkTiles(t, "cover", frameAt(t, path, tEnd-0.6, w, h), w, h, cover, map[string]rgb{"alice": red, "bob": blue})
+	for _, tile := range cover.Layout.Tiles {
+		if tile.Content.Width != tile.Width || tile.Content.Height != tile.Height {
+			t.Errorf("cover: %s content %+v does not fill its cell %dx%d", tile.ParticipantID, tile.Content, tile.Width, tile.Height)
+		}
+	}
 }
