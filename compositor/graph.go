@@ -180,7 +180,11 @@ func (g *Graph) build() error {
 	if err != nil {
 		return err
 	}
-	g.elems = []*gst.Element{g.comp, vcaps, g.vtee, g.amix, acaps, g.atee, silence, silCaps}
+	silQ, err := latencyQueue(g.name("silq"))
+	if err != nil {
+		return err
+	}
+	g.elems = []*gst.Element{g.comp, vcaps, g.vtee, g.amix, acaps, g.atee, silence, silCaps, silQ}
 	// The graph runs on its own timeline that starts now (t0): the room's
 	// pipeline has been running for a while, and mixers added to it would
 	// otherwise start at running time 0 and race to produce every frame
@@ -201,11 +205,11 @@ func (g *Graph) build() error {
 		g.removeElems()
 		return fmt.Errorf("compositor: link audio: %w", err)
 	}
-	if err := silence.Link(silCaps); err != nil {
+	if err := gst.ElementLinkMany(silence, silCaps, silQ); err != nil {
 		g.removeElems()
 		return fmt.Errorf("compositor: link silence: %w", err)
 	}
-	if ret := silCaps.GetStaticPad("src").Link(g.amix.GetRequestPad("sink_%u")); ret != gst.PadLinkOK {
+	if ret := silQ.GetStaticPad("src").Link(g.amix.GetRequestPad("sink_%u")); ret != gst.PadLinkOK {
 		g.removeElems()
 		return fmt.Errorf("compositor: link silence: %s", ret.String())
 	}
@@ -246,7 +250,11 @@ func (g *Graph) setBackground(c layouts.Color) error {
 	if err != nil {
 		return err
 	}
-	bin, err := chain(name, src, caps)
+	q, err := latencyQueue(name + "-q")
+	if err != nil {
+		return err
+	}
+	bin, err := chain(name, src, caps, q)
 	if err != nil {
 		return err
 	}

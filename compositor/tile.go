@@ -85,13 +85,20 @@ func (g *Graph) attach(bin *gst.Bin, mixer *gst.Element, fromRoom bool) (*gst.Pa
 	return pad, nil
 }
 
-// detach stops bin and releases its mixer pad.
+// detach stops bin and releases its mixer pad. The pad is flushed first: a
+// live source may be blocked inside the mixer pad's chain waiting for the
+// next output frame, and the flush frees it so the bin can stop.
 func detach(p *gst.Pipeline, bin *gst.Bin, mixer *gst.Element, pad *gst.Pad) {
-	if src := bin.GetStaticPad("src"); src != nil && pad != nil {
-		src.Unlink(pad)
+	if pad != nil {
+		// Flushing the mixer pad returns FLUSHING to a blocked push, which a
+		// source takes as a clean pause (unlinking first would be an error).
+		pad.SendEvent(gst.NewFlushStartEvent())
 	}
 	_ = gstx.StopElement(bin.Element, 5*time.Second)
 	if pad != nil {
+		if src := bin.GetStaticPad("src"); src != nil {
+			src.Unlink(pad)
+		}
 		mixer.ReleaseRequestPad(pad)
 	}
 	_ = p.Remove(bin.Element)
@@ -122,7 +129,20 @@ func newPlaceholder(name, label string, fps int) (*gst.Bin, error) {
 	if err != nil {
 		return nil, err
 	}
-	return chain(name, src, caps, text, freeze)
+	q, err := latencyQueue(name + "-q")
+	if err != nil {
+		return nil, err
+	}
+	return chain(name, src, caps, text, freeze, q)
+}
+
+// latencyQueue follows a live test source. Such sources report a maximum
+// latency of one frame; the mixer's minimum is the tracks' jitterbuffer
+// and decoding delay, and with max < min it cannot configure a latency,
+// stops timing out, and one stalled camera would freeze the whole mix. The
+// queue raises the maximum by its 2 s capacity.
+func latencyQueue(name string) (*gst.Element, error) {
+	return element("queue", name, map[string]any{"max-size-time": uint64(2 * time.Second), "max-size-buffers": uint(0), "max-size-bytes": uint(0)})
 }
 
 // videoTile is one video track on the composite: its decode bin on one

@@ -271,3 +271,64 @@ func TestCompositeFitContainAndCover(t *testing.T) {
 		}
 	}
 }
+
+// TestCompositeStallAndChurn: one sender stalls (its tile turns into the
+// placeholder while the composite keeps its frame rate), and tracks joining
+// and leaving many times leave no pads or elements behind.
+func TestCompositeStallAndChurn(t *testing.T) {
+	srv := startServer(t)
+	room := srv.createRoom("churn")
+	srv.addTrack(room.ID, map[string]any{"id": "a", "participant": "alice", "kind": "video", "codec": "vp8", "ssrc": 1, "payload_type": 96})
+	srv.addTrack(room.ID, map[string]any{"id": "b", "participant": "bob", "kind": "video", "codec": "vp8", "ssrc": 2, "payload_type": 96})
+	solidSender(t, room.RTP.Port, 1, 0xffff0000, 30*30)
+	stalling := solidSender(t, room.RTP.Port, 2, 0xff0000ff, 30*30)
+	time.Sleep(1500 * time.Millisecond)
+	var rec struct {
+		Encodings []struct{ Path string } `json:"encodings"`
+	}
+	srv.must(201, "POST", "/v1/rooms/churn/recordings", map[string]any{"id": "c", "kind": "composite"}, &rec)
+	start := time.Now()
+	time.Sleep(2 * time.Second)
+	elements := func() int {
+		res, err := http.Get(srv.base + "/v1/rooms/churn/pipeline.dot")
+		if err != nil {
+			t.Fatal(err)
+		}
+		dot, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		return strings.Count(string(dot), "subgraph cluster_")
+	}
+	before := elements()
+	stalling.stop() // bob's camera freezes: no more packets, track still registered
+	tStall := time.Since(start).Seconds()
+	for i := 0; i < 12; i++ {
+		id := fmt.Sprintf("x%d", i)
+		srv.addTrack(room.ID, map[string]any{"id": id, "participant": "guest" + id, "kind": "video", "codec": "vp8", "ssrc": 100 + i, "payload_type": 96})
+		srv.addTrack(room.ID, map[string]any{"id": id + "a", "participant": "guest" + id, "kind": "audio", "codec": "opus", "ssrc": 200 + i, "payload_type": 111})
+		time.Sleep(150 * time.Millisecond)
+		srv.must(200, "DELETE", "/v1/rooms/churn/tracks/"+id, nil, nil)
+		srv.must(200, "DELETE", "/v1/rooms/churn/tracks/"+id+"a", nil, nil)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	if after := elements(); after != before {
+		t.Errorf("pipeline has %d elements/bins after 12 joins and leaves, %d before", after, before)
+	}
+	var lay layoutResp
+	srv.must(200, "GET", "/v1/rooms/churn/layout", nil, &lay)
+	tEnd := time.Since(start).Seconds()
+	srv.must(200, "DELETE", "/v1/rooms/churn/recordings/c", nil, nil)
+	path := filepath.Join(srv.dataDir, rec.Encodings[0].Path)
+	t.Logf("recorded %.2f s; file %.2f s", tEnd, duration(ffprobe(t, path)))
+	const w, h = 1280, 720
+	checkTiles(t, "stalled", frameAt(t, path, tEnd-0.5, w, h), w, h, lay, map[string]rgb{"alice": red, "bob": placeholder})
+	out, err := exec.Command("ffprobe", "-v", "error", "-select_streams", "v", "-count_frames", "-show_entries",
+		"stream=nb_read_frames", "-of", "csv=p=0", path).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var frames int
+	fmt.Sscanf(strings.TrimSpace(string(out)), "%d", &frames)
+	if want := 30 * tEnd; float64(frames) < want-30 {
+		t.Errorf("composite has %d frames over %.1f s (stall at %.1f s): the frame rate dropped", frames, tEnd, tStall)
+	}
+}
