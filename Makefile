@@ -6,7 +6,7 @@ GO ?= go
 BIN := bin
 FUZZTIME ?= 10s
 
-.PHONY: all deps deps-test build demo test unit fuzz bench vet docker clean avsync
+.PHONY: all deps deps-test build demo test unit fuzz bench bench-tracks bench-composite vet docker clean avsync
 
 all: build
 
@@ -37,8 +37,16 @@ fuzz:
 	$(GO) test ./ingest -run='^$$' -fuzz='^FuzzKeyframeDetect$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=3s
 	$(GO) test ./layouts -run='^$$' -fuzz='^FuzzLayoutSpec$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=3s
 
-bench: build deps-test
+## bench: both benchmarks. bench-tracks: raw-track capacity (flags: BENCHFLAGS);
+## bench-composite: composite recordings against a gst-launch floor and ffmpeg,
+## memory per room, simultaneous real-time rooms (flags: COMPBENCHFLAGS, e.g. -quick or -perf).
+bench: bench-tracks bench-composite
+
+bench-tracks: build deps-test
 	$(GO) run ./cmd/bench $(BENCHFLAGS)
+
+bench-composite: build deps-test
+	$(GO) run ./cmd/bench -mode composite $(COMPBENCHFLAGS)
 
 docker:
 	docker build -t streamline:latest .

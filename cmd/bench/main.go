@@ -20,7 +20,12 @@
 // and as long as its media, the probed files holding every frame. The series
 // stops at the first count that does not pass (-keep-going to go on).
 //
+// With -mode composite it measures composite recordings instead (comp.go):
+// CPU per media-second against a floor of gst-launch-1.0 pipelines and
+// against ffmpeg, memory per room, and simultaneous real-time rooms.
+//
 //	go run ./cmd/bench -quick                 # smoke run: 20 and 40 tracks, 5 s, 1 run
+//	go run ./cmd/bench -mode composite -quick # smoke run: one room of 4, 6 s
 //	go run ./cmd/bench -counts 100,200 -runs 5
 //	make bench BENCHFLAGS='-perf'              # add a perf profile of the server
 package main
@@ -220,6 +225,14 @@ func goTool() (string, error) {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	mode, args, err := splitMode(args)
+	if err != nil {
+		fmt.Fprintln(stderr, "bench:", err)
+		return 2
+	}
+	if mode == "composite" {
+		return runComposite(args, stdout, stderr)
+	}
 	cfg, err := parseFlags(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0

@@ -117,6 +117,7 @@ type loadgenTrack struct {
 	Dest    string  `json:"dest"`
 	Group   string  `json:"group,omitempty"`
 	PT      int     `json:"payload_type"`
+	Media   string  `json:"media,omitempty"` // loadgen media file of this track (default: -media)
 	Packets uint64  `json:"packets,omitempty"`
 	Frames  uint64  `json:"frames,omitempty"`
 	MediaS  float64 `json:"media_s,omitempty"`
@@ -417,6 +418,14 @@ func (b *bench) startLoadgen(dir string, rooms []roomPlan, dests []int, duration
 				Dest: fmt.Sprintf("127.0.0.1:%d", dests[i])})
 		}
 	}
+	return b.startLoadgenSpec(dir, spec.Tracks, duration)
+}
+
+// startLoadgenSpec starts loadgen sending to the given tracks for duration.
+func (b *bench) startLoadgenSpec(dir string, tracks []loadgenTrack, duration time.Duration) (*loadgenRun, error) {
+	spec := struct {
+		Tracks []loadgenTrack `json:"tracks"`
+	}{tracks}
 	specJSON, err := json.Marshal(spec)
 	if err != nil {
 		return nil, err

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"net"
 	"os/exec"
 	"path/filepath"
@@ -295,5 +296,82 @@ func TestEncodeAndSendCLI(t *testing.T) {
 	}
 	if res.Tracks != 1 || res.Packets < 10 || len(res.PerTrack) != 1 {
 		t.Fatalf("%+v", res)
+	}
+}
+
+// TestPacketizeAndPerTrackMedia packetizes two small WebM files and sends
+// each to its own track from one spec.
+func TestPacketizeAndPerTrackMedia(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs gst-launch-1.0")
+	}
+	launch, err := exec.LookPath("gst-launch-1.0")
+	if err != nil {
+		t.Skip("gst-launch-1.0 not installed")
+	}
+	dir := t.TempDir()
+	var gobs []string
+	for i, pattern := range []string{"zone-plate kx2=20 ky2=20 kt=1", "smpte horizontal-speed=3"} {
+		webm := filepath.Join(dir, fmt.Sprintf("p%d.webm", i))
+		desc := "videotestsrc pattern=" + pattern + " num-buffers=30 ! video/x-raw,width=320,height=180,framerate=30/1 ! " +
+			"vp8enc deadline=1 ! webmmux name=m ! filesink location=" + webm +
+			" audiotestsrc num-buffers=50 samplesperbuffer=960 ! audio/x-raw,rate=48000,channels=2 ! opusenc frame-size=20 ! m."
+		if out, err := exec.Command(launch, append([]string{"-q"}, strings.Fields(desc)...)...).CombinedOutput(); err != nil {
+			t.Fatalf("render: %v: %s", err, out)
+		}
+		g := filepath.Join(dir, fmt.Sprintf("p%d.gob", i))
+		var out, errb bytes.Buffer
+		if rc := run([]string{"packetize", "-in", webm, "-out", g, "-seconds", "1s"}, nil, &out, &errb); rc != 0 {
+			t.Fatalf("packetize: %d: %s", rc, errb.String())
+		}
+		m, err := LoadMedia(g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Video.Frames != 30 || m.Video.Pictures != 30 || m.Audio.Frames < 48 || m.Audio.Frames > 50 || m.Video.LoopTS != 90000 {
+			t.Fatalf("p%d: video frames %d pictures %d loop %d, audio frames %d", i, m.Video.Frames, m.Video.Pictures, m.Video.LoopTS, m.Audio.Frames)
+		}
+		gobs = append(gobs, g)
+	}
+	if _, err := Packetize(context.Background(), filepath.Join(dir, "p0.webm"), 0); err == nil {
+		t.Error("zero loop accepted")
+	}
+	specs := []TrackSpec{{SSRC: 1, Kind: "video", MediaFile: gobs[0]}, {SSRC: 2, Kind: "video", MediaFile: gobs[1]},
+		{SSRC: 3, Kind: "audio", MediaFile: gobs[0]}, {SSRC: 4, Kind: "audio"}}
+	if err := loadTrackMedia(specs, gobs[0]); err != nil {
+		t.Fatal(err)
+	}
+	if specs[0].media != nil || specs[1].media == nil || specs[2].media != nil || specs[3].media != nil || !missingMedia(specs) {
+		t.Fatalf("default file must stay the default, the other loaded once: %+v", specs)
+	}
+	specs[3].MediaFile = filepath.Join(dir, "missing.gob")
+	if err := loadTrackMedia(specs, gobs[0]); err == nil {
+		t.Fatal("missing media file accepted")
+	}
+	// The per-track media is what a track replays.
+	m0, _ := LoadMedia(gobs[0])
+	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	dest := conn.LocalAddr().String()
+	go func() {
+		buf := make([]byte, 1500)
+		for {
+			if _, err := conn.Read(buf); err != nil {
+				return
+			}
+		}
+	}()
+	m1, _ := LoadMedia(gobs[1])
+	two := []TrackSpec{{SSRC: 1, PayloadType: 96, Kind: "video", Dest: dest}, {SSRC: 2, PayloadType: 96, Kind: "video", Dest: dest, media: m1}}
+	res, err := Send(context.Background(), m0, two, SendOptions{Duration: 1100 * time.Millisecond, Seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b0, b1 := res.PerTrack[0].Bytes, res.PerTrack[1].Bytes
+	if res.PerTrack[0].Frames < 30 || res.PerTrack[1].Frames < 30 || b0 == b1 {
+		t.Fatalf("both tracks sent the same stream? %+v", res.PerTrack)
 	}
 }

@@ -6,6 +6,7 @@
 //	loadgen encode -out media.gob [-seconds 10 -video-bitrate 1000000 …]
 //	loadgen send -media media.gob -spec spec.json -duration 20s
 //	loadgen send -dest 127.0.0.1:40000 -audio 1 -video 1 -duration 10s
+//	loadgen packetize -in p1.webm -out p1.gob -seconds 20
 //	loadgen info -media media.gob
 //
 // encode runs gst-launch-1.0 once (videotestsrc ! vp8enc ! rtpvp8pay and
@@ -17,10 +18,17 @@
 // and sends with sendmmsg, one UDP socket per destination (or spec group).
 // Every -rtcp-interval each track also sends an RTCP SR + SDES CNAME.
 //
+// packetize turns the VP8 + Opus streams of a WebM file into such a loop
+// without re-encoding, so the RTP replayed carries exactly the bitstream of
+// the file (the composite benchmark decodes the same files directly for its
+// floor). A spec track may name its own media file ("media"), so each
+// participant can send different content; -media is the default.
+//
 // The spec (-spec FILE, or - for stdin) is JSON:
 //
 //	{"tracks": [{"ssrc": 1001, "payload_type": 111, "kind": "audio", "dest": "127.0.0.1:40000"},
-//	            {"ssrc": 1002, "payload_type": 96, "kind": "video", "dest": "127.0.0.1:40000"}]}
+//	            {"ssrc": 1002, "payload_type": 96, "kind": "video", "dest": "127.0.0.1:40000",
+//	             "media": "p1.gob"}]}
 //
 // At the end send prints one JSON object (see Result) on stdout.
 package main
@@ -45,6 +53,7 @@ func main() {
 const usage = `usage:
   loadgen encode -out FILE [flags]    pre-encode the media loop once
   loadgen send [flags]                replay it to N tracks in real time
+  loadgen packetize -in F -out FILE   make a media loop from a VP8+Opus WebM file
   loadgen info -media FILE            describe a media file
 run "loadgen CMD -h" for the flags of CMD`
 
@@ -61,6 +70,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = cmdEncode(ctx, args[1:], stdout, stderr)
 	case "send":
 		err = cmdSend(ctx, args[1:], stdin, stdout, stderr)
+	case "packetize":
+		err = cmdPacketize(ctx, args[1:], stdout, stderr)
 	case "info":
 		err = cmdInfo(args[1:], stdout, stderr)
 	case "-h", "--help", "help":
@@ -106,6 +117,29 @@ func cmdEncode(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	t0 := time.Now()
 	m, err := Encode(ctx, *o)
+	if err != nil {
+		return err
+	}
+	if err := SaveMedia(*out, m); err != nil {
+		return err
+	}
+	return writeInfo(stdout, m, time.Since(t0))
+}
+
+func cmdPacketize(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("packetize", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	in := fs.String("in", "", "WebM/Matroska file with one VP8 and one Opus stream (required)")
+	out := fs.String("out", "", "media file to write (required)")
+	loop := fs.Duration("seconds", 0, "media length of the file: the loop length (required, e.g. 20s)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *in == "" || *out == "" || *loop <= 0 {
+		return errors.New("packetize: -in, -out and -seconds are required")
+	}
+	t0 := time.Now()
+	m, err := Packetize(ctx, *in, *loop)
 	if err != nil {
 		return err
 	}
@@ -228,9 +262,12 @@ func cmdSend(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	}
 	var m *Media
 	var err error
+	if err := loadTrackMedia(specs, *media); err != nil {
+		return err
+	}
 	if *media != "" {
 		m, err = LoadMedia(*media)
-	} else {
+	} else if missingMedia(specs) {
 		fmt.Fprintln(stderr, "loadgen: no -media: encoding the loop now")
 		m, err = Encode(ctx, defaultEncodeOptions())
 	}
@@ -252,6 +289,37 @@ func cmdSend(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	fmt.Fprintf(stderr, "loadgen: sent %d RTP packets (%.1f Mbit/s) + %d RTCP in %.1fs; lag p99 %.1f ms, max %.1f ms; cpu %.2fs\n",
 		res.Packets, res.BitrateMbps, res.RTCPSent, res.DurationS, res.LagMS.P99, res.LagMS.Max, res.CPUS)
 	return json.NewEncoder(stdout).Encode(res)
+}
+
+// loadTrackMedia loads the media files the spec's tracks name (each once).
+// A track naming the default file shares the default's copy.
+func loadTrackMedia(specs []TrackSpec, def string) error {
+	loaded := map[string]*Media{}
+	for i := range specs {
+		p := specs[i].MediaFile
+		if p == "" || p == def {
+			continue
+		}
+		if loaded[p] == nil {
+			m, err := LoadMedia(p)
+			if err != nil {
+				return fmt.Errorf("track %d: %w", i, err)
+			}
+			loaded[p] = m
+		}
+		specs[i].media = loaded[p]
+	}
+	return nil
+}
+
+// missingMedia reports whether a track needs the default media.
+func missingMedia(specs []TrackSpec) bool {
+	for _, s := range specs {
+		if s.media == nil {
+			return true
+		}
+	}
+	return false
 }
 
 // selfCPU is this process's user+system CPU time in seconds.

@@ -116,27 +116,9 @@ func Encode(ctx context.Context, o EncodeOptions) (*Media, error) {
 	if err != nil {
 		return nil, errors.New("encode: gst-launch-1.0 not found (install gstreamer1.0-tools: make deps)")
 	}
-	type result struct {
-		out []byte
-		err error
-	}
-	run := func(desc string) <-chan result {
-		ch := make(chan result, 1)
-		go func() {
-			cmd := exec.CommandContext(ctx, launch, append([]string{"-q"}, strings.Fields(desc)...)...)
-			var stdout, stderr bytes.Buffer
-			cmd.Stdout, cmd.Stderr = &stdout, &stderr
-			err := cmd.Run()
-			if err != nil {
-				err = fmt.Errorf("gst-launch-1.0 %s: %w: %s", desc, err, strings.TrimSpace(stderr.String()))
-			}
-			ch <- result{stdout.Bytes(), err}
-		}()
-		return ch
-	}
 	vdesc, adesc := o.videoPipeline(), o.audioPipeline()
-	vch, ach := run(vdesc), run(adesc)
-	v, a := <-vch, <-ach
+	res := runCapture(ctx, launch, vdesc, adesc)
+	v, a := res[0], res[1]
 	if v.err != nil {
 		return nil, v.err
 	}
@@ -145,6 +127,74 @@ func Encode(ctx context.Context, o EncodeOptions) (*Media, error) {
 	}
 	m := &Media{Version: mediaVersion, Encoder: vdesc + "\n" + adesc}
 	loop := time.Duration(o.Seconds) * time.Second
+	if m.Video, err = buildStream("video", "vp8", 90000, loop, v.out); err != nil {
+		return nil, err
+	}
+	if m.Audio, err = buildStream("audio", "opus", 48000, loop, a.out); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+type captured struct {
+	out []byte
+	err error
+}
+
+// runCapture runs one gst-launch-1.0 per description, in parallel, and
+// returns what each wrote on stdout.
+func runCapture(ctx context.Context, launch string, descs ...string) []captured {
+	chans := make([]chan captured, len(descs))
+	for i, desc := range descs {
+		chans[i] = make(chan captured, 1)
+		go func() {
+			cmd := exec.CommandContext(ctx, launch, append([]string{"-q"}, strings.Fields(desc)...)...)
+			var stdout, stderr bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			err := cmd.Run()
+			if err != nil {
+				err = fmt.Errorf("gst-launch-1.0 %s: %w: %s", desc, err, strings.TrimSpace(stderr.String()))
+			}
+			chans[i] <- captured{stdout.Bytes(), err}
+		}()
+	}
+	out := make([]captured, len(descs))
+	for i, ch := range chans {
+		out[i] = <-ch
+	}
+	return out
+}
+
+// Packetize turns the VP8 and Opus streams of a WebM/Matroska file (as
+// written by `gst-launch-1.0 … ! webmmux`, or ffmpeg) into a loop of RTP
+// packets, without re-encoding: the replayed RTP carries exactly the
+// bitstream of the file, so the same file can also be decoded directly (the
+// composite benchmark compares the server against such pipelines). loop is
+// the media length of the file; packets at or past it are left out.
+func Packetize(ctx context.Context, path string, loop time.Duration) (*Media, error) {
+	if loop <= 0 {
+		return nil, errors.New("packetize: the loop length must be positive")
+	}
+	if strings.ContainsAny(path, " \t\n\"'") {
+		return nil, fmt.Errorf("packetize: %q: paths with spaces or quotes are not supported", path)
+	}
+	launch, err := exec.LookPath("gst-launch-1.0")
+	if err != nil {
+		return nil, errors.New("packetize: gst-launch-1.0 not found (install gstreamer1.0-tools: make deps)")
+	}
+	vdesc := fmt.Sprintf("filesrc location=%s ! matroskademux ! video/x-vp8 ! "+
+		"rtpvp8pay mtu=1200 picture-id-mode=15-bit pt=96 ! rtpstreampay ! fdsink fd=1", path)
+	adesc := fmt.Sprintf("filesrc location=%s ! matroskademux ! audio/x-opus ! "+
+		"rtpopuspay pt=111 ! rtpstreampay ! fdsink fd=1", path)
+	res := runCapture(ctx, launch, vdesc, adesc)
+	v, a := res[0], res[1]
+	if v.err != nil {
+		return nil, v.err
+	}
+	if a.err != nil {
+		return nil, a.err
+	}
+	m := &Media{Version: mediaVersion, Encoder: "packetized from " + path}
 	if m.Video, err = buildStream("video", "vp8", 90000, loop, v.out); err != nil {
 		return nil, err
 	}

@@ -28,6 +28,10 @@ type TrackSpec struct {
 	// from its first packet, so a track must never change socket.
 	Group string `json:"group,omitempty"`
 	CNAME string `json:"cname,omitempty"`
+	// MediaFile names a media file (loadgen encode/packetize) this track
+	// replays instead of the default one; send loads it into media.
+	MediaFile string `json:"media,omitempty"`
+	media     *Media
 }
 
 // SendOptions configure a replay.
@@ -315,11 +319,19 @@ func Send(ctx context.Context, m *Media, specs []TrackSpec, opt SendOptions) (*R
 	}
 	for i, sp := range specs {
 		var st *Stream
+		tm := m
+		if sp.media != nil {
+			tm = sp.media
+		}
+		if tm == nil {
+			closeAll()
+			return nil, fmt.Errorf("track %d: no media", i)
+		}
 		switch sp.Kind {
 		case "audio":
-			st = &m.Audio
+			st = &tm.Audio
 		case "video":
-			st = &m.Video
+			st = &tm.Video
 		default:
 			closeAll()
 			return nil, fmt.Errorf("track %d: kind %q: want audio or video", i, sp.Kind)

@@ -1,0 +1,299 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// The composite benchmark's inputs: one WebM file per participant (VP8
+// 640x360@30 + Opus, each a different moving test pattern and tone, every
+// frame stamped with its number), rendered once per bench. The same files
+// are packetized for loadgen (so the server receives exactly their
+// bitstreams as RTP), decoded by the floor pipelines, and read by ffmpeg.
+
+const (
+	inputW   = 640
+	inputH   = 360
+	inputFPS = 30
+)
+
+// inputPatterns are videotestsrc settings that change every frame all over
+// the picture (a still pattern would hide a frozen tile and encode to
+// nothing).
+var inputPatterns = []string{
+	"pattern=zone-plate kx2=20 ky2=20 kt=1",
+	"pattern=smpte horizontal-speed=3",
+	"pattern=circular horizontal-speed=3",
+	"pattern=pinwheel horizontal-speed=2",
+	"pattern=spokes horizontal-speed=3",
+	"pattern=chroma-zone-plate kx2=12 ky2=12 kt=2",
+	"pattern=colors horizontal-speed=3",
+	"pattern=zone-plate kx2=8 ky2=30 kt=3",
+	"pattern=gamut horizontal-speed=3",
+}
+
+func inputPattern(i int) string {
+	if i < len(inputPatterns) {
+		return inputPatterns[i]
+	}
+	return fmt.Sprintf("pattern=zone-plate kx2=%d ky2=%d kt=%d", 6+2*i, 30-i%20, 1+i%4)
+}
+
+// input is one participant's media.
+type input struct {
+	WebM  string // VP8 + Opus
+	Media string // the same, packetized by loadgen (gob)
+	Bytes int64
+}
+
+// timedRun runs a command to completion as a child of the bench and returns
+// its CPU time (user + system of all its threads, from wait4's rusage).
+func (b *bench) timedRun(ctx context.Context, cmd *exec.Cmd) (time.Duration, error) {
+	var stderr bytes.Buffer
+	if cmd.Stderr == nil {
+		cmd.Stderr = &stderr
+	}
+	if err := b.kids.start(cmd); err != nil {
+		return 0, err
+	}
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-ctx.Done():
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		case <-done:
+		}
+	}()
+	err := cmd.Wait()
+	close(done)
+	b.kids.forget(cmd)
+	var cpu time.Duration
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	if err != nil {
+		return cpu, fmt.Errorf("%s: %v: %s", filepath.Base(cmd.Path), err, oneLine(lastLines(stderr.String(), 5)))
+	}
+	return cpu, nil
+}
+
+func lastLines(s string, n int) string {
+	l := strings.Split(strings.TrimSpace(s), "\n")
+	if len(l) > n {
+		l = l[len(l)-n:]
+	}
+	return strings.Join(l, "\n")
+}
+
+// renderInput writes participant i's WebM: videotestsrc frames are piped
+// through the bench, which stamps each with its number, into vp8enc
+// (realtime CBR, a keyframe every 2 s) muxed with an Opus tone.
+func (b *bench) renderInput(ctx context.Context, launch, path string, i, seconds, kbps int) error {
+	frames := seconds * inputFPS
+	srcDesc := fmt.Sprintf("videotestsrc %s num-buffers=%d ! video/x-raw,format=I420,width=%d,height=%d,framerate=%d/1 ! fdsink fd=1",
+		inputPattern(i), frames, inputW, inputH, inputFPS)
+	encDesc := fmt.Sprintf("fdsrc fd=0 blocksize=%d ! rawvideoparse width=%d height=%d format=i420 framerate=%d/1 ! "+
+		"vp8enc deadline=1 target-bitrate=%d keyframe-max-dist=%d end-usage=cbr ! webmmux name=m ! filesink location=%s "+
+		"audiotestsrc wave=sine freq=%d volume=0.3 num-buffers=%d samplesperbuffer=960 ! audio/x-raw,rate=48000,channels=2 ! "+
+		"opusenc bitrate=32000 frame-size=20 ! m.",
+		inputW*inputH*3/2, inputW, inputH, inputFPS, kbps*1000, 2*inputFPS, path, 220+55*i, seconds*50)
+	src := exec.CommandContext(ctx, launch, append([]string{"-q"}, strings.Fields(srcDesc)...)...)
+	enc := exec.CommandContext(ctx, launch, append([]string{"-q"}, strings.Fields(encDesc)...)...)
+	var srcErr, encErr bytes.Buffer
+	src.Stderr, enc.Stderr = &srcErr, &encErr
+	out, err := src.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	in, err := enc.StdinPipe()
+	if err != nil {
+		return err
+	}
+	if err := enc.Start(); err != nil {
+		return err
+	}
+	if err := src.Start(); err != nil {
+		in.Close()
+		_ = enc.Wait()
+		return err
+	}
+	frame := make([]byte, inputW*inputH*3/2)
+	r := bufio.NewReaderSize(out, len(frame))
+	n := 0
+	var copyErr error
+	for ; ; n++ {
+		if _, err := io.ReadFull(r, frame); err != nil {
+			if !errors.Is(err, io.EOF) {
+				copyErr = err
+			}
+			break
+		}
+		stampI420(frame, inputW, inputH, n)
+		if _, err := in.Write(frame); err != nil {
+			copyErr = err
+			break
+		}
+	}
+	in.Close()
+	errSrc, errEnc := src.Wait(), enc.Wait()
+	switch {
+	case errSrc != nil:
+		return fmt.Errorf("render input %d: videotestsrc: %v: %s", i, errSrc, oneLine(srcErr.String()))
+	case errEnc != nil:
+		return fmt.Errorf("render input %d: encoder: %v: %s", i, errEnc, oneLine(encErr.String()))
+	case copyErr != nil:
+		return fmt.Errorf("render input %d: %w", i, copyErr)
+	case n != frames:
+		return fmt.Errorf("render input %d: %d frames, want %d", i, n, frames)
+	}
+	return nil
+}
+
+// prepareInputs renders and packetizes n inputs, two at a time.
+func (b *bench) prepareInputs(ctx context.Context, launch string, n, seconds, kbps int) ([]input, error) {
+	inputs := make([]input, n)
+	errs := make([]error, n)
+	sem := make(chan struct{}, 2)
+	done := make(chan struct{})
+	for i := range inputs {
+		go func() {
+			sem <- struct{}{}
+			defer func() { <-sem; done <- struct{}{} }()
+			in := &inputs[i]
+			in.WebM = filepath.Join(b.tmp, fmt.Sprintf("p%d.webm", i))
+			in.Media = filepath.Join(b.tmp, fmt.Sprintf("p%d.gob", i))
+			if errs[i] = b.renderInput(ctx, launch, in.WebM, i, seconds, kbps); errs[i] != nil {
+				return
+			}
+			out, err := exec.CommandContext(ctx, b.loadgenBin, "packetize", "-in", in.WebM, "-out", in.Media,
+				"-seconds", fmt.Sprintf("%ds", seconds)).CombinedOutput()
+			if err != nil {
+				errs[i] = fmt.Errorf("packetize input %d: %v: %s", i, err, oneLine(string(out)))
+				return
+			}
+			if st, err := os.Stat(in.WebM); err == nil {
+				in.Bytes = st.Size()
+			}
+		}()
+	}
+	for range inputs {
+		<-done
+	}
+	return inputs, errors.Join(errs...)
+}
+
+// gstLaunch runs a pipeline description with gst-launch-1.0 and returns its
+// CPU time.
+func (b *bench) gstLaunch(ctx context.Context, launch, desc string) (time.Duration, error) {
+	return b.timedRun(ctx, exec.Command(launch, append([]string{"-q"}, strings.Fields(desc)...)...))
+}
+
+// floorPipelines are the three gst-launch-1.0 pipelines whose CPU time sums
+// to the floor of a composite of the given inputs: decoding the videos,
+// the audio path (decode, mix, AAC), and encoding the grid (read from a raw
+// file; readGrid alone is what reading it costs, subtracted).
+type floorPipelines struct {
+	Decode, Audio, Encode, ReadGrid string
+}
+
+func floorDescs(webms []string, grid, outDir string, w, h, fps, kbps int, aacEnc string, aacKbps int) floorPipelines {
+	var dec, aud strings.Builder
+	for _, f := range webms {
+		fmt.Fprintf(&dec, "filesrc location=%s ! matroskademux ! video/x-vp8 ! vp8dec ! fakesink sync=false ", f)
+	}
+	fmt.Fprintf(&aud, "audiomixer name=mix ! audio/x-raw,format=S16LE,rate=48000,channels=2 ! audioconvert ! %s bitrate=%d ! "+
+		"aacparse ! mp4mux ! filesink location=%s ", aacEnc, aacKbps*1000, filepath.Join(outDir, "floor-audio.mp4"))
+	for _, f := range webms {
+		fmt.Fprintf(&aud, "filesrc location=%s ! matroskademux ! audio/x-opus ! opusdec ! audioconvert ! audioresample ! mix. ", f)
+	}
+	raw := fmt.Sprintf("filesrc location=%s blocksize=%d ! rawvideoparse width=%d height=%d format=i420 framerate=%d/1", grid, w*h*3/2, w, h, fps)
+	return floorPipelines{
+		Decode: strings.TrimSpace(dec.String()),
+		Audio:  strings.TrimSpace(aud.String()),
+		// The server's x264enc settings (encode/table.go).
+		Encode: fmt.Sprintf("%s ! x264enc speed-preset=veryfast tune=zerolatency bitrate=%d key-int-max=%d bframes=0 ! "+
+			"h264parse ! mp4mux fragment-duration=1000 ! filesink location=%s", raw, kbps, 2*fps, filepath.Join(outDir, "floor-video.mp4")),
+		ReadGrid: raw + " ! fakesink sync=false",
+	}
+}
+
+// xstackVideo is the ffmpeg filter graph placing input i's video into
+// tiles[i]'s content rectangle on a w×h black frame, labelled [v].
+func xstackVideo(tiles []tileRef, w, h int) string {
+	var sb strings.Builder
+	var layout []string
+	maxX, maxY := 0, 0
+	for i, t := range tiles {
+		c := t.Content
+		fmt.Fprintf(&sb, "[%d:v]scale=%d:%d,setsar=1[s%d];", i, c.W, c.H, i)
+		layout = append(layout, fmt.Sprintf("%d_%d", c.X, c.Y))
+		maxX, maxY = max(maxX, c.X+c.W), max(maxY, c.Y+c.H)
+	}
+	for i := range tiles {
+		fmt.Fprintf(&sb, "[s%d]", i)
+	}
+	if len(tiles) == 1 {
+		sb.WriteString("null")
+	} else {
+		fmt.Fprintf(&sb, "xstack=inputs=%d:layout=%s:fill=black", len(tiles), strings.Join(layout, "|"))
+	}
+	if maxX != w || maxY != h {
+		// xstack's canvas ends at the inputs' right and bottom edges.
+		fmt.Fprintf(&sb, ",pad=%d:%d:0:0:black", w, h)
+	}
+	sb.WriteString("[v]")
+	return sb.String()
+}
+
+// ffmpegCompositeArgs are the arguments of the ffmpeg command doing the same composite: the
+// tiles' layout with xstack, the audio mixed with amix, libx264 with the
+// server's settings, AAC, MP4.
+func ffmpegCompositeArgs(webms []string, tiles []tileRef, w, h, fps, kbps, aacKbps int, out string) []string {
+	args := []string{"-v", "error", "-nostdin", "-y"}
+	for _, f := range webms {
+		args = append(args, "-i", f)
+	}
+	graph := xstackVideo(tiles, w, h) + ";"
+	for i := range webms {
+		graph += fmt.Sprintf("[%d:a]", i)
+	}
+	graph += fmt.Sprintf("amix=inputs=%d[a]", len(webms))
+	return append(args, "-filter_complex", graph, "-map", "[v]", "-map", "[a]",
+		"-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-b:v", fmt.Sprintf("%dk", kbps),
+		"-g", fmt.Sprint(2*fps), "-bf", "0", "-r", fmt.Sprint(fps), "-pix_fmt", "yuv420p",
+		"-c:a", "aac", "-b:a", fmt.Sprintf("%dk", aacKbps), "-ar", "48000", "-ac", "2", out)
+}
+
+// renderGrid writes the composite picture of the inputs, uncompressed
+// (I420), as the floor's encoder input: the same content the server
+// encodes, so the encoder meets the same complexity.
+func (b *bench) renderGrid(ctx context.Context, ffmpeg string, webms []string, tiles []tileRef, w, h, fps int, out string) error {
+	args := []string{"-v", "error", "-nostdin", "-y"}
+	for _, f := range webms {
+		args = append(args, "-i", f)
+	}
+	args = append(args, "-filter_complex", xstackVideo(tiles, w, h), "-map", "[v]", "-r", fmt.Sprint(fps),
+		"-f", "rawvideo", "-pix_fmt", "yuv420p", out)
+	_, err := b.timedRun(ctx, exec.Command(ffmpeg, args...))
+	if err != nil {
+		return fmt.Errorf("render grid: %w", err)
+	}
+	st, err := os.Stat(out)
+	if err != nil {
+		return err
+	}
+	if frame := int64(w * h * 3 / 2); st.Size() == 0 || st.Size()%frame != 0 {
+		return fmt.Errorf("render grid: %d bytes is not a whole number of %dx%d frames", st.Size(), w, h)
+	}
+	return nil
+}

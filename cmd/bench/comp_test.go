@@ -1,0 +1,291 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestSplitMode(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		mode string
+		rest []string
+	}{
+		{nil, "tracks", nil},
+		{[]string{"-quick"}, "tracks", []string{"-quick"}},
+		{[]string{"-mode", "composite", "-runs", "2"}, "composite", []string{"-runs", "2"}},
+		{[]string{"-runs", "2", "--mode=composite"}, "composite", []string{"-runs", "2"}},
+		{[]string{"-mode=tracks"}, "tracks", nil},
+	} {
+		mode, rest, err := splitMode(c.args)
+		if err != nil || mode != c.mode || !reflect.DeepEqual(rest, c.rest) {
+			t.Errorf("%q: %q %q %v", c.args, mode, rest, err)
+		}
+	}
+	for _, bad := range [][]string{{"-mode"}, {"-mode", "mixed"}} {
+		if _, _, err := splitMode(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+func TestParseCompFlags(t *testing.T) {
+	var errb bytes.Buffer
+	c, err := parseCompFlags([]string{"-quick", "-sizes", "4,9"}, &errb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(c.sizes, []int{4, 9}) || c.runs != 1 || c.seconds != 6 || !reflect.DeepEqual(c.rooms, []int{1}) {
+		t.Fatalf("quick with sizes: %+v", c)
+	}
+	c, err = parseCompFlags([]string{"-rooms", "none"}, &errb)
+	if err != nil || len(c.rooms) != 0 || !reflect.DeepEqual(c.sizes, []int{4, 9}) || c.runs != 3 || c.seconds != 20 {
+		t.Fatalf("defaults: %+v %v", c, err)
+	}
+	for _, bad := range [][]string{{"-sizes", "1"}, {"-sizes", "x"}, {"-sizes", "none", "-rooms", "none"}, {"-seconds", "1"}, {"-runs", "0"}} {
+		if _, err := parseCompFlags(bad, &errb); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+// A stamped frame reads back, drawn 1:1 and scaled down into a tile.
+func TestStampRoundTrip(t *testing.T) {
+	frame := make([]byte, inputW*inputH*3/2)
+	for i := range frame {
+		frame[i] = byte(i * 7) // busy background
+	}
+	for _, n := range []int{0, 1, 599, 1234, 4095} {
+		stampI420(frame, inputW, inputH, n)
+		// 1:1 at an offset inside a 1280x720 luma picture.
+		g := grayFrame{pix: make([]byte, 1280*720), w: 1280, h: 720}
+		for y := 0; y < inputH; y++ {
+			copy(g.pix[(y+360)*1280+640:], frame[y*inputW:(y+1)*inputW])
+		}
+		if got, ok := readStamp(g, rect{640, 360, inputW, inputH}, inputW, inputH); !ok || got != n {
+			t.Errorf("1:1: read %d %v, want %d", got, ok, n)
+		}
+		// Scaled to 2/3 (a 3x3 grid tile), nearest neighbour.
+		tw, th := 426, 240
+		s := grayFrame{pix: make([]byte, 1280*720), w: 1280, h: 720}
+		for y := 0; y < th; y++ {
+			for x := 0; x < tw; x++ {
+				s.pix[(y+240)*1280+426+x] = frame[(y*inputH/th)*inputW+x*inputW/tw]
+			}
+		}
+		if got, ok := readStamp(s, rect{426, 240, tw, th}, inputW, inputH); !ok || got != n {
+			t.Errorf("scaled: read %d %v, want %d", got, ok, n)
+		}
+	}
+	// A tile without a stamp (placeholder, background) does not read.
+	flat := grayFrame{pix: bytes.Repeat([]byte{40}, 1280*720), w: 1280, h: 720}
+	if _, ok := readStamp(flat, rect{0, 0, 640, 360}, inputW, inputH); ok {
+		t.Error("a flat tile read as a stamp")
+	}
+}
+
+func TestFollowTile(t *testing.T) {
+	// Clean, across the loop's wrap.
+	s := followTile([]int{597, 598, 599, 0, 1, 2}, 600)
+	if s.Shown != 6 || s.Repeats != 0 || s.Skipped != 0 || s.MaxRun != 1 || s.Backwards != 0 {
+		t.Errorf("clean: %+v", s)
+	}
+	// One repeat and one skip (clock drift), an unreadable frame.
+	s = followTile([]int{10, 11, 11, 13, -1, 14}, 600)
+	if s.Repeats != 1 || s.Skipped != 1 || s.MaxRun != 2 || s.Unreadable != 1 || s.Shown != 4 {
+		t.Errorf("drift: %+v", s)
+	}
+	// A freeze of 5 frames then a jump.
+	s = followTile([]int{20, 21, 21, 21, 21, 21, 30}, 600)
+	if s.MaxRun != 5 || s.Skipped != 8 || s.Repeats != 4 {
+		t.Errorf("freeze: %+v", s)
+	}
+	if s := followTile([]int{50, 49}, 600); s.Backwards != 1 {
+		t.Errorf("backwards: %+v", s)
+	}
+}
+
+func TestCheckFrameTimes(t *testing.T) {
+	var pts []float64
+	for i := 0; i < 300; i++ { // 10 s at 30 fps starting at 5.0
+		if i == 150 || i == 151 {
+			continue // a 100 ms hole at 5 s
+		}
+		pts = append(pts, 5+float64(i)/30)
+	}
+	ft := checkFrameTimes(pts, 1, 9, 30)
+	if ft.Expected != 240 || ft.Frames != 238 || ft.MaxGapMS < 99 || ft.MaxGapMS > 101 || ft.Dups != 0 {
+		t.Fatalf("%+v", ft)
+	}
+	if ft.LastS < 9.96 || ft.LastS > 9.97 {
+		t.Errorf("last %v", ft.LastS)
+	}
+	o := &outputCheck{File: "x.mp4", Times: ft, Tiles: []tileStats{{Participant: "p00", Frames: 238, Shown: 238}}}
+	if p := o.problems(30); len(p) != 2 || !strings.Contains(p[0], "238 of 240") || !strings.Contains(p[1], "100 ms gap") {
+		t.Errorf("problems %q", p)
+	}
+	o.Times = checkFrameTimes(pts, 0, 4, 30)
+	if p := o.problems(30); len(p) != 0 {
+		t.Errorf("clean window: %q", p)
+	}
+	o.Tiles[0].MaxRun = 4
+	if p := o.problems(30); len(p) != 1 || !strings.Contains(p[0], "froze") {
+		t.Errorf("freeze: %q", p)
+	}
+}
+
+func TestParsePTS(t *testing.T) {
+	pts, err := parsePTS([]byte("0.000000\n0.033333,\nN/A\n\n0.066667\n"))
+	if err != nil || !reflect.DeepEqual(pts, []float64{0, 0.033333, 0.066667}) {
+		t.Fatalf("%v %v", pts, err)
+	}
+	if _, err := parsePTS([]byte("zero\n")); err == nil {
+		t.Fatal("garbage accepted")
+	}
+}
+
+func TestTilesOfLayout(t *testing.T) {
+	var l layoutJSON
+	body := `{"live":true,"layout":{"frame":{"width":1280,"height":720},"tiles":[
+	  {"participant_id":"p01","source":"camera","x":640,"y":0,"width":640,"height":360,"content":{"x":640,"y":0,"width":640,"height":360}},
+	  {"participant_id":"p00","source":"camera","x":0,"y":0,"width":640,"height":360,"content":{"x":0,"y":0,"width":640,"height":360}}]}}`
+	if err := json.Unmarshal([]byte(body), &l); err != nil {
+		t.Fatal(err)
+	}
+	tiles, err := tilesOf(l, []string{"p00", "p01"})
+	if err != nil || len(tiles) != 2 || tiles[0].Content != (rect{0, 0, 640, 360}) || tiles[1].Content.X != 640 {
+		t.Fatalf("%+v %v", tiles, err)
+	}
+	if _, err := tilesOf(l, []string{"p00", "p02"}); err == nil {
+		t.Fatal("missing tile accepted")
+	}
+}
+
+func TestXstackGraph(t *testing.T) {
+	tiles := []tileRef{{Content: rect{0, 0, 640, 360}}, {Content: rect{640, 0, 640, 360}},
+		{Content: rect{0, 360, 640, 360}}, {Content: rect{640, 360, 640, 360}}}
+	g := xstackVideo(tiles, 1280, 720)
+	if !strings.Contains(g, "xstack=inputs=4:layout=0_0|640_0|0_360|640_360:fill=black[v]") || strings.Contains(g, "pad=") {
+		t.Errorf("2x2: %s", g)
+	}
+	// A 3x3 grid of 426-wide cells ends 2 pixels short: padded to the frame.
+	var nine []tileRef
+	for i := 0; i < 9; i++ {
+		nine = append(nine, tileRef{Content: rect{(i % 3) * 426, (i / 3) * 240, 426, 240}})
+	}
+	if g := xstackVideo(nine, 1280, 720); !strings.HasSuffix(g, ",pad=1280:720:0:0:black[v]") || !strings.Contains(g, "[8:v]scale=426:240") {
+		t.Errorf("3x3: %s", g)
+	}
+	args := strings.Join(ffmpegCompositeArgs([]string{"a.webm", "b.webm"}, tiles[:2], 1280, 720, 30, 2500, 128, "o.mp4"), " ")
+	for _, want := range []string{"-i a.webm -i b.webm", "[0:a][1:a]amix=inputs=2[a]", "-preset veryfast -tune zerolatency -b:v 2500k -g 60 -bf 0"} {
+		if !strings.Contains(args, want) {
+			t.Errorf("ffmpeg args lack %q: %s", want, args)
+		}
+	}
+}
+
+func TestFloorDescs(t *testing.T) {
+	d := floorDescs([]string{"/t/p0.webm", "/t/p1.webm"}, "/t/grid.yuv", "/t/out", 1280, 720, 30, 2500, "avenc_aac", 128)
+	if strings.Count(d.Decode, "vp8dec") != 2 || strings.Count(d.Audio, "opusdec") != 2 || !strings.Contains(d.Audio, "avenc_aac bitrate=128000") {
+		t.Errorf("decode %q audio %q", d.Decode, d.Audio)
+	}
+	if !strings.Contains(d.Encode, "x264enc speed-preset=veryfast tune=zerolatency bitrate=2500 key-int-max=60 bframes=0") ||
+		!strings.HasPrefix(d.Encode, d.ReadGrid[:strings.Index(d.ReadGrid, " ! fakesink")]) {
+		t.Errorf("encode %q read %q", d.Encode, d.ReadGrid)
+	}
+}
+
+func TestCompRunVerdicts(t *testing.T) {
+	r := &compRun{Rooms: 2, WindowS: 10, CPU: 8, IdleS: 5, IdleCPU: 1, mediaS: 20, Sent: 10, Received: 10,
+		IdleRSS: 100 << 20, PeakRSS: 300 << 20, Floor: &floorRun{DecodeCPU: 2, AudioCPU: 1, EncodeCPU: 7}, FFmpegCPU: 12}
+	if r.serverRate() != 0.8 || r.ingestRate() != 0.2 || r.floorRate() != 0.5 || r.ffmpegRate() != 0.6 || r.mibPerRoom() != 100 {
+		t.Fatalf("rates %v %v %v %v %v", r.serverRate(), r.ingestRate(), r.floorRate(), r.ffmpegRate(), r.mibPerRoom())
+	}
+	if c := r.compRate(); c < 0.5999 || c > 0.6001 {
+		t.Fatalf("composite-attributable %v", c)
+	}
+	if !r.clean() {
+		t.Fatalf("clean run: %q", r.problems())
+	}
+	r.Outputs = []*roomOutput{{Room: "comp-00", Problems: []string{"tile p00: froze for 9 frames"}}}
+	if r.clean() || !strings.Contains(strings.Join(r.problems(), ";"), "comp-00: tile p00") {
+		t.Fatalf("problems %q", r.problems())
+	}
+	c := &capResult{Rooms: 3, Runs: []*compRun{r, {Sent: 1, Received: 1}}}
+	if capPassed(c) {
+		t.Fatal("1 of 2 clean passed")
+	}
+}
+
+// TestQuickCompositeBench runs the composite mode end to end at its
+// smallest (one room of 2, 3 s of media, no capacity series): it checks the
+// machinery — inputs, server run, output checks, floor, ffmpeg, report —
+// not any performance figure.
+func TestQuickCompositeBench(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end smoke run of about 30 s")
+	}
+	for _, tool := range []string{"go", "gst-launch-1.0", "ffprobe", "ffmpeg"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not installed", tool)
+		}
+	}
+	wd, _ := os.Getwd()
+	root, err := moduleRoot(wd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(t.TempDir(), "streamline")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/streamline")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build server: %v: %s", err, out)
+	}
+	jsonOut := filepath.Join(t.TempDir(), "comp.json")
+	var out, errb bytes.Buffer
+	rc := run([]string{"-mode", "composite", "-sizes", "2", "-rooms", "none", "-runs", "1", "-seconds", "3",
+		"-idle-seconds", "1s", "-settle", "2500ms", "-server", bin, "-json", jsonOut}, &out, &errb)
+	t.Logf("stdout:\n%s\nstderr:\n%s", out.String(), errb.String())
+	if rc != 0 {
+		t.Fatalf("exit %d", rc)
+	}
+	for _, want := range []string{"composite: N=2: server/floor", "cmp/flr"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	if strings.Contains(errb.String(), "ERROR") {
+		t.Errorf("a run failed")
+	}
+	data, err := os.ReadFile(jsonOut)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res compResults
+	if err := json.Unmarshal(data, &res); err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Sizes) != 1 || len(res.Sizes[0].Runs) != 1 {
+		t.Fatalf("json: %s", data)
+	}
+	r := res.Sizes[0].Runs[0]
+	if r.CPU <= 0 || r.IdleCPU <= 0 || r.Floor == nil || r.Floor.EncodeCPU <= 0 || r.FFmpegCPU <= 0 || len(r.Outputs) != 1 {
+		t.Fatalf("run: %+v", r)
+	}
+	// The tiles were found and followed by their stamps.
+	o := r.Outputs[0]
+	if o.Check == nil || len(o.Check.Tiles) != 2 || o.Check.Times.Frames < 60 {
+		t.Fatalf("output check: %+v", o.Check)
+	}
+	for _, tl := range o.Check.Tiles {
+		if tl.Shown < 30 {
+			t.Errorf("tile %s: %d input frames shown", tl.Participant, tl.Shown)
+		}
+	}
+}
