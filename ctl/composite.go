@@ -170,8 +170,10 @@ func (s *Server) media(id string) *roomMedia {
 	return s.medias[id]
 }
 
-// onTrackEvent keeps the compositor in step with the room's tracks.
+// onTrackEvent tells WebSocket subscribers and keeps the compositor in step
+// with the room's tracks.
 func (s *Server) onTrackEvent(ev ingest.Event) {
+	s.hub.publish(Event{Type: string(ev.Type), Room: ev.Room, Data: ev.Track})
 	m := s.media(ev.Room)
 	if m == nil {
 		return
@@ -232,6 +234,9 @@ func (m *roomMedia) ensureGraphLocked(s *Server, v VideoJSON) error {
 	g, err := compositor.New(compositor.Config{
 		Name: "comp", Pipeline: m.room.Pipeline(), Width: v.Width, Height: v.Height, FPS: v.FPS,
 		Layout: m.layout, Logger: s.log.With("room", m.room.ID()),
+		OnSpeaker: func(p string) {
+			s.hub.publish(Event{Type: "active_speaker", Room: m.room.ID(), Data: map[string]string{"participant": p}})
+		},
 	})
 	if err != nil {
 		return err
@@ -699,8 +704,10 @@ func (s *Server) SetLayout(roomID string, spec layouts.Spec) (LayoutJSON, error)
 		m.mu.Lock()
 		m.layout = old
 		m.mu.Unlock()
+		return out, err
 	}
-	return out, err
+	s.hub.publish(Event{Type: "layout_changed", Room: roomID, Data: out})
+	return out, nil
 }
 
 // layoutOf reports the layout; without a running compositor it is computed

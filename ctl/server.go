@@ -62,6 +62,9 @@ type Server struct {
 	rooms  map[string]*ingest.Room
 	medias map[string]*roomMedia
 	closed bool
+	hub    *hub
+
+	stopHealth chan struct{}
 
 	encOnce sync.Once
 }
@@ -105,9 +108,30 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, ports: newPortPool(cfg.Ports), rooms: map[string]*ingest.Room{}, medias: map[string]*roomMedia{}}
+	s := &Server{cfg: cfg, log: cfg.Logger, ports: newPortPool(cfg.Ports), rooms: map[string]*ingest.Room{}, medias: map[string]*roomMedia{}, hub: newHub()}
 	s.routes()
+	s.stopHealth = make(chan struct{})
+	go s.healthLoop(s.stopHealth)
 	return s, nil
+}
+
+// healthInterval is how often subscribers get a node_health event.
+var healthInterval = 10 * time.Second
+
+func (s *Server) healthLoop(stop <-chan struct{}) {
+	t := time.NewTicker(healthInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			s.mu.Lock()
+			rooms := len(s.rooms)
+			s.mu.Unlock()
+			s.hub.publish(Event{Type: "node_health", Data: map[string]any{"node": s.cfg.NodeID, "rooms": rooms, "status": "ok"}})
+		}
+	}
 }
 
 // Handler is the HTTP handler of the API.
@@ -132,6 +156,7 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /v1/rooms/{room}/recordings", s.listRecordings)
 	m.HandleFunc("GET /v1/rooms/{room}/recordings/{rec}", s.getRecording)
 	m.HandleFunc("DELETE /v1/rooms/{room}/recordings/{rec}", s.deleteRecording)
+	m.HandleFunc("GET /v1/ws", s.serveWS)
 	m.HandleFunc("GET /v1/rooms/{room}/layout", s.getLayout)
 	m.HandleFunc("PUT /v1/rooms/{room}/layout", s.putLayout)
 	// Recorded files for download and in-browser playback.
@@ -257,6 +282,7 @@ func (s *Server) CreateRoom(ctx context.Context, id string) (*ingest.Room, RoomR
 	s.medias[id] = &roomMedia{room: room, taps: map[string]*ingest.Tap{}, composites: map[string]*compositeRec{},
 		layout: layouts.Spec{Template: layouts.TemplateGrid}}
 	s.log.Info("room created", "room", id, "rtp_port", port)
+	s.hub.publish(Event{Type: "room_created", Room: id, Data: rec})
 	return room, rec, nil
 }
 
@@ -349,6 +375,7 @@ func (s *Server) closeRoom(ctx context.Context, id string) error {
 		err = errors.Join(err, derr)
 	}
 	s.log.Info("room deleted", "room", id)
+	s.hub.publish(Event{Type: "room_closed", Room: id, Data: map[string]any{"recordings": room.Recordings()}})
 	return err
 }
 
@@ -532,6 +559,7 @@ func (s *Server) keyframe(w http.ResponseWriter, r *http.Request) {
 		writeError(w, statusOf(err), err)
 		return
 	}
+	s.hub.publish(Event{Type: "keyframe_requested", Room: room.ID(), Data: map[string]string{"track": r.PathValue("track")}})
 	writeJSON(w, http.StatusAccepted, map[string]string{"status": "requested"})
 }
 
@@ -564,6 +592,7 @@ func (s *Server) createRecording(w http.ResponseWriter, r *http.Request) {
 				writeError(w, statusOf(err), err)
 				return
 			}
+			s.hub.publish(Event{Type: "recording_started", Room: room.ID(), Data: info})
 			writeJSON(w, http.StatusCreated, info)
 			return
 		}
@@ -580,6 +609,7 @@ func (s *Server) createRecording(w http.ResponseWriter, r *http.Request) {
 		writeError(w, statusOf(err), err)
 		return
 	}
+	s.hub.publish(Event{Type: "recording_started", Room: room.ID(), Data: info})
 	writeJSON(w, http.StatusCreated, info)
 }
 
@@ -635,6 +665,7 @@ func (s *Server) deleteRecording(w http.ResponseWriter, r *http.Request) {
 				writeError(w, statusOf(err), err)
 				return
 			}
+			s.hub.publish(recordingEvent(room.ID(), info.State, info))
 			writeJSON(w, http.StatusOK, info)
 			return
 		}
@@ -644,12 +675,25 @@ func (s *Server) deleteRecording(w http.ResponseWriter, r *http.Request) {
 		writeError(w, statusOf(err), err)
 		return
 	}
+	s.hub.publish(recordingEvent(room.ID(), info.State, info))
 	writeJSON(w, http.StatusOK, info)
+}
+
+// recordingEvent names the event of a recording that ended by its state.
+func recordingEvent(room, state string, info any) Event {
+	typ := "recording_stopped"
+	if state == ingest.StateFailed {
+		typ = "recording_failed"
+	}
+	return Event{Type: typ, Room: room, Data: info}
 }
 
 // Close finalizes every room (every file) and frees every port.
 func (s *Server) Close(ctx context.Context) error {
 	s.mu.Lock()
+	if !s.closed {
+		close(s.stopHealth)
+	}
 	s.closed = true
 	ids := make([]string, 0, len(s.rooms))
 	for id := range s.rooms {
