@@ -157,6 +157,7 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /v1/rooms/{room}/recordings/{rec}", s.getRecording)
 	m.HandleFunc("DELETE /v1/rooms/{room}/recordings/{rec}", s.deleteRecording)
 	m.HandleFunc("GET /v1/ws", s.serveWS)
+	s.mountObservability(m)
 	m.HandleFunc("GET /v1/rooms/{room}/layout", s.getLayout)
 	m.HandleFunc("PUT /v1/rooms/{room}/layout", s.putLayout)
 	// Recorded files for download and in-browser playback.

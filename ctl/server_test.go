@@ -149,6 +149,17 @@ func TestPipelineSVGAndHealth(t *testing.T) {
 		!strings.Contains(string(svg), "GstTee") {
 		t.Errorf("pipeline.svg: %d %s %.200s", res.StatusCode, res.Header.Get("Content-Type"), svg)
 	}
+	res, err = http.Get(ts.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	for _, want := range []string{"streamline_rooms 1", `streamline_tracks{room="g"} 1`, `streamline_track_packets_total{codec="opus"`, "go_goroutines"} {
+		if !strings.Contains(string(metrics), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
 	status, h, _ := do(t, ts, "GET", "/healthz", "")
 	if status != 200 || h["status"] != "ok" || h["rooms"] != float64(1) {
 		t.Errorf("healthz: %d %v", status, h)
