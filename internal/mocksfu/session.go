@@ -47,6 +47,7 @@ type track struct {
 	waitKey atomic.Bool  // after unmute: drop until the next keyframe starts
 	firSeq  atomic.Int32 // last FIR sequence number acted on (-1 = none)
 	ended   atomic.Int64 // unix ns, 0 while active
+	first   atomic.Int64 // unix ns of the first RTP packet sent, 0 before
 	resW    atomic.Int32 // current video resolution
 	resH    atomic.Int32 //
 	emit    emitFunc     // send loop only
@@ -561,7 +562,9 @@ func (s *session) write(t *track, pkt []byte) {
 		}
 		return
 	}
-	t.c.sent.Add(1)
+	if t.c.sent.Add(1) == 1 {
+		t.first.CompareAndSwap(0, time.Now().UnixNano())
+	}
 	t.c.sentBytes.Add(uint64(len(pkt)))
 }
 

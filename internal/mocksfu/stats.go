@@ -23,6 +23,7 @@ type TrackStats struct {
 	CNAME       string
 	LocalAddr   string // the participant's UDP socket for this stay
 	Started     time.Time
+	FirstSent   time.Time // when its first RTP packet went out (zero before)
 	Ended       time.Time // zero while active
 	Active      bool      // registered on the server and sending
 	Muted       bool
@@ -85,6 +86,9 @@ func (s *SFU) Stats() Stats {
 		}
 		if e := t.ended.Load(); e != 0 {
 			ts.Ended = time.Unix(0, e)
+		}
+		if f := t.first.Load(); f != 0 {
+			ts.FirstSent = time.Unix(0, f)
 		}
 		st.Tracks = append(st.Tracks, ts)
 	}

@@ -82,9 +82,12 @@ func TestMockSFUEndToEnd(t *testing.T) {
 		if ts.Kind == "video" && (p.Streams[0].Width != 640 || p.Streams[0].Height != 360) {
 			t.Errorf("%s: %dx%d, want 640x360", f.Path, p.Streams[0].Width, p.Streams[0].Height)
 		}
+		// Media sent while recording: from the later of the recording's
+		// start and the track's first packet (a joining sender needs a moment
+		// to start its encoder) to the stop.
 		from := m.StartedAt
-		if ts.Started.After(from) {
-			from = ts.Started
+		if ts.FirstSent.After(from) {
+			from = ts.FirstSent
 		}
 		sent := m.StoppedAt.Sub(from).Seconds()
 		if d := duration(p); !within(d, sent, 0.5) {
