@@ -361,7 +361,10 @@ func (s *Server) closeRoom(ctx context.Context, id string) error {
 	}
 	if media != nil {
 		for _, cid := range media.compositeIDs() {
-			_, _ = s.stopComposite(media, cid)
+			before, _ := s.composite(id, cid)
+			if info, err := s.stopComposite(media, cid); err == nil && before.State == ingest.StateRecording {
+				s.hub.publish(recordingEvent(id, info.State, info))
+			}
 		}
 		media.mu.Lock()
 		media.closeGraphIfIdleLocked()
@@ -370,7 +373,18 @@ func (s *Server) closeRoom(ctx context.Context, id string) error {
 	s.mu.Lock()
 	delete(s.medias, id)
 	s.mu.Unlock()
+	var active []string
+	for _, rec := range room.Recordings() {
+		if rec.State == ingest.StateRecording {
+			active = append(active, rec.ID)
+		}
+	}
 	err := room.Close()
+	for _, rid := range active {
+		if rec, rerr := room.Recording(rid); rerr == nil {
+			s.hub.publish(recordingEvent(id, rec.State, rec))
+		}
+	}
 	s.ports.release(int(room.Addr().Port()))
 	if derr := s.cfg.Store.DeleteRoom(ctx, id); derr != nil && !errors.Is(derr, ErrRoomNotFound) {
 		err = errors.Join(err, derr)

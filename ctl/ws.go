@@ -206,7 +206,7 @@ func (s *Server) handleClientMessage(c *wsClient, data []byte) map[string]any {
 		if m.Room == "" {
 			return fail(errors.New(`room: required ("*" for every room)`))
 		}
-		if m.Room != "*" && s.room(m.Room) == nil {
+		if m.Type == "subscribe" && m.Room != "*" && s.room(m.Room) == nil {
 			return fail(fmt.Errorf("room %q: %w", m.Room, ErrRoomNotFound))
 		}
 		c.mu.Lock()

@@ -565,6 +565,7 @@ func (r *Room) UpdateTrack(id string, u TrackUpdate) (TrackInfo, error) {
 
 	t.mu.Lock()
 	oldSSRC := t.info.SSRC
+	muteChanged := u.Muted != nil && *u.Muted != t.info.Muted
 	if u.Muted != nil {
 		t.info.Muted = *u.Muted
 	}
@@ -633,7 +634,7 @@ func (r *Room) UpdateTrack(id string, u TrackUpdate) (TrackInfo, error) {
 	case sourceChanged:
 		r.emit(EventTrackDevice, t)
 	}
-	if u.Muted != nil {
+	if muteChanged {
 		if *u.Muted {
 			r.emit(EventTrackMuted, t)
 		} else {
