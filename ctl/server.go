@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"net/netip"
 	"regexp"
+	"strings"
 	"sync"
 	"time"
 
@@ -49,6 +50,10 @@ type Config struct {
 	// Encoders is the encoder registry probed for composite recordings
 	// (default: GStreamer's registry; tests pass a fake).
 	Encoders encode.Registry
+	// APIKeys grant full access; JWTSecret verifies HS256 tokens with
+	// room-scoped grants. With neither, the API is open.
+	APIKeys   []string
+	JWTSecret []byte
 }
 
 // Server owns the rooms of this node and serves the REST API.
@@ -65,6 +70,7 @@ type Server struct {
 	hub    *hub
 
 	stopHealth chan struct{}
+	auth       *authenticator
 
 	encOnce sync.Once
 }
@@ -109,6 +115,12 @@ func NewServer(cfg Config) (*Server, error) {
 		cfg.Logger = slog.Default()
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, ports: newPortPool(cfg.Ports), rooms: map[string]*ingest.Room{}, medias: map[string]*roomMedia{}, hub: newHub()}
+	s.auth = &authenticator{secret: cfg.JWTSecret, now: time.Now}
+	for _, k := range cfg.APIKeys {
+		if k = strings.TrimSpace(k); k != "" {
+			s.auth.keys = append(s.auth.keys, []byte(k))
+		}
+	}
 	s.routes()
 	s.stopHealth = make(chan struct{})
 	go s.healthLoop(s.stopHealth)
@@ -134,8 +146,12 @@ func (s *Server) healthLoop(stop <-chan struct{}) {
 	}
 }
 
-// Handler is the HTTP handler of the API.
-func (s *Server) Handler() http.Handler { return s.mux }
+// Handler is the HTTP handler of the API, behind authentication when
+// API keys or a token secret are configured.
+func (s *Server) Handler() http.Handler { return s.requireAuth(s.mux) }
+
+// AuthEnabled reports whether requests need credentials.
+func (s *Server) AuthEnabled() bool { return s.auth.enabled() }
 
 func (s *Server) routes() {
 	m := http.NewServeMux()

@@ -59,6 +59,7 @@ type wsClient struct {
 
 	mu    sync.Mutex
 	rooms map[string]bool // "*" = every room
+	grant grant
 }
 
 func newHub() *hub { return &hub{clients: map[*wsClient]struct{}{}} }
@@ -134,7 +135,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // the upgrader answered already
 	}
-	c := &wsClient{conn: conn, send: make(chan []byte, wsSendBuffer), done: make(chan struct{}), rooms: map[string]bool{}}
+	c := &wsClient{conn: conn, send: make(chan []byte, wsSendBuffer), done: make(chan struct{}), rooms: map[string]bool{}, grant: grantOf(r)}
 	s.hub.add(c)
 	go s.wsWriter(c)
 	s.wsReader(c)
@@ -201,6 +202,10 @@ func (s *Server) handleClientMessage(c *wsClient, data []byte) map[string]any {
 		return map[string]any{"type": "error", "id": m.ID, "error": err.Error()}
 	}
 	ack := map[string]any{"type": "ack", "id": m.ID}
+	write := m.Type == "layout" || m.Type == "track" || m.Type == "keyframe"
+	if m.Type != "unsubscribe" && m.Type != "" && !c.grant.allows(m.Room, write) {
+		return fail(fmt.Errorf("%w: this token may not %s room %q", ErrForbidden, map[bool]string{true: "control", false: "read"}[write], m.Room))
+	}
 	switch m.Type {
 	case "subscribe", "unsubscribe":
 		if m.Room == "" {

@@ -33,6 +33,11 @@ func main() {
 		os.Exit(2)
 	}
 	switch os.Args[1] {
+	case "token":
+		if err := token(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "streamline:", err)
+			os.Exit(1)
+		}
 	case "serve":
 		if err := serve(os.Args[2:]); err != nil {
 			fmt.Fprintln(os.Stderr, "streamline:", err)
@@ -57,6 +62,8 @@ type options struct {
 	logFormat     string
 	gstDebug      string
 	gstDebugFile  string
+	apiKeys       string
+	jwtSecret     string
 	maxRooms      int
 	maxTracks     int
 	shutdownGrace time.Duration
@@ -77,6 +84,8 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&o.gstDebug, "gst-debug", "", "GStreamer debug spec, e.g. 3 or '*:2,rtpjitterbuffer:5' (GST_DEBUG)")
 	fs.StringVar(&o.gstDebugFile, "gst-debug-file", "", "write GStreamer's debug log to this file instead of stderr")
+	fs.StringVar(&o.apiKeys, "api-key", "", "API keys with full access, comma-separated (empty with no --jwt-secret = no authentication)")
+	fs.StringVar(&o.jwtSecret, "jwt-secret", "", "secret verifying HS256 tokens with room-scoped grants (see streamline token)")
 	fs.IntVar(&o.maxRooms, "max-rooms", 0, "maximum rooms on this node (0 = unlimited)")
 	fs.IntVar(&o.maxTracks, "max-tracks-per-room", 0, "maximum tracks per room (0 = unlimited)")
 	fs.DurationVar(&o.shutdownGrace, "shutdown-grace", 30*time.Second, "time allowed for in-flight HTTP requests on shutdown (files are then finalized, each within its own EOS timeout)")
@@ -168,9 +177,13 @@ func serve(args []string) error {
 		RTPListen: listen, RTPHost: o.rtpHost, Ports: ports, DataDir: dataDir, NodeID: o.nodeID,
 		JitterLatency: time.Duration(o.jitterMS) * time.Millisecond, MaxRooms: o.maxRooms,
 		MaxTracksPerRoom: o.maxTracks, Logger: log,
+		APIKeys: strings.Split(o.apiKeys, ","), JWTSecret: []byte(o.jwtSecret),
 	})
 	if err != nil {
 		return err
+	}
+	if !srv.AuthEnabled() {
+		log.Warn("AUTHENTICATION IS DISABLED: anyone who reaches " + o.httpAddr + " controls every room; set --api-key or --jwt-secret outside local demos")
 	}
 	srv.Mount("/", web.Handler())
 
@@ -200,5 +213,31 @@ func serve(args []string) error {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	log.Info("stopped; recordings are final", "data", dataDir)
+	return nil
+}
+
+// token mints an HS256 token: streamline token --secret S --role viewer --rooms a,b --ttl 1h
+func token(args []string) error {
+	fs := flag.NewFlagSet("token", flag.ContinueOnError)
+	secret := fs.String("secret", os.Getenv("STREAMLINE_JWT_SECRET"), "the server's --jwt-secret")
+	role := fs.String("role", ctl.RoleViewer, "admin or viewer")
+	rooms := fs.String("rooms", "", "comma-separated room ids, or * for all")
+	ttl := fs.Duration("ttl", 24*time.Hour, "lifetime (0 = no expiry)")
+	sub := fs.String("sub", "", "who the token is for")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *secret == "" || *rooms == "" {
+		return errors.New("token: --secret and --rooms are required")
+	}
+	c := ctl.Claims{Subject: *sub, Role: *role, Rooms: strings.Split(*rooms, ",")}
+	if *ttl > 0 {
+		c.ExpiresAt = time.Now().Add(*ttl).Unix()
+	}
+	tok, err := ctl.SignToken([]byte(*secret), c)
+	if err != nil {
+		return err
+	}
+	fmt.Println(tok)
 	return nil
 }
