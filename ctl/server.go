@@ -54,6 +54,8 @@ type Config struct {
 	// room-scoped grants. With neither, the API is open.
 	APIKeys   []string
 	JWTSecret []byte
+	// RTPAllow limits RTP/RTCP sources to these networks (empty = any).
+	RTPAllow []netip.Prefix
 }
 
 // Server owns the rooms of this node and serves the REST API.
@@ -282,7 +284,7 @@ func (s *Server) CreateRoom(ctx context.Context, id string) (*ingest.Room, RoomR
 		var err error
 		room, err = ingest.NewRoom(ingest.RoomConfig{
 			ID: id, Listen: netip.AddrPortFrom(s.cfg.RTPListen, uint16(port)), DataDir: s.cfg.DataDir,
-			JitterLatency: s.cfg.JitterLatency, Logger: s.log, OnEvent: s.onTrackEvent,
+			JitterLatency: s.cfg.JitterLatency, Logger: s.log, OnEvent: s.onTrackEvent, Allow: s.cfg.RTPAllow,
 		})
 		return err
 	})

@@ -9,8 +9,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 func freeUDPRange(t *testing.T, n int) PortRange {
@@ -177,5 +179,39 @@ func TestParsePortRange(t *testing.T) {
 		if _, err := ParsePortRange(in); err == nil {
 			t.Errorf("%q accepted", in)
 		}
+	}
+}
+
+func TestRTPAllowDropsOtherNetworks(t *testing.T) {
+	s, err := NewServer(Config{
+		RTPListen: netip.MustParseAddr("127.0.0.1"), Ports: freeUDPRange(t, 1), DataDir: t.TempDir(),
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), RTPAllow: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(s.Handler())
+	defer func() { ts.Close(); _ = s.Close(context.Background()) }()
+	_, room, _ := do(t, ts, "POST", "/v1/rooms", `{"id":"a"}`)
+	port := int(room["rtp"].(map[string]any)["port"].(float64))
+	conn, err := net.Dial("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	for i := 0; i < 3; i++ {
+		_, _ = conn.Write([]byte{0x80, 96, 0, 1, 0, 0, 0, 1, 0, 0, 0, 5, 0x10, 0})
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		_, r, _ := do(t, ts, "GET", "/v1/rooms/a", "")
+		c := r["counters"].(map[string]any)
+		if c["not_allowed"] == float64(3) && c["rtp"] == float64(0) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("counters %v: want 3 datagrams refused as not allowed", c)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

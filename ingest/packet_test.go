@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"encoding/binary"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -242,4 +243,13 @@ func FuzzKeyframeDetect(f *testing.F) {
 	f.Fuzz(func(t *testing.T, codec string, payload []byte) {
 		_ = IsKeyframeStart(codec, payload) // must never panic
 	})
+}
+
+func TestAllowedNetworks(t *testing.T) {
+	nets := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("127.0.0.1/32")}
+	for addr, want := range map[string]bool{"10.1.2.3": true, "127.0.0.1": true, "127.0.0.2": false, "192.168.1.1": false} {
+		if got := allowed(nets, netip.MustParseAddr(addr)); got != want {
+			t.Errorf("%s: allowed = %v", addr, got)
+		}
+	}
 }

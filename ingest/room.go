@@ -44,6 +44,8 @@ type RoomConfig struct {
 	// track (default 500 ms).
 	KeyframeInterval time.Duration
 	Logger           *slog.Logger
+	// Allow, if not empty, accepts datagrams only from these networks.
+	Allow []netip.Prefix
 	// OnEvent, if set, is told about track changes. It runs on the caller's
 	// goroutine after the room's locks are released and must not block.
 	OnEvent func(Event)
@@ -61,12 +63,13 @@ type RoomCounters struct {
 	ForeignSource    uint64 `json:"foreign_source"`
 	RTCPUnknownSSRC  uint64 `json:"rtcp_unknown_ssrc"`
 	RTCPMalformed    uint64 `json:"rtcp_malformed"`
+	NotAllowed       uint64 `json:"not_allowed"`
 	FeedbackSent     uint64 `json:"feedback_sent"`
 }
 
 type roomCounters struct {
 	datagrams, rtp, rtcp, malformed, oversized, unknownSSRC, wrongPayloadType,
-	foreignSource, rtcpUnknown, rtcpMalformed, feedbackSent atomic.Uint64
+	foreignSource, rtcpUnknown, rtcpMalformed, feedbackSent, notAllowed atomic.Uint64
 }
 
 // Room owns one UDP port, one GStreamer pipeline and the room's tracks and
@@ -225,6 +228,10 @@ func (r *Room) handleDatagram(b []byte, from netip.AddrPort, now time.Time) {
 	r.counters.datagrams.Add(1)
 	if len(b) > r.cfg.MaxDatagram {
 		r.counters.oversized.Add(1)
+		return
+	}
+	if len(r.cfg.Allow) > 0 && !allowed(r.cfg.Allow, from.Addr()) {
+		r.counters.notAllowed.Add(1)
 		return
 	}
 	switch Classify(b) {
@@ -879,7 +886,7 @@ func (r *Room) Counters() RoomCounters {
 		Datagrams: c.datagrams.Load(), RTP: c.rtp.Load(), RTCP: c.rtcp.Load(), Malformed: c.malformed.Load(),
 		Oversized: c.oversized.Load(), UnknownSSRC: c.unknownSSRC.Load(), WrongPayloadType: c.wrongPayloadType.Load(),
 		ForeignSource: c.foreignSource.Load(), RTCPUnknownSSRC: c.rtcpUnknown.Load(), RTCPMalformed: c.rtcpMalformed.Load(),
-		FeedbackSent: c.feedbackSent.Load(),
+		FeedbackSent: c.feedbackSent.Load(), NotAllowed: c.notAllowed.Load(),
 	}
 }
 
@@ -928,4 +935,13 @@ func (r *Room) Close() error {
 	err := gstx.StopElement(r.pipe.Element, 10*time.Second)
 	r.log.Info("room closed")
 	return err
+}
+
+func allowed(nets []netip.Prefix, a netip.Addr) bool {
+	for _, n := range nets {
+		if n.Contains(a) {
+			return true
+		}
+	}
+	return false
 }

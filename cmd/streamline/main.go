@@ -63,6 +63,7 @@ type options struct {
 	gstDebug      string
 	gstDebugFile  string
 	apiKeys       string
+	rtpAllow      string
 	jwtSecret     string
 	maxRooms      int
 	maxTracks     int
@@ -85,6 +86,7 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.gstDebug, "gst-debug", "", "GStreamer debug spec, e.g. 3 or '*:2,rtpjitterbuffer:5' (GST_DEBUG)")
 	fs.StringVar(&o.gstDebugFile, "gst-debug-file", "", "write GStreamer's debug log to this file instead of stderr")
 	fs.StringVar(&o.apiKeys, "api-key", "", "API keys with full access, comma-separated (empty with no --jwt-secret = no authentication)")
+	fs.StringVar(&o.rtpAllow, "rtp-allow", "", "accept RTP/RTCP only from these networks, comma-separated CIDRs (empty = any)")
 	fs.StringVar(&o.jwtSecret, "jwt-secret", "", "secret verifying HS256 tokens with room-scoped grants (see streamline token)")
 	fs.IntVar(&o.maxRooms, "max-rooms", 0, "maximum rooms on this node (0 = unlimited)")
 	fs.IntVar(&o.maxTracks, "max-tracks-per-room", 0, "maximum tracks per room (0 = unlimited)")
@@ -147,6 +149,17 @@ func serve(args []string) error {
 	if err != nil {
 		return fmt.Errorf("--rtp-listen %q: %w", o.rtpListen, err)
 	}
+	var allow []netip.Prefix
+	for _, c := range strings.Split(o.rtpAllow, ",") {
+		if c = strings.TrimSpace(c); c == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(c)
+		if err != nil {
+			return fmt.Errorf("--rtp-allow %q: %w", c, err)
+		}
+		allow = append(allow, p)
+	}
 	if o.redisURL != "" {
 		return errors.New("--redis: the Redis store is not available in this build; leave it empty for the embedded store")
 	}
@@ -177,7 +190,7 @@ func serve(args []string) error {
 		RTPListen: listen, RTPHost: o.rtpHost, Ports: ports, DataDir: dataDir, NodeID: o.nodeID,
 		JitterLatency: time.Duration(o.jitterMS) * time.Millisecond, MaxRooms: o.maxRooms,
 		MaxTracksPerRoom: o.maxTracks, Logger: log,
-		APIKeys: strings.Split(o.apiKeys, ","), JWTSecret: []byte(o.jwtSecret),
+		APIKeys: strings.Split(o.apiKeys, ","), JWTSecret: []byte(o.jwtSecret), RTPAllow: allow,
 	})
 	if err != nil {
 		return err
