@@ -56,6 +56,10 @@ type Config struct {
 	JWTSecret []byte
 	// RTPAllow limits RTP/RTCP sources to these networks (empty = any).
 	RTPAllow []netip.Prefix
+	// WebhookURL receives recording started/stopped/failed events, signed
+	// with WebhookSecret (HMAC-SHA256 in X-Streamline-Signature).
+	WebhookURL    string
+	WebhookSecret []byte
 }
 
 // Server owns the rooms of this node and serves the REST API.
@@ -123,6 +127,7 @@ func NewServer(cfg Config) (*Server, error) {
 			s.auth.keys = append(s.auth.keys, []byte(k))
 		}
 	}
+	s.hub.webhooks = newWebhooks(cfg.WebhookURL, cfg.WebhookSecret, cfg.Logger)
 	s.routes()
 	s.stopHealth = make(chan struct{})
 	go s.healthLoop(s.stopHealth)
@@ -740,6 +745,7 @@ func (s *Server) Close(ctx context.Context) error {
 		go func() { defer wg.Done(); errs[i] = s.closeRoom(ctx, id) }()
 	}
 	wg.Wait()
+	s.hub.webhooks.close()
 	return errors.Join(errs...)
 }
 

@@ -47,8 +47,9 @@ type clientMessage struct {
 // hub fans events out to WebSocket clients. A client whose queue is full is
 // dropped: a slow consumer never blocks the media path or other clients.
 type hub struct {
-	mu      sync.Mutex
-	clients map[*wsClient]struct{}
+	mu       sync.Mutex
+	clients  map[*wsClient]struct{}
+	webhooks *webhooks // recording events also go there (nil = none)
 }
 
 type wsClient struct {
@@ -91,6 +92,7 @@ func (h *hub) publish(ev Event) {
 	if ev.Time.IsZero() {
 		ev.Time = time.Now().UTC()
 	}
+	h.webhooks.notify(ev)
 	data, err := json.Marshal(ev)
 	if err != nil {
 		return

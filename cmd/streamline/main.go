@@ -63,6 +63,8 @@ type options struct {
 	gstDebug      string
 	gstDebugFile  string
 	apiKeys       string
+	webhookURL    string
+	webhookSecret string
 	rtpAllow      string
 	jwtSecret     string
 	maxRooms      int
@@ -87,6 +89,8 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.gstDebugFile, "gst-debug-file", "", "write GStreamer's debug log to this file instead of stderr")
 	fs.StringVar(&o.apiKeys, "api-key", "", "API keys with full access, comma-separated (empty with no --jwt-secret = no authentication)")
 	fs.StringVar(&o.rtpAllow, "rtp-allow", "", "accept RTP/RTCP only from these networks, comma-separated CIDRs (empty = any)")
+	fs.StringVar(&o.webhookURL, "webhook-url", "", "POST recording started/stopped/failed events here (retried with backoff)")
+	fs.StringVar(&o.webhookSecret, "webhook-secret", "", "HMAC-SHA256 key signing webhook bodies (X-Streamline-Signature)")
 	fs.StringVar(&o.jwtSecret, "jwt-secret", "", "secret verifying HS256 tokens with room-scoped grants (see streamline token)")
 	fs.IntVar(&o.maxRooms, "max-rooms", 0, "maximum rooms on this node (0 = unlimited)")
 	fs.IntVar(&o.maxTracks, "max-tracks-per-room", 0, "maximum tracks per room (0 = unlimited)")
@@ -191,6 +195,7 @@ func serve(args []string) error {
 		JitterLatency: time.Duration(o.jitterMS) * time.Millisecond, MaxRooms: o.maxRooms,
 		MaxTracksPerRoom: o.maxTracks, Logger: log,
 		APIKeys: strings.Split(o.apiKeys, ","), JWTSecret: []byte(o.jwtSecret), RTPAllow: allow,
+		WebhookURL: o.webhookURL, WebhookSecret: []byte(o.webhookSecret),
 	})
 	if err != nil {
 		return err
