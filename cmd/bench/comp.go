@@ -805,7 +805,9 @@ func (cb *compBench) serverRunOpts(ctx context.Context, kind string, rooms, size
 	if ingest {
 		idle = cb.cc.idle
 	}
-	sendFor := compWarmup + idle + cb.cc.settle + window + compTail
+	// Starting the composites takes time (more on a busy machine): the load
+	// gets a second per room of slack so the window still ends inside it.
+	sendFor := compWarmup + idle + cb.cc.settle + window + compTail + time.Duration(rooms)*time.Second
 	lg, err := cb.startLoadgenSpec(dir, tracks, sendFor)
 	if err != nil {
 		return fail(err)
