@@ -37,6 +37,8 @@ type Config struct {
 	Ports   PortRange
 	DataDir string
 	NodeID  string
+	// APIAddr is this node's API address, published in the node registry.
+	APIAddr string
 	Store   Store
 	// JitterLatency is the jitterbuffer latency of every track.
 	JitterLatency time.Duration
@@ -77,6 +79,7 @@ type Server struct {
 
 	stopHealth chan struct{}
 	auth       *authenticator
+	draining   bool // takes no new rooms
 
 	encOnce sync.Once
 }
@@ -131,6 +134,9 @@ func NewServer(cfg Config) (*Server, error) {
 	s.routes()
 	s.stopHealth = make(chan struct{})
 	go s.healthLoop(s.stopHealth)
+	if rs, ok := cfg.Store.(*RedisStore); ok {
+		go s.heartbeatLoop(rs, s.stopHealth)
+	}
 	return s, nil
 }
 
@@ -180,6 +186,8 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /v1/rooms/{room}/recordings/{rec}", s.getRecording)
 	m.HandleFunc("DELETE /v1/rooms/{room}/recordings/{rec}", s.deleteRecording)
 	m.HandleFunc("GET /v1/ws", s.serveWS)
+	m.HandleFunc("GET /v1/nodes", s.listNodes)
+	m.HandleFunc("POST /v1/nodes/{node}/drain", s.drainNode)
 	s.mountObservability(m)
 	m.HandleFunc("GET /v1/rooms/{room}/layout", s.getLayout)
 	m.HandleFunc("PUT /v1/rooms/{room}/layout", s.putLayout)
@@ -281,6 +289,9 @@ func (s *Server) CreateRoom(ctx context.Context, id string) (*ingest.Room, RoomR
 	if _, ok := s.rooms[id]; ok {
 		return nil, RoomRecord{}, fmt.Errorf("room %q: %w", id, ErrRoomExists)
 	}
+	if s.draining {
+		return nil, RoomRecord{}, fmt.Errorf("room %q: %w", id, ErrDraining)
+	}
 	if s.cfg.MaxRooms > 0 && len(s.rooms) >= s.cfg.MaxRooms {
 		return nil, RoomRecord{}, fmt.Errorf("%w: this node already serves %d rooms", errLimit, s.cfg.MaxRooms)
 	}
@@ -314,6 +325,9 @@ var errLimit = errors.New("limit reached")
 
 // ErrShuttingDown refuses new rooms while the server finalizes the others.
 var ErrShuttingDown = errors.New("server is shutting down")
+
+// ErrDraining refuses new rooms on a node being drained.
+var ErrDraining = errors.New("node is draining: it takes no new rooms")
 
 func (s *Server) listRooms(w http.ResponseWriter, r *http.Request) {
 	recs, err := s.cfg.Store.Rooms(r.Context())
@@ -787,7 +801,7 @@ func statusOf(err error) int {
 		return http.StatusConflict
 	case errors.Is(err, ingest.ErrInvalid), errors.Is(err, layouts.ErrInvalidSpec), errors.Is(err, encode.ErrIncompatible):
 		return http.StatusBadRequest
-	case errors.Is(err, ingest.ErrClosed), errors.Is(err, ErrNoPorts), errors.Is(err, ErrShuttingDown):
+	case errors.Is(err, ingest.ErrClosed), errors.Is(err, ErrNoPorts), errors.Is(err, ErrShuttingDown), errors.Is(err, ErrDraining):
 		return http.StatusServiceUnavailable
 	}
 	var opErr *net.OpError

@@ -164,8 +164,17 @@ func serve(args []string) error {
 		}
 		allow = append(allow, p)
 	}
+	var store ctl.Store = ctl.NewMemoryStore()
+	storeName := "memory"
 	if o.redisURL != "" {
-		return errors.New("--redis: the Redis store is not available in this build; leave it empty for the embedded store")
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		rs, err := ctl.NewRedisStore(ctx, o.redisURL, "streamline")
+		cancel()
+		if err != nil {
+			return fmt.Errorf("--redis: %w", err)
+		}
+		defer rs.Close()
+		store, storeName = rs, "redis"
 	}
 	if o.jitterMS < 10 || o.jitterMS > 10000 {
 		return fmt.Errorf("--jitter-ms %d: want 10-10000", o.jitterMS)
@@ -191,7 +200,7 @@ func serve(args []string) error {
 	}
 
 	srv, err := ctl.NewServer(ctl.Config{
-		RTPListen: listen, RTPHost: o.rtpHost, Ports: ports, DataDir: dataDir, NodeID: o.nodeID,
+		RTPListen: listen, RTPHost: o.rtpHost, Ports: ports, DataDir: dataDir, NodeID: o.nodeID, Store: store, APIAddr: "http://" + o.httpAddr,
 		JitterLatency: time.Duration(o.jitterMS) * time.Millisecond, MaxRooms: o.maxRooms,
 		MaxTracksPerRoom: o.maxTracks, Logger: log,
 		APIKeys: strings.Split(o.apiKeys, ","), JWTSecret: []byte(o.jwtSecret), RTPAllow: allow,
@@ -213,7 +222,7 @@ func serve(args []string) error {
 	errc := make(chan error, 1)
 	go func() { errc <- httpSrv.Serve(ln) }()
 	log.Info("streamline serving", "http", "http://"+ln.Addr().String(), "dashboard", "http://"+ln.Addr().String()+"/",
-		"rtp_ports", o.rtpPorts, "data", dataDir, "store", "memory", "node", o.nodeID)
+		"rtp_ports", o.rtpPorts, "data", dataDir, "store", storeName, "node", o.nodeID)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

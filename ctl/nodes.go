@@ -1,0 +1,105 @@
+package ctl
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"runtime"
+	"time"
+)
+
+// nodeTTL is how long a node stays listed after its last heartbeat.
+var nodeTTL = 5 * time.Second
+
+// costPerTrack estimates a raw track's CPU cost in cores, from make bench
+// (0.002-0.004 CPU-s per track per media-second); a room costs at least one
+// track's worth.
+const costPerTrack = 0.004
+
+// self describes this node for the registry.
+func (s *Server) self() NodeInfo {
+	s.mu.Lock()
+	rooms := len(s.rooms)
+	tracks := 0
+	for _, r := range s.rooms {
+		tracks += len(r.Tracks())
+	}
+	draining := s.draining
+	s.mu.Unlock()
+	return NodeInfo{ID: s.cfg.NodeID, API: s.cfg.APIAddr, RTPHost: s.cfg.RTPHost, Capacity: float64(runtime.NumCPU()),
+		Load: costPerTrack * float64(max(tracks, rooms)), Rooms: rooms, Draining: draining}
+}
+
+// heartbeatLoop keeps this node registered in Redis.
+func (s *Server) heartbeatLoop(rs *RedisStore, stop <-chan struct{}) {
+	beat := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if err := rs.Heartbeat(ctx, s.self(), nodeTTL); err != nil {
+			s.log.Warn("node heartbeat", "error", err) // Redis away: keep serving, retry next beat
+			return
+		}
+		if n, err := rs.node(ctx, s.cfg.NodeID); err == nil && n.Draining {
+			s.mu.Lock()
+			s.draining = true
+			s.mu.Unlock()
+		}
+	}
+	beat()
+	t := time.NewTicker(nodeTTL / 5)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			beat()
+		}
+	}
+}
+
+func (s *Server) listNodes(w http.ResponseWriter, r *http.Request) {
+	if rs, ok := s.cfg.Store.(*RedisStore); ok {
+		nodes, err := rs.Nodes(r.Context())
+		if err != nil {
+			writeError(w, http.StatusInternalServerError, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"nodes": nodes})
+		return
+	}
+	n := s.self()
+	n.SeenAt = time.Now().UTC()
+	writeJSON(w, http.StatusOK, map[string]any{"nodes": []NodeInfo{n}})
+}
+
+func (s *Server) drainNode(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("node")
+	if rs, ok := s.cfg.Store.(*RedisStore); ok {
+		n, err := rs.Drain(r.Context(), id)
+		if err != nil {
+			status := http.StatusInternalServerError
+			if errors.Is(err, ErrNodeNotFound) {
+				status = http.StatusNotFound
+			}
+			writeError(w, status, err)
+			return
+		}
+		if id == s.cfg.NodeID {
+			s.mu.Lock()
+			s.draining = true
+			s.mu.Unlock()
+		}
+		writeJSON(w, http.StatusOK, n)
+		return
+	}
+	if id != s.cfg.NodeID {
+		writeError(w, http.StatusNotFound, fmt.Errorf("node %q: %w", id, ErrNodeNotFound))
+		return
+	}
+	s.mu.Lock()
+	s.draining = true
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, s.self())
+}
