@@ -127,10 +127,21 @@ func TestNodeRegistryHeartbeatDrainAndExpiry(t *testing.T) {
 	if err := rs.Heartbeat(context.Background(), NodeInfo{ID: "node-dead", Capacity: 2}, time.Second); err != nil {
 		t.Fatal(err)
 	}
-	_, body, _ := do(t, ts, "GET", "/v1/nodes", "")
-	if nodes := body["nodes"].([]any); len(nodes) != 2 {
-		t.Fatalf("nodes: %v", body)
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(4 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
 	}
+	var body map[string]any
+	waitFor("both nodes registered", func() bool {
+		_, body, _ = do(t, ts, "GET", "/v1/nodes", "")
+		return len(body["nodes"].([]any)) == 2
+	})
 	do(t, ts, "POST", "/v1/rooms", `{"id":"one"}`)
 	status, drained, _ := do(t, ts, "POST", "/v1/nodes/node-a/drain", "")
 	if status != 200 || drained["draining"] != true {

@@ -271,6 +271,9 @@ func (s *Server) createRoom(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err)
 		return
 	}
+	if s.placeRoom(w, r, req) {
+		return
+	}
 	room, rec, err := s.CreateRoom(r.Context(), req.ID)
 	if err != nil {
 		writeError(w, statusOf(err), err)
@@ -355,7 +358,12 @@ func (s *Server) lookup(w http.ResponseWriter, r *http.Request) (*ingest.Room, R
 	room := s.room(id)
 	if err != nil || room == nil {
 		if err == nil {
-			err = fmt.Errorf("room %q is not served by this node (owner: %s)", id, rec.Node)
+			// Another node owns it: any node serves any room.
+			if n, ok := s.liveNode(r.Context(), rec.Node); ok && r.Header.Get(forwardedHeader) == "" {
+				s.forward(w, r, n, nil)
+				return nil, RoomRecord{}, false
+			}
+			err = fmt.Errorf("room %q is on node %s, which is not reachable", id, rec.Node)
 		}
 		writeError(w, http.StatusNotFound, err)
 		return nil, RoomRecord{}, false

@@ -1,6 +1,7 @@
 package ctl
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -213,7 +214,7 @@ func (s *Server) handleClientMessage(c *wsClient, data []byte) map[string]any {
 		if m.Room == "" {
 			return fail(errors.New(`room: required ("*" for every room)`))
 		}
-		if m.Type == "subscribe" && m.Room != "*" && s.room(m.Room) == nil {
+		if _, err := s.cfg.Store.Room(context.Background(), m.Room); m.Type == "subscribe" && m.Room != "*" && s.room(m.Room) == nil && err != nil {
 			return fail(fmt.Errorf("room %q: %w", m.Room, ErrRoomNotFound))
 		}
 		c.mu.Lock()
@@ -228,6 +229,14 @@ func (s *Server) handleClientMessage(c *wsClient, data []byte) map[string]any {
 		spec, err := layouts.ParseSpec(m.Layout)
 		if err != nil {
 			return fail(err)
+		}
+		if s.room(m.Room) == nil { // owned by another node: apply it there
+			out, err := s.remoteLayout(context.Background(), m.Room, m.Layout)
+			if err != nil {
+				return fail(err)
+			}
+			ack["layout"] = out
+			return ack
 		}
 		out, err := s.SetLayout(m.Room, spec)
 		if err != nil {

@@ -56,6 +56,7 @@ type options struct {
 	rtpListen     string
 	dataDir       string
 	redisURL      string
+	redisPrefix   string
 	nodeID        string
 	jitterMS      int
 	logLevel      string
@@ -80,7 +81,8 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.rtpHost, "rtp-host", "", "address advertised to the SFU for RTP (default: the listen address, or 127.0.0.1)")
 	fs.StringVar(&o.rtpListen, "rtp-listen", "0.0.0.0", "address room sockets bind to")
 	fs.StringVar(&o.dataDir, "data", "./recordings", "recordings root")
-	fs.StringVar(&o.redisURL, "redis", "", "Redis URL for shared state (empty = embedded in-memory store)")
+	fs.StringVar(&o.redisURL, "redis", "", "Redis URL for shared state, e.g. redis://127.0.0.1:6379/0 (empty = embedded in-memory store)")
+	fs.StringVar(&o.redisPrefix, "redis-prefix", "streamline", "key prefix in Redis: one deployment per prefix")
 	fs.StringVar(&o.nodeID, "node-id", "", "this node's id (default: hostname)")
 	fs.IntVar(&o.jitterMS, "jitter-ms", 200, "jitterbuffer latency per track in milliseconds")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
@@ -168,7 +170,7 @@ func serve(args []string) error {
 	storeName := "memory"
 	if o.redisURL != "" {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		rs, err := ctl.NewRedisStore(ctx, o.redisURL, "streamline")
+		rs, err := ctl.NewRedisStore(ctx, o.redisURL, o.redisPrefix)
 		cancel()
 		if err != nil {
 			return fmt.Errorf("--redis: %w", err)

@@ -1,0 +1,118 @@
+package e2e
+
+import (
+	"fmt"
+	"net"
+	"os/exec"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// testRedis is the Redis on 127.0.0.1:6379 when one answers, else a
+// redis-server started on a free port.
+func testRedis(t *testing.T) string {
+	t.Helper()
+	if c, err := net.DialTimeout("tcp", "127.0.0.1:6379", time.Second); err == nil {
+		c.Close()
+		return "redis://127.0.0.1:6379/0"
+	}
+	port := freeTCPPort(t)
+	cmd := exec.Command("redis-server", "--port", fmt.Sprint(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("redis-server: %v", err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	for i := 0; i < 50; i++ {
+		if c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second); err == nil {
+			c.Close()
+			return fmt.Sprintf("redis://127.0.0.1:%d/0", port)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatal("redis-server did not start")
+	return ""
+}
+
+type nodesResp struct {
+	Nodes []struct {
+		ID       string `json:"id"`
+		Rooms    int    `json:"rooms"`
+		Draining bool   `json:"draining"`
+	} `json:"nodes"`
+}
+
+// TestThreeNodesShareRedis: three streamline processes on one Redis place
+// rooms on different nodes, serve each other's rooms (a layout sent to one
+// node applies on the owner's compositor), and notice a killed node.
+func TestThreeNodesShareRedis(t *testing.T) {
+	url := testRedis(t)
+	prefix := fmt.Sprintf("e2e-%d", time.Now().UnixNano())
+	var nodes []*server
+	for _, id := range []string{"na", "nb", "nc"} {
+		nodes = append(nodes, startServer(t, "--redis", url, "--redis-prefix", prefix, "--node-id", id))
+	}
+	a, b, c := nodes[0], nodes[1], nodes[2]
+	waitFor(t, 8*time.Second, "three nodes registered", func() bool {
+		var n nodesResp
+		a.must(200, "GET", "/v1/nodes", nil, &n)
+		return len(n.Nodes) == 3
+	})
+	// Rooms created through node A spread over the nodes by load (each node
+	// republishes its load every second).
+	owners := map[string]string{}
+	for i := 0; i < 3; i++ {
+		var r struct {
+			ID   string             `json:"id"`
+			Node string             `json:"node"`
+			RTP  struct{ Port int } `json:"rtp"`
+		}
+		a.must(201, "POST", "/v1/rooms", map[string]any{"id": fmt.Sprint("mr", i)}, &r)
+		if r.RTP.Port == 0 {
+			t.Fatalf("room %s has no RTP port: %+v", r.ID, r)
+		}
+		owners[r.ID] = r.Node
+		time.Sleep(1200 * time.Millisecond)
+	}
+	used := map[string]bool{}
+	for _, n := range owners {
+		used[n] = true
+	}
+	if len(used) != 3 {
+		t.Fatalf("placement used %d nodes for 3 rooms: %v", len(used), owners)
+	}
+	// A layout change through node B for a room owned by another node.
+	var target string
+	for id, n := range owners {
+		if n != "nb" {
+			target = id
+			break
+		}
+	}
+	b.must(200, "PUT", "/v1/rooms/"+target+"/layout", map[string]any{"template": "speaker", "gap": 4}, nil)
+	owner := map[string]*server{"na": a, "nb": b, "nc": c}[owners[target]]
+	var lay struct {
+		Spec struct {
+			Template string `json:"template"`
+			Gap      int    `json:"gap"`
+		} `json:"spec"`
+	}
+	owner.must(200, "GET", "/v1/rooms/"+target+"/layout", nil, &lay)
+	if lay.Spec.Template != "speaker" || lay.Spec.Gap != 4 {
+		t.Fatalf("layout on the owner %s: %+v", owners[target], lay.Spec)
+	}
+	// Any node answers for any room.
+	var room roomResp
+	c.must(200, "GET", "/v1/rooms/"+target, nil, &room)
+	if room.ID != target {
+		t.Fatalf("room through node C: %+v", room)
+	}
+	// A killed node leaves the registry within a few seconds.
+	_ = c.cmd.Process.Signal(syscall.SIGKILL)
+	<-c.done
+	waitFor(t, 8*time.Second, "the killed node to disappear", func() bool {
+		var n nodesResp
+		a.must(200, "GET", "/v1/nodes", nil, &n)
+		return len(n.Nodes) == 2
+	})
+}
