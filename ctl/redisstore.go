@@ -190,3 +190,41 @@ func (s *RedisStore) Drain(ctx context.Context, id string) (NodeInfo, error) {
 
 // ErrNodeNotFound: no live node has that id.
 var ErrNodeNotFound = errors.New("node not found")
+
+func (s *RedisStore) eventsChannel() string { return s.prefix + ":events" }
+
+// relayedEvent is an event on the cluster channel, with the node it came from.
+type relayedEvent struct {
+	Origin string `json:"origin"`
+	Event  Event  `json:"event"`
+}
+
+// PublishEvent sends ev to every node.
+func (s *RedisStore) PublishEvent(ctx context.Context, origin string, ev Event) error {
+	data, err := json.Marshal(relayedEvent{Origin: origin, Event: ev})
+	if err != nil {
+		return err
+	}
+	return s.rdb.Publish(ctx, s.eventsChannel(), data).Err()
+}
+
+// SubscribeEvents calls fn for every event other nodes publish until ctx ends.
+func (s *RedisStore) SubscribeEvents(ctx context.Context, self string, fn func(Event)) {
+	sub := s.rdb.Subscribe(ctx, s.eventsChannel())
+	defer sub.Close()
+	ch := sub.Channel()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case m, ok := <-ch:
+			if !ok {
+				return
+			}
+			var re relayedEvent
+			if json.Unmarshal([]byte(m.Payload), &re) == nil && re.Origin != self {
+				fn(re.Event)
+			}
+		}
+	}
+}

@@ -136,6 +136,33 @@ func NewServer(cfg Config) (*Server, error) {
 	go s.healthLoop(s.stopHealth)
 	if rs, ok := cfg.Store.(*RedisStore); ok {
 		go s.heartbeatLoop(rs, s.stopHealth)
+		// Events cross nodes through Redis: subscribers anywhere see every room.
+		ctx, cancel := context.WithCancel(context.Background())
+		go func() { <-s.stopHealth; cancel() }()
+		// Published from one goroutine with a bounded queue: a slow or
+		// absent Redis never slows the API or the media path.
+		out := make(chan Event, 1024)
+		s.hub.cluster = func(ev Event) {
+			select {
+			case out <- ev:
+			default:
+			}
+		}
+		go func() {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case ev := <-out:
+					pctx, pcancel := context.WithTimeout(ctx, time.Second)
+					if err := rs.PublishEvent(pctx, cfg.NodeID, ev); err != nil {
+						s.log.Debug("cluster event", "error", err)
+					}
+					pcancel()
+				}
+			}
+		}()
+		go rs.SubscribeEvents(ctx, cfg.NodeID, s.hub.deliver)
 	}
 	return s, nil
 }

@@ -51,6 +51,8 @@ type hub struct {
 	mu       sync.Mutex
 	clients  map[*wsClient]struct{}
 	webhooks *webhooks // recording events also go there (nil = none)
+	// cluster, if set, carries this node's events to the other nodes.
+	cluster func(Event)
 }
 
 type wsClient struct {
@@ -94,6 +96,14 @@ func (h *hub) publish(ev Event) {
 		ev.Time = time.Now().UTC()
 	}
 	h.webhooks.notify(ev)
+	if h.cluster != nil {
+		h.cluster(ev)
+	}
+	h.deliver(ev)
+}
+
+// deliver hands ev to this node's subscribers.
+func (h *hub) deliver(ev Event) {
 	data, err := json.Marshal(ev)
 	if err != nil {
 		return

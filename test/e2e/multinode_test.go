@@ -4,9 +4,12 @@ import (
 	"fmt"
 	"net"
 	"os/exec"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gorilla/websocket"
 )
 
 // testRedis is the Redis on 127.0.0.1:6379 when one answers, else a
@@ -106,6 +109,33 @@ func TestThreeNodesShareRedis(t *testing.T) {
 	c.must(200, "GET", "/v1/rooms/"+target, nil, &room)
 	if room.ID != target {
 		t.Fatalf("room through node C: %+v", room)
+	}
+	// A subscriber on node B sees events of a room that node A serves.
+	var onA string
+	for id, n := range owners {
+		if n == "na" {
+			onA = id
+		}
+	}
+	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(b.base, "http")+"/v1/ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	if err := ws.WriteJSON(map[string]any{"type": "subscribe", "room": onA, "id": "s"}); err != nil {
+		t.Fatal(err)
+	}
+	a.addTrack(onA, map[string]any{"id": "t1", "participant": "p", "kind": "audio", "codec": "opus", "ssrc": 77, "payload_type": 111})
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_ = ws.SetReadDeadline(deadline)
+		var m map[string]any
+		if err := ws.ReadJSON(&m); err != nil {
+			t.Fatalf("no track_added for room %s on node B: %v", onA, err)
+		}
+		if m["type"] == "track_added" && m["room"] == onA {
+			break
+		}
 	}
 	// A killed node leaves the registry within a few seconds.
 	_ = c.cmd.Process.Signal(syscall.SIGKILL)
