@@ -45,6 +45,7 @@ func (s *Server) heartbeatLoop(rs *RedisStore, stop <-chan struct{}) {
 			s.draining = true
 			s.mu.Unlock()
 		}
+		s.failDeadRooms(ctx, rs)
 	}
 	beat()
 	t := time.NewTicker(nodeTTL / 5)

@@ -131,6 +131,11 @@ func NewServer(cfg Config) (*Server, error) {
 		}
 	}
 	s.hub.webhooks = newWebhooks(cfg.WebhookURL, cfg.WebhookSecret, cfg.Logger)
+	if marked, err := markInterrupted(cfg.DataDir); err != nil {
+		cfg.Logger.Warn("checking for interrupted recordings", "error", err)
+	} else if len(marked) > 0 {
+		cfg.Logger.Warn("recordings interrupted by an earlier crash marked failed (their files are kept)", "manifests", marked)
+	}
 	s.routes()
 	s.stopHealth = make(chan struct{})
 	go s.healthLoop(s.stopHealth)
@@ -256,6 +261,7 @@ type RoomJSON struct {
 	Tracks     []ingest.TrackInfo     `json:"tracks"`
 	Recordings []ingest.RecordingInfo `json:"recordings"`
 	Counters   ingest.RoomCounters    `json:"counters"`
+	State      string                 `json:"state,omitempty"` // "failed": its node died
 }
 
 // RTPAddr is where the SFU sends a room's RTP and RTCP (multiplexed).
@@ -265,7 +271,7 @@ type RTPAddr struct {
 }
 
 func (s *Server) roomJSON(rec RoomRecord, room *ingest.Room) RoomJSON {
-	out := RoomJSON{ID: rec.ID, Node: rec.Node, RTP: RTPAddr{Host: rec.RTPHost, Port: rec.RTPPort}, CreatedAt: rec.CreatedAt,
+	out := RoomJSON{ID: rec.ID, Node: rec.Node, State: rec.State, RTP: RTPAddr{Host: rec.RTPHost, Port: rec.RTPPort}, CreatedAt: rec.CreatedAt,
 		Tracks: []ingest.TrackInfo{}, Recordings: []ingest.RecordingInfo{}}
 	if room != nil {
 		out.Tracks = room.Tracks()

@@ -24,6 +24,8 @@ type RoomRecord struct {
 	RTPHost   string    `json:"rtp_host"`
 	RTPPort   int       `json:"rtp_port"`
 	CreatedAt time.Time `json:"created_at"`
+	// State is "failed" once the node serving the room died.
+	State string `json:"state,omitempty"`
 }
 
 // Store keeps room records. The in-memory store is the embedded default; a

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -221,6 +222,25 @@ func TestSIGKILLLeavesReadableFiles(t *testing.T) {
 			t.Errorf("%s: %.2f s readable after SIGKILL at %.0f s, want ≥ %.0f", f.Path, got, recordFor.Seconds(), recordFor.Seconds()-3)
 		} else {
 			t.Logf("%s: %.2f s readable after SIGKILL at %.0f s", f.Path, got, recordFor.Seconds())
+		}
+	}
+	// The next start reports the interrupted recording as failed and keeps
+	// every partial file listed: nothing silently lost.
+	startServer(t, "--data", srv.dataDir)
+	data, err = os.ReadFile(filepath.Join(srv.dataDir, rec.Manifest))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var after recordingResp
+	if err := json.Unmarshal(data, &after); err != nil {
+		t.Fatal(err)
+	}
+	if after.State != "failed" || !strings.Contains(after.Error, "interrupted") || len(after.Files) != 3 {
+		t.Fatalf("after restart: state %q error %q, %d files", after.State, after.Error, len(after.Files))
+	}
+	for _, f := range after.Files {
+		if f.State != "partial" {
+			t.Errorf("%s: state %q, want partial", f.Path, f.State)
 		}
 	}
 }

@@ -145,4 +145,19 @@ func TestThreeNodesShareRedis(t *testing.T) {
 		a.must(200, "GET", "/v1/nodes", nil, &n)
 		return len(n.Nodes) == 2
 	})
+	// Its rooms are reported failed.
+	waitFor(t, 5*time.Second, "the dead node's room to be marked failed", func() bool {
+		var list struct {
+			Rooms []struct {
+				ID, Node, State string
+			} `json:"rooms"`
+		}
+		a.must(200, "GET", "/v1/rooms", nil, &list)
+		for _, r := range list.Rooms {
+			if r.Node == "nc" && r.State != "failed" {
+				return false
+			}
+		}
+		return true
+	})
 }
