@@ -339,19 +339,9 @@ func (cb *compBench) main(ctx context.Context, stopSignals func()) error {
 }
 
 func (cb *compBench) prepare(ctx context.Context) error {
-	wd, err := os.Getwd()
-	if err != nil {
+	var err error
+	if cb.root, cb.serverBin, err = locateServer(cb.cfg.serverPath); err != nil {
 		return err
-	}
-	if cb.root, err = moduleRoot(wd); err != nil {
-		return err
-	}
-	cb.serverBin = cb.cfg.serverPath
-	if cb.serverBin == "" {
-		cb.serverBin = filepath.Join(cb.root, "bin", "streamline")
-	}
-	if st, err := os.Stat(cb.serverBin); err != nil || st.IsDir() {
-		return fmt.Errorf("%s not found: run `make build` first (or pass -server PATH)", cb.serverBin)
 	}
 	for _, t := range []struct {
 		name string

@@ -288,19 +288,9 @@ func (b *bench) main(ctx context.Context, stopSignals func()) error {
 
 // prepare finds the tools, builds cmd/loadgen and encodes the media once.
 func (b *bench) prepare(ctx context.Context) error {
-	wd, err := os.Getwd()
-	if err != nil {
+	var err error
+	if b.root, b.serverBin, err = locateServer(b.cfg.serverPath); err != nil {
 		return err
-	}
-	if b.root, err = moduleRoot(wd); err != nil {
-		return err
-	}
-	b.serverBin = b.cfg.serverPath
-	if b.serverBin == "" {
-		b.serverBin = filepath.Join(b.root, "bin", "streamline")
-	}
-	if st, err := os.Stat(b.serverBin); err != nil || st.IsDir() {
-		return fmt.Errorf("%s not found: run `make build` first (or pass -server PATH)", b.serverBin)
 	}
 	if b.ffprobe, err = exec.LookPath("ffprobe"); err != nil {
 		return errors.New("ffprobe not found (it checks the recorded files): run `make deps-test` (Debian package ffmpeg)")
@@ -698,4 +688,24 @@ func writeJSONFile(path string, v any) error {
 		return err
 	}
 	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+// locateServer finds the module root and the streamline binary to run:
+// serverPath when given, else bin/streamline of the module.
+func locateServer(serverPath string) (root, bin string, err error) {
+	wd, err := os.Getwd()
+	if err != nil {
+		return "", "", err
+	}
+	if root, err = moduleRoot(wd); err != nil {
+		return "", "", err
+	}
+	bin = serverPath
+	if bin == "" {
+		bin = filepath.Join(root, "bin", "streamline")
+	}
+	if st, err := os.Stat(bin); err != nil || st.IsDir() {
+		return "", "", fmt.Errorf("%s not found: run `make build` first (or pass -server PATH)", bin)
+	}
+	return root, bin, nil
 }
