@@ -45,6 +45,7 @@ func (s *Server) heartbeatLoop(rs *RedisStore, stop <-chan struct{}) {
 			s.draining = true
 			s.mu.Unlock()
 		}
+		s.reassertRooms(ctx, rs)
 		s.failDeadRooms(ctx, rs)
 	}
 	beat()
@@ -103,4 +104,20 @@ func (s *Server) drainNode(w http.ResponseWriter, r *http.Request) {
 	s.draining = true
 	s.mu.Unlock()
 	writeJSON(w, http.StatusOK, s.self())
+}
+
+// reassertRooms puts this node's rooms back into the store if it lost them
+// (a Redis restarted without persistence): the rooms are alive here.
+func (s *Server) reassertRooms(ctx context.Context, rs *RedisStore) {
+	s.mu.Lock()
+	recs := make([]RoomRecord, 0, len(s.records))
+	for _, r := range s.records {
+		recs = append(recs, r)
+	}
+	s.mu.Unlock()
+	for _, rec := range recs {
+		if err := rs.CreateRoom(ctx, rec); err == nil {
+			s.log.Info("room re-registered in the store", "room", rec.ID)
+		}
+	}
 }

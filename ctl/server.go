@@ -74,8 +74,11 @@ type Server struct {
 	mu     sync.Mutex
 	rooms  map[string]*ingest.Room
 	medias map[string]*roomMedia
-	closed bool
-	hub    *hub
+	// records are the store records of the rooms this node serves, kept to
+	// re-assert them if the store lost them (a Redis restart).
+	records map[string]RoomRecord
+	closed  bool
+	hub     *hub
 
 	stopHealth chan struct{}
 	auth       *authenticator
@@ -123,7 +126,7 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, ports: newPortPool(cfg.Ports), rooms: map[string]*ingest.Room{}, medias: map[string]*roomMedia{}, hub: newHub()}
+	s := &Server{cfg: cfg, log: cfg.Logger, ports: newPortPool(cfg.Ports), rooms: map[string]*ingest.Room{}, medias: map[string]*roomMedia{}, records: map[string]RoomRecord{}, hub: newHub()}
 	s.auth = &authenticator{secret: cfg.JWTSecret, now: time.Now}
 	for _, k := range cfg.APIKeys {
 		if k = strings.TrimSpace(k); k != "" {
@@ -350,6 +353,7 @@ func (s *Server) CreateRoom(ctx context.Context, id string) (*ingest.Room, RoomR
 		return nil, RoomRecord{}, err
 	}
 	s.rooms[id] = room
+	s.records[id] = rec
 	s.medias[id] = &roomMedia{room: room, taps: map[string]*ingest.Tap{}, composites: map[string]*compositeRec{},
 		layout: layouts.Spec{Template: layouts.TemplateGrid}}
 	s.log.Info("room created", "room", id, "rtp_port", port)
@@ -433,6 +437,7 @@ func (s *Server) closeRoom(ctx context.Context, id string) error {
 	room := s.rooms[id]
 	media := s.medias[id]
 	delete(s.rooms, id)
+	delete(s.records, id)
 	s.mu.Unlock()
 	if room == nil {
 		return fmt.Errorf("room %q: %w", id, ErrRoomNotFound)

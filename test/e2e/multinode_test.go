@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -160,4 +161,54 @@ func TestThreeNodesShareRedis(t *testing.T) {
 		}
 		return true
 	})
+}
+
+// TestRedisRestartIsSurvived: Redis goes away mid-recording and comes back
+// empty; the node keeps recording, reconnects, re-registers itself and its
+// room, and the recording finishes whole.
+func TestRedisRestartIsSurvived(t *testing.T) {
+	port := freeTCPPort(t)
+	startRedis := func() *exec.Cmd {
+		cmd := exec.Command("redis-server", "--port", fmt.Sprint(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
+		if err := cmd.Start(); err != nil {
+			t.Fatalf("redis-server: %v", err)
+		}
+		for i := 0; i < 100; i++ {
+			if c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 100*time.Millisecond); err == nil {
+				c.Close()
+				return cmd
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		t.Fatal("redis-server did not start")
+		return nil
+	}
+	redisCmd := startRedis()
+	defer func() { _ = redisCmd.Process.Kill(); _ = redisCmd.Wait() }()
+	srv := startServer(t, "--redis", fmt.Sprintf("redis://127.0.0.1:%d/0", port), "--node-id", "solo")
+	room := srv.createRoom("rr")
+	srv.addTrack(room.ID, map[string]any{"id": "cam", "participant": "p", "kind": "video", "codec": "vp8", "ssrc": 9, "payload_type": 96})
+	rec := srv.startRecording(room.ID, nil)
+	sd := vp8Sender(t, room.RTP.Port, 9, 30*8, "ball")
+	time.Sleep(2 * time.Second)
+	_ = redisCmd.Process.Kill()
+	_ = redisCmd.Wait()
+	time.Sleep(1500 * time.Millisecond) // the node runs without its store
+	redisCmd = startRedis()              // back, and empty
+	waitFor(t, 8*time.Second, "the node to re-register", func() bool {
+		var n nodesResp
+		return srv.call("GET", "/v1/nodes", nil, &n) == 200 && len(n.Nodes) == 1
+	})
+	waitFor(t, 8*time.Second, "the room to be served again", func() bool {
+		return srv.call("GET", "/v1/rooms/rr", nil, nil) == 200
+	})
+	waitDone(t, sd, 15*time.Second)
+	time.Sleep(300 * time.Millisecond)
+	final := srv.stopRecording(room.ID, rec.ID)
+	if len(final.Files) != 1 || final.Files[0].State != "final" {
+		t.Fatalf("recording after the Redis restart: %+v", final)
+	}
+	if d := duration(ffprobe(t, filepath.Join(srv.dataDir, final.Files[0].Path))); !within(d, 8, 0.6) {
+		t.Errorf("file %.2f s, want the whole 8 s across the Redis outage", d)
+	}
 }
