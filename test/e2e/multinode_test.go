@@ -194,7 +194,7 @@ func TestRedisRestartIsSurvived(t *testing.T) {
 	_ = redisCmd.Process.Kill()
 	_ = redisCmd.Wait()
 	time.Sleep(1500 * time.Millisecond) // the node runs without its store
-	redisCmd = startRedis()              // back, and empty
+	redisCmd = startRedis()             // back, and empty
 	waitFor(t, 8*time.Second, "the node to re-register", func() bool {
 		var n nodesResp
 		return srv.call("GET", "/v1/nodes", nil, &n) == 200 && len(n.Nodes) == 1
