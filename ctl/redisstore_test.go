@@ -6,59 +6,20 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http/httptest"
 	"net/netip"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
+	"github.com/streamline-media/streamline/internal/testredis"
 )
-
-// redisURL returns a Redis for the test: the one on 127.0.0.1:6379 when it
-// answers, otherwise a redis-server started on a free port. Each test gets
-// its own key prefix.
-func redisURL(t *testing.T) string {
-	t.Helper()
-	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
-	defer c.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	if c.Ping(ctx).Err() == nil {
-		return "redis://127.0.0.1:6379/0"
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	cmd := exec.Command("redis-server", "--port", fmt.Sprint(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("redis-server: %v (make test installs it)", err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	url := fmt.Sprintf("redis://127.0.0.1:%d/0", port)
-	for i := 0; i < 50; i++ {
-		c := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", port)})
-		ok := c.Ping(context.Background()).Err() == nil
-		c.Close()
-		if ok {
-			return url
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatal("redis-server did not start")
-	return ""
-}
 
 func newRedisStore(t *testing.T) *RedisStore {
 	t.Helper()
 	prefix := fmt.Sprintf("sltest-%d", time.Now().UnixNano())
-	rs, err := NewRedisStore(context.Background(), redisURL(t), prefix)
+	rs, err := NewRedisStore(context.Background(), testredis.URL(t), prefix)
 	if err != nil {
 		t.Fatal(err)
 	}

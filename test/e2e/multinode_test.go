@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"net"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -11,32 +10,9 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
-)
 
-// testRedis is the Redis on 127.0.0.1:6379 when one answers, else a
-// redis-server started on a free port.
-func testRedis(t *testing.T) string {
-	t.Helper()
-	if c, err := net.DialTimeout("tcp", "127.0.0.1:6379", time.Second); err == nil {
-		c.Close()
-		return "redis://127.0.0.1:6379/0"
-	}
-	port := freeTCPPort(t)
-	cmd := exec.Command("redis-server", "--port", fmt.Sprint(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("redis-server: %v", err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	for i := 0; i < 50; i++ {
-		if c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second); err == nil {
-			c.Close()
-			return fmt.Sprintf("redis://127.0.0.1:%d/0", port)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatal("redis-server did not start")
-	return ""
-}
+	"github.com/streamline-media/streamline/internal/testredis"
+)
 
 type nodesResp struct {
 	Nodes []struct {
@@ -50,7 +26,7 @@ type nodesResp struct {
 // rooms on different nodes, serve each other's rooms (a layout sent to one
 // node applies on the owner's compositor), and notice a killed node.
 func TestThreeNodesShareRedis(t *testing.T) {
-	url := testRedis(t)
+	url := testredis.URL(t)
 	prefix := fmt.Sprintf("e2e-%d", time.Now().UnixNano())
 	var nodes []*server
 	for _, id := range []string{"na", "nb", "nc"} {
@@ -167,22 +143,8 @@ func TestThreeNodesShareRedis(t *testing.T) {
 // empty; the node keeps recording, reconnects, re-registers itself and its
 // room, and the recording finishes whole.
 func TestRedisRestartIsSurvived(t *testing.T) {
-	port := freeTCPPort(t)
-	startRedis := func() *exec.Cmd {
-		cmd := exec.Command("redis-server", "--port", fmt.Sprint(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
-		if err := cmd.Start(); err != nil {
-			t.Fatalf("redis-server: %v", err)
-		}
-		for i := 0; i < 100; i++ {
-			if c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 100*time.Millisecond); err == nil {
-				c.Close()
-				return cmd
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		t.Fatal("redis-server did not start")
-		return nil
-	}
+	port := testredis.FreePort(t)
+	startRedis := func() *exec.Cmd { return testredis.Start(t, port) }
 	redisCmd := startRedis()
 	defer func() { _ = redisCmd.Process.Kill(); _ = redisCmd.Wait() }()
 	srv := startServer(t, "--redis", fmt.Sprintf("redis://127.0.0.1:%d/0", port), "--node-id", "solo")
