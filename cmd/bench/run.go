@@ -847,30 +847,18 @@ func groupThreadSymbols(report string, kinds, n int) []string {
 	type key struct{ kind, sym string }
 	sums := map[key]float64{}
 	total := map[string]float64{}
-	for _, l := range strings.Split(report, "\n") {
-		l = strings.TrimSpace(l)
-		if l == "" || strings.HasPrefix(l, "#") {
-			continue
-		}
-		pct, rest, ok := strings.Cut(l, "%")
-		if !ok {
-			continue
-		}
-		var v float64
-		if _, err := fmt.Sscan(pct, &v); err != nil {
-			continue
-		}
+	eachPerfLine(report, func(v float64, rest string) {
 		i := strings.Index(rest, " [k] ")
 		if j := strings.Index(rest, " [.] "); i < 0 || (j >= 0 && j < i) {
 			i = j
 		}
 		if i < 0 {
-			continue
+			return
 		}
 		k := key{foldDigits(strings.TrimSpace(rest[:i])), strings.TrimSpace(rest[i:])}
 		sums[k] += v
 		total[k.kind] += v
-	}
+	})
 	var kindList []string
 	for k := range total {
 		kindList = append(kindList, k)
@@ -919,21 +907,9 @@ func perfLines(report string, n int) []string {
 // per track), so "trk-1234-1-jbu" and "trk-99-1-jbuf:" count together.
 func groupThreads(report string) []string {
 	sums := map[string]float64{}
-	for _, l := range strings.Split(report, "\n") {
-		l = strings.TrimSpace(l)
-		if l == "" || strings.HasPrefix(l, "#") {
-			continue
-		}
-		pct, name, ok := strings.Cut(l, "%")
-		if !ok {
-			continue
-		}
-		var v float64
-		if _, err := fmt.Sscan(pct, &v); err != nil {
-			continue
-		}
+	eachPerfLine(report, func(v float64, name string) {
 		sums[foldDigits(strings.TrimSpace(name))] += v
-	}
+	})
 	type kv struct {
 		k string
 		v float64
@@ -960,4 +936,24 @@ func foldDigits(s string) string {
 		return s[:i] + "…"
 	}
 	return s
+}
+
+// eachPerfLine calls fn with the percentage and the rest of each data line of
+// a perf report (comments, blank and malformed lines skipped).
+func eachPerfLine(report string, fn func(pct float64, rest string)) {
+	for _, l := range strings.Split(report, "\n") {
+		l = strings.TrimSpace(l)
+		if l == "" || strings.HasPrefix(l, "#") {
+			continue
+		}
+		pct, rest, ok := strings.Cut(l, "%")
+		if !ok {
+			continue
+		}
+		var v float64
+		if _, err := fmt.Sscan(pct, &v); err != nil {
+			continue
+		}
+		fn(v, rest)
+	}
 }
