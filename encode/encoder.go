@@ -95,14 +95,7 @@ func VideoEncoder(choice Choice, s VideoSettings) (*Encoder, error) {
 	b.add("videorate", "rate", nil)
 	b.add("capsfilter", "raw", []prop{{name: "caps", value: gst.NewCapsFromString(raw)}})
 	enc := b.add(c.factory, "enc", c.video(s))
-	if p, ok := parsers[c.codec]; ok {
-		b.add(p.factory, "parse", p.props)
-	}
-	b.add("capsfilter", "out", []prop{{name: "caps", value: gst.NewCapsFromString(encodedCaps[c.codec])}})
-	if err := b.finish(); err != nil {
-		return nil, err
-	}
-	return &Encoder{Bin: b.bin, Choice: choice, ElementName: enc.GetName(), Caps: encodedCaps[c.codec]}, nil
+	return b.encoder(c, choice, enc)
 }
 
 // AudioEncoder builds "audioconvert ! audioresample ! capsfilter (48 kHz
@@ -127,6 +120,12 @@ func AudioEncoder(choice Choice, s AudioSettings) (*Encoder, error) {
 	b.add("audioresample", "resample", nil)
 	b.add("capsfilter", "raw", []prop{{name: "caps", value: gst.NewCapsFromString(raw)}})
 	enc := b.add(c.factory, "enc", c.audio(s))
+	return b.encoder(c, choice, enc)
+}
+
+// encoder ends a chain after its encoder element enc: the codec's parser
+// (if any) and the encoded caps, then the Encoder around the finished bin.
+func (b *builder) encoder(c candidate, choice Choice, enc *gst.Element) (*Encoder, error) {
 	if p, ok := parsers[c.codec]; ok {
 		b.add(p.factory, "parse", p.props)
 	}
