@@ -102,6 +102,10 @@ type roomMedia struct {
 	syncOffsets map[string]time.Duration
 	stopSync    chan struct{}
 	log         *slog.Logger
+	// holders are users of the compositor other than composite recordings
+	// (live streams, preview watchers), by name. Each stop func is called
+	// with mu held when the room closes, and must not take mu.
+	holders map[string]func()
 }
 
 type compositeRec struct {
@@ -252,8 +256,46 @@ func (m *roomMedia) ensureGraphLocked(s *Server, v VideoJSON) error {
 	return nil
 }
 
-// closeGraphIfIdleLocked stops the compositor when no composite records.
+// holdGraphLocked starts the compositor if needed (at v's size and rate
+// when it starts here) and keeps it running for key until
+// releaseGraphLocked(key). stop is called if the room closes first.
+func (m *roomMedia) holdGraphLocked(s *Server, key string, v VideoJSON, stop func()) error {
+	if _, dup := m.holders[key]; dup {
+		return fmt.Errorf("compositor holder %q: %w", key, ingest.ErrConflict)
+	}
+	if err := m.ensureGraphLocked(s, defaultVideo(v)); err != nil {
+		return fmt.Errorf("start compositor: %w", err)
+	}
+	if m.holders == nil {
+		m.holders = map[string]func(){}
+	}
+	m.holders[key] = stop
+	return nil
+}
+
+// releaseGraphLocked drops key's hold and stops the compositor when nothing
+// else uses it.
+func (m *roomMedia) releaseGraphLocked(key string) {
+	delete(m.holders, key)
+	m.closeGraphIfIdleLocked()
+}
+
+// stopHoldersLocked tells every holder the room is closing.
+func (m *roomMedia) stopHoldersLocked() {
+	for key, stop := range m.holders {
+		if stop != nil {
+			stop()
+		}
+		delete(m.holders, key)
+	}
+}
+
+// closeGraphIfIdleLocked stops the compositor when no composite records and
+// nothing else holds it.
 func (m *roomMedia) closeGraphIfIdleLocked() {
+	if len(m.holders) > 0 {
+		return
+	}
 	for _, c := range m.composites {
 		c.mu.Lock()
 		active := c.info.State == ingest.StateRecording

@@ -450,6 +450,7 @@ func (s *Server) closeRoom(ctx context.Context, id string) error {
 			}
 		}
 		media.mu.Lock()
+		media.stopHoldersLocked()
 		media.closeGraphIfIdleLocked()
 		media.mu.Unlock()
 	}
