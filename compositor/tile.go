@@ -74,6 +74,11 @@ func (g *Graph) attach(bin *gst.Bin, mixer *gst.Element, fromRoom bool) (*gst.Pa
 	if fromRoom {
 		pad.SetOffset(-g.t0)
 	}
+	if mixer == g.comp {
+		if err := gstx.SetPadStructure(pad, "converter-config", padConverter); err != nil {
+			g.log.Warn("compositor: scaler settings", "pad", pad.GetName(), "error", err)
+		}
+	}
 	if ret := bin.GetStaticPad("src").Link(pad); ret != gst.PadLinkOK {
 		mixer.ReleaseRequestPad(pad)
 		_ = p.Remove(bin.Element)
@@ -114,7 +119,7 @@ func newPlaceholder(name, label string, fps int) (*gst.Bin, error) {
 	}
 	src.SetArg("pattern", "solid-color")
 	caps, err := element("capsfilter", name+"-caps", map[string]any{
-		"caps": gst.NewCapsFromString(fmt.Sprintf("video/x-raw,format=I420,width=%d,height=%d,framerate=%d/1", placeholderW, placeholderH, fps))})
+		"caps": gst.NewCapsFromString(fmt.Sprintf("video/x-raw,%s,width=%d,height=%d,framerate=%d/1", rawVideo, placeholderW, placeholderH, fps))})
 	if err != nil {
 		return nil, err
 	}

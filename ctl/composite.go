@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -111,6 +112,9 @@ type roomMedia struct {
 type compositeRec struct {
 	mu   sync.Mutex
 	info CompositeInfo
+	// writeMu orders composite.json writes: each snapshots under it, so
+	// the file always ends with the latest state.
+	writeMu sync.Mutex
 }
 
 // encodingChain is one rendition: queues + encoders from the compositor's
@@ -121,7 +125,12 @@ type encodingChain struct {
 	venc, aenc *encode.Encoder
 	mux        *encode.Mux
 	eos        *gstx.EOSWatch
+	align      *gstx.StartAlign
 }
+
+// alignWait bounds how long an encoding's first video frame and first audio
+// buffer wait for each other.
+const alignWait = 3 * time.Second
 
 func defaultVideo(v VideoJSON) VideoJSON {
 	if v.Width == 0 {
@@ -249,7 +258,7 @@ func (m *roomMedia) ensureGraphLocked(s *Server, v VideoJSON) error {
 	m.syncOffsets = map[string]time.Duration{}
 	m.log = s.log.With("room", m.room.ID())
 	m.stopSync = make(chan struct{})
-	go m.runSync(m.stopSync)
+	go m.runSync(s, m.stopSync)
 	for _, t := range m.room.Tracks() {
 		m.mixLocked(t, s)
 	}
@@ -298,7 +307,7 @@ func (m *roomMedia) closeGraphIfIdleLocked() {
 	}
 	for _, c := range m.composites {
 		c.mu.Lock()
-		active := c.info.State == ingest.StateRecording
+		active := c.info.State == ingest.StateRecording || c.info.State == ingest.StateStopping
 		c.mu.Unlock()
 		if active {
 			return
@@ -406,7 +415,7 @@ func (s *Server) startComposite(m *roomMedia, req compositeRequest) (CompositeIn
 		rec.info.Encodings = append(rec.info.Encodings, enc)
 		if err := s.startEncoding(m, enc, name, reg); err != nil {
 			for _, e := range rec.info.Encodings {
-				s.stopEncoding(m, e)
+				s.stopEncoding(m, rec, e)
 			}
 			undo()
 			var fe *encode.FieldError
@@ -483,6 +492,10 @@ func (s *Server) startEncoding(m *roomMedia, enc *EncodingInfo, name string, reg
 		return fmt.Errorf("encoding %s: file sink: %w", name, err)
 	}
 	ch.eos = gstx.WatchEOS(sink.GetStaticPad("sink"))
+	// One start instant for video and audio (fragmented MP4 starts every
+	// track at zero), the audio encoder's priming compensated.
+	ch.align = gstx.AlignStart(ch.vq.GetStaticPad("src"), ch.aq.GetStaticPad("src"), ch.aenc.Priming,
+		encode.AudioSampleRate, 2*encode.AudioChannels, alignWait)
 	enc.times = gstx.WatchTimes(ch.mux.Bin.GetStaticPad("video"))
 	for _, e := range []*gst.Element{ch.mux.Bin.Element, ch.venc.Bin.Element, ch.aenc.Bin.Element, ch.vq, ch.aq} {
 		if !e.SyncStateWithParent() {
@@ -506,34 +519,38 @@ func (s *Server) startEncoding(m *roomMedia, enc *EncodingInfo, name string, reg
 }
 
 // stopEncoding detaches an encoding from the tees, drains it with EOS so the
-// muxer finalizes the file, and removes it.
-func (s *Server) stopEncoding(m *roomMedia, enc *EncodingInfo) {
-	ch := enc.out
+// muxer finalizes the file, and removes it. The encoding's fields change
+// under rec.mu (readers snapshot them concurrently); the EOS wait holds no
+// lock.
+func (s *Server) stopEncoding(m *roomMedia, rec *compositeRec, enc *EncodingInfo) {
+	rec.mu.Lock()
+	ch, times := enc.out, enc.times
+	enc.out, enc.times = nil, nil
+	rec.mu.Unlock()
 	if ch == nil {
 		return
 	}
-	enc.out = nil
 	for _, o := range []*compositor.Output{ch.vout, ch.aout} {
 		if o != nil {
 			o.Finish()
 			o.Close()
 		}
 	}
+	state, errText := ingest.FileFinal, ""
 	if ch.eos != nil {
 		if err := ch.eos.Wait(compositeEOSTimeout); err != nil {
-			enc.State, enc.Error = ingest.FileFailed, err.Error()
-		} else {
-			enc.State = ingest.FileFinal
+			state, errText = ingest.FileFailed, err.Error()
 		}
 		ch.eos.Remove()
 	}
-	if enc.times != nil {
-		if first, last := enc.times.FirstPTS(), enc.times.LastPTS(); first >= 0 && last >= first {
-			enc.DurationMS = (last - first) / int64(time.Millisecond)
+	var durationMS int64
+	if times != nil {
+		if first, last := times.FirstPTS(), times.LastPTS(); first >= 0 && last >= first {
+			durationMS = (last - first) / int64(time.Millisecond)
 		}
-		enc.times.Free()
-		enc.times = nil
+		times.Free()
 	}
+	ch.align.Release()
 	pipe := m.room.Pipeline()
 	for _, e := range []*gst.Element{ch.vq, ch.aq, binElem(ch.venc), binElem(ch.aenc), muxElem(ch.mux)} {
 		if e == nil {
@@ -542,8 +559,15 @@ func (s *Server) stopEncoding(m *roomMedia, enc *EncodingInfo) {
 		_ = gstx.StopElement(e, 5*time.Second)
 		_ = pipe.Remove(e)
 	}
+	var size int64
 	if st, err := os.Stat(filepath.Join(s.cfg.DataDir, enc.Path)); err == nil {
-		enc.Bytes = st.Size()
+		size = st.Size()
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	enc.DurationMS, enc.Bytes = durationMS, size
+	if ch.eos != nil {
+		enc.State, enc.Error = state, errText
 	}
 }
 
@@ -563,24 +587,34 @@ func muxElem(m *encode.Mux) *gst.Element {
 
 func (s *Server) stopComposite(m *roomMedia, id string) (CompositeInfo, error) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	rec := m.composites[id]
 	if rec == nil {
+		m.mu.Unlock()
 		return CompositeInfo{}, fmt.Errorf("%w: recording %q", ingest.ErrNotFound, id)
 	}
 	rec.mu.Lock()
 	if rec.info.State != ingest.StateRecording {
 		rec.mu.Unlock()
+		m.mu.Unlock()
 		return rec.snapshot(), nil
 	}
+	// Stopping keeps the compositor up (closeGraphIfIdleLocked) while the
+	// encodings drain, which happens without the room's lock: layout
+	// changes, joins and other recordings go on meanwhile.
 	rec.info.State = ingest.StateStopping
+	encodings := slices.Clone(rec.info.Encodings)
 	rec.mu.Unlock()
+	m.mu.Unlock()
+
 	var wg sync.WaitGroup
-	for _, e := range rec.info.Encodings {
+	for _, e := range encodings {
 		wg.Add(1)
-		go func() { defer wg.Done(); s.stopEncoding(m, e) }()
+		go func() { defer wg.Done(); s.stopEncoding(m, rec, e) }()
 	}
 	wg.Wait()
+
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	var tracks *ingest.RecordingInfo
 	if rec.info.Tracks != nil {
 		if tr, err := m.room.StopRecording(id); err == nil {
@@ -640,6 +674,8 @@ func derefFiles(fs []*ingest.FileEntry) []ingest.FileEntry {
 }
 
 func (s *Server) writeCompositeManifest(rec *compositeRec) {
+	rec.writeMu.Lock()
+	defer rec.writeMu.Unlock()
 	info := rec.snapshot()
 	data, err := json.MarshalIndent(info, "", "  ")
 	if err != nil {
@@ -851,18 +887,37 @@ func (m *roomMedia) syncLocked() {
 	}
 }
 
-// runSync keeps lip-sync current while the compositor runs.
-func (m *roomMedia) runSync(stop <-chan struct{}) {
+// runSync keeps lip-sync current while the compositor runs, and rewrites
+// the running composite recordings' composite.json every
+// compositeManifestEvery (durations and sizes so far), so a crash leaves a
+// recent one.
+func (m *roomMedia) runSync(s *Server, stop <-chan struct{}) {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
-	for {
+	for n := 1; ; n++ {
 		select {
 		case <-stop:
 			return
 		case <-tick.C:
 			m.mu.Lock()
 			m.syncLocked()
+			var running []*compositeRec
+			if n%compositeManifestEvery == 0 {
+				for _, c := range m.composites {
+					c.mu.Lock()
+					if c.info.State == ingest.StateRecording {
+						running = append(running, c)
+					}
+					c.mu.Unlock()
+				}
+			}
 			m.mu.Unlock()
+			for _, c := range running {
+				s.writeCompositeManifest(c)
+			}
 		}
 	}
 }
+
+// compositeManifestEvery is the composite.json rewrite period, in seconds.
+const compositeManifestEvery = 5

@@ -3,6 +3,7 @@ package encode
 import (
 	"fmt"
 	"sync/atomic"
+	"time"
 
 	"github.com/go-gst/go-gst/gst"
 
@@ -25,6 +26,11 @@ type Encoder struct {
 	// added to a tee later can start at any keyframe; muxer bins convert to
 	// whatever their container needs.
 	Caps string
+	// Priming is an audio encoder's delay: the encoded stream carries this
+	// much of the encoder's own audio before the first input sample, under
+	// that sample's timestamp. Start the audio later by as much and move
+	// its timestamps back (gstx.AlignStart) to keep it in sync.
+	Priming time.Duration
 }
 
 // RequestKeyframe asks the encoder for a keyframe with all headers (an
@@ -92,7 +98,11 @@ func VideoEncoder(choice Choice, s VideoSettings) (*Encoder, error) {
 	raw := fmt.Sprintf("video/x-raw,format=%s,width=%d,height=%d,framerate=%d/1,pixel-aspect-ratio=1/1", c.rawFormat, s.Width, s.Height, s.FPS)
 	b.add("videoconvert", "convert", nil)
 	b.add("videoscale", "scale", nil)
-	b.add("videorate", "rate", nil)
+	// skip-to-first: without it videorate repeats the first frame back to
+	// the segment start, and an encoding started mid-stream would begin
+	// with seconds of a frozen frame (and MP4 fragments, which start every
+	// track at zero, would put the video that far behind the audio).
+	b.add("videorate", "rate", []prop{{name: "skip-to-first", value: true}})
 	b.add("capsfilter", "raw", []prop{{name: "caps", value: gst.NewCapsFromString(raw)}})
 	enc := b.add(c.factory, "enc", c.video(s))
 	return b.encoder(c, choice, enc)
@@ -133,7 +143,8 @@ func (b *builder) encoder(c candidate, choice Choice, enc *gst.Element) (*Encode
 	if err := b.finish(); err != nil {
 		return nil, err
 	}
-	return &Encoder{Bin: b.bin, Choice: choice, ElementName: enc.GetName(), Caps: encodedCaps[c.codec]}, nil
+	priming := time.Duration(c.primingSamples) * time.Second / AudioSampleRate
+	return &Encoder{Bin: b.bin, Choice: choice, ElementName: enc.GetName(), Caps: encodedCaps[c.codec], Priming: priming}, nil
 }
 
 // builder assembles a linear chain of elements in a bin, remembering the
