@@ -838,6 +838,11 @@ const lipSyncTolerance = 5 * time.Millisecond
 // following it would stall the mix.
 const maxLipSync = time.Second
 
+// opusLookahead is libopus's algorithmic delay at 48 kHz in the modes
+// WebRTC senders use (2.5 ms + 4 ms = 312 samples, the pre-skip an Ogg or
+// WebM Opus stream would carry).
+const opusLookahead = 6500 * time.Microsecond
+
 // syncLocked aligns each participant's audio and video in the composite
 // through their senders' RTCP wall clocks: the track whose media is stamped
 // earlier relative to its capture time is delayed by the difference.
@@ -845,7 +850,10 @@ func (m *roomMedia) syncLocked() {
 	if m.graph == nil {
 		return
 	}
-	type pair struct{ audio, video string }
+	type pair struct {
+		audio, video string
+		audioCodec   string
+	}
 	byParticipant := map[string]*pair{}
 	for _, t := range m.room.Tracks() {
 		if m.taps[t.ID] == nil {
@@ -859,7 +867,7 @@ func (m *roomMedia) syncLocked() {
 		if t.Kind == ingest.Video && p.video == "" {
 			p.video = t.ID
 		} else if t.Kind == ingest.Audio && p.audio == "" {
-			p.audio = t.ID
+			p.audio, p.audioCodec = t.ID, t.Codec
 		}
 	}
 	for _, p := range byParticipant {
@@ -870,6 +878,12 @@ func (m *roomMedia) syncLocked() {
 		cv, okV := m.room.SenderClockOffset(p.video)
 		if !okA || !okV || (ca-cv).Abs() > maxLipSync {
 			continue
+		}
+		if p.audioCodec == "opus" {
+			// Decoded Opus lags its RTP timestamps by the sender encoder's
+			// lookahead (RTP carries no pre-skip), so it was captured that
+			// much earlier than stamped.
+			ca -= opusLookahead
 		}
 		// c is capture time minus our stamp: the more negative, the later we
 		// stamped that track's media. The other track waits for it.
