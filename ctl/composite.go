@@ -106,6 +106,8 @@ type roomMedia struct {
 	// (live streams, preview watchers), by name. Each stop func is called
 	// with mu held when the room closes, and must not take mu.
 	holders map[string]func()
+	// past are the recordings of an earlier run of a restored room.
+	past []ingest.RecordingInfo
 }
 
 type compositeRec struct {
