@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"net/netip"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -754,14 +755,18 @@ func (s *Server) listRecordings(w http.ResponseWriter, r *http.Request) {
 	for _, rec := range s.pastRecordings(room.ID()) {
 		out = append(out, rec)
 	}
-	for _, rec := range room.Recordings() {
-		out = append(out, rec)
-	}
+	var composites []string
 	if m := s.media(room.ID()); m != nil {
-		for _, id := range m.compositeIDs() {
-			if c, err := s.composite(room.ID(), id); err == nil {
-				out = append(out, c)
-			}
+		composites = m.compositeIDs()
+	}
+	for _, rec := range room.Recordings() {
+		if !slices.Contains(composites, rec.ID) { // a composite's "tracks" part: listed inside it
+			out = append(out, rec)
+		}
+	}
+	for _, id := range composites {
+		if c, err := s.composite(room.ID(), id); err == nil {
+			out = append(out, c)
 		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"recordings": out})
