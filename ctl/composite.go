@@ -108,6 +108,9 @@ type roomMedia struct {
 	holders map[string]func()
 	// past are the recordings of an earlier run of a restored room.
 	past []ingest.RecordingInfo
+	// lastCost is the room's latest CPU estimate (cost.go), under costMu.
+	costMu   sync.Mutex
+	lastCost float64
 }
 
 type compositeRec struct {

@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"net/netip"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -63,6 +64,9 @@ type Config struct {
 	// with WebhookSecret (HMAC-SHA256 in X-Streamline-Signature).
 	WebhookURL    string
 	WebhookSecret []byte
+	// Capacity is the CPU cores this node offers for placement (default:
+	// all of them); its load is estimated by DefaultCosts.
+	Capacity float64
 }
 
 // Server owns the rooms of this node and serves the REST API.
@@ -85,6 +89,7 @@ type Server struct {
 	auth       *authenticator
 	draining   bool // takes no new rooms
 	persist    *persister
+	costs      CostModel
 
 	encOnce sync.Once
 }
@@ -128,7 +133,11 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.Capacity <= 0 {
+		cfg.Capacity = float64(runtime.NumCPU())
+	}
 	s := &Server{cfg: cfg, log: cfg.Logger, ports: newPortPool(cfg.Ports), rooms: map[string]*ingest.Room{}, medias: map[string]*roomMedia{}, records: map[string]RoomRecord{}, hub: newHub()}
+	s.costs = DefaultCosts
 	s.auth = &authenticator{secret: cfg.JWTSecret, now: time.Now}
 	for _, k := range cfg.APIKeys {
 		if k = strings.TrimSpace(k); k != "" {
