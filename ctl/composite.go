@@ -111,6 +111,8 @@ type roomMedia struct {
 	// lastCost is the room's latest CPU estimate (cost.go), under costMu.
 	costMu   sync.Mutex
 	lastCost float64
+	// lw reports the first frame after a layout change (layoutwatch.go).
+	lw *layoutWatch
 }
 
 type compositeRec struct {
@@ -316,7 +318,9 @@ func (m *roomMedia) closeGraphIfIdleLocked() {
 	for id := range m.taps {
 		m.unmixLocked(id)
 	}
+	freeWatch := m.stopLayoutWatchLocked()
 	m.graph.Close()
+	freeWatch()
 	m.graph = nil
 }
 
@@ -736,6 +740,7 @@ func (s *Server) SetLayout(roomID string, spec layouts.Spec) (LayoutJSON, error)
 	if m == nil {
 		return LayoutJSON{}, fmt.Errorf("room %q: %w", roomID, ErrRoomNotFound)
 	}
+	requested := time.Now()
 	m.mu.Lock()
 	old := m.layout
 	if m.graph != nil {
@@ -743,6 +748,7 @@ func (s *Server) SetLayout(roomID string, spec layouts.Spec) (LayoutJSON, error)
 			m.mu.Unlock()
 			return LayoutJSON{}, fmt.Errorf("%w: %w", ingest.ErrInvalid, err)
 		}
+		s.armLayoutWatchLocked(m, requested)
 	}
 	m.layout = spec
 	m.mu.Unlock()

@@ -119,7 +119,8 @@ func (c *metricsCollector) Collect(ch chan<- prometheus.Metric) {
 // mountObservability adds /metrics and /debug/pprof.
 func (s *Server) mountObservability(m *http.ServeMux) {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(newMetricsCollector(s), newEncodingCollector(s), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.layoutLatency = newLayoutLatency()
+	reg.MustRegister(newMetricsCollector(s), newEncodingCollector(s), s.layoutLatency, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	m.HandleFunc("/debug/pprof/", pprof.Index)
 	m.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)

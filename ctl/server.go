@@ -23,6 +23,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/streamline-media/streamline/encode"
 	"github.com/streamline-media/streamline/ingest"
 	"github.com/streamline-media/streamline/internal/gstx"
@@ -90,6 +92,8 @@ type Server struct {
 	draining   bool // takes no new rooms
 	persist    *persister
 	costs      CostModel
+	// layoutLatency: layout change → first frame with it (layoutwatch.go).
+	layoutLatency prometheus.Histogram
 
 	encOnce sync.Once
 }

@@ -2,13 +2,43 @@ package e2e
 
 import (
 	"bufio"
+	"encoding/json"
 	"io"
 	"net/http"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gorilla/websocket"
 )
+
+// layoutOverWS sends a layout over the WebSocket and returns the data of the
+// layout_rendered event that follows.
+func layoutOverWS(t *testing.T, srv *server, room string) map[string]any {
+	t.Helper()
+	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.base, "http")+"/v1/ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	_ = ws.WriteJSON(map[string]any{"type": "subscribe", "room": room, "id": "s"})
+	_ = ws.WriteJSON(map[string]any{"type": "layout", "room": room, "id": "l", "layout": map[string]any{"template": "speaker", "focus": "p"}})
+	_ = ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for {
+		_, data, err := ws.ReadMessage()
+		if err != nil {
+			t.Fatalf("waiting for layout_rendered: %v", err)
+		}
+		var m struct {
+			Type string         `json:"type"`
+			Data map[string]any `json:"data"`
+		}
+		if json.Unmarshal(data, &m) == nil && m.Type == "layout_rendered" {
+			return m.Data
+		}
+	}
+}
 
 // scrape reads /metrics into "name{labels}" → value, plus each family's TYPE.
 func scrape(t *testing.T, srv *server) (map[string]float64, map[string]string) {
@@ -73,6 +103,7 @@ func TestMetricsDuringComposite(t *testing.T) {
 	scrape(t, srv) // the baseline of the rates
 	time.Sleep(1500 * time.Millisecond)
 	vals, types := scrape(t, srv)
+	rendered := layoutOverWS(t, srv, "met")
 	waitDone(t, sd, 10*time.Second)
 	srv.stopRecording(room.ID, "mix")
 
@@ -113,6 +144,16 @@ func TestMetricsDuringComposite(t *testing.T) {
 	}
 	if types["streamline_track_packets_total"] != "counter" {
 		t.Errorf("streamline_track_packets_total type %q", types["streamline_track_packets_total"])
+	}
+	// The first frame with a new layout is reported (layout_rendered) and
+	// observed in the histogram.
+	if lat := rendered["latency_ms"].(float64); lat <= 0 || lat > 1000 {
+		t.Errorf("layout_rendered latency_ms = %v", lat)
+	}
+	t.Logf("layout → first frame with it: %.1f ms (the compositor built it %.1f ms after the layout was applied)", rendered["latency_ms"], rendered["apply_ms"])
+	after, _ := scrape(t, srv)
+	if n := after["streamline_layout_render_seconds_count"]; n != 1 {
+		t.Errorf("streamline_layout_render_seconds_count = %v, want 1", n)
 	}
 	var list struct {
 		Recordings []map[string]any `json:"recordings"`
