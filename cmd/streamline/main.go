@@ -180,6 +180,9 @@ func serve(args []string) error {
 		defer rs.Close()
 		store, storeName = rs, "redis"
 	}
+	if o.cpuCapacity < 0 {
+		return fmt.Errorf("--cpu-capacity %g: want a number of cores, or 0 for all of them", o.cpuCapacity)
+	}
 	if o.jitterMS < 10 || o.jitterMS > 10000 {
 		return fmt.Errorf("--jitter-ms %d: want 10-10000", o.jitterMS)
 	}
