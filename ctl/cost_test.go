@@ -96,3 +96,25 @@ func TestPlacementRefusesWhenNoNodeHasRoom(t *testing.T) {
 		t.Fatalf("forward to busy: %d %v", status, body)
 	}
 }
+
+func TestEncodingRates(t *testing.T) {
+	start := time.Unix(1000, 0)
+	r := encodingReading{started: start, frames: 300, firstPTS: 0, lastPTS: int64(10 * time.Second)}
+	// First scrape: averages since the start.
+	fps, rtf, ok := rates(encSample{}, r, start.Add(10*time.Second))
+	if !ok || math.Abs(fps-30) > 1e-9 || math.Abs(rtf-1) > 1e-9 {
+		t.Fatalf("since start: %v %v %v", fps, rtf, ok)
+	}
+	// Later: over the window since the previous scrape (falling behind:
+	// 2 s of wall clock, 1 s of media, 15 frames).
+	prev := encSample{at: start.Add(10 * time.Second), frames: 300, lastPTS: int64(10 * time.Second)}
+	r.frames, r.lastPTS = 315, int64(11*time.Second)
+	fps, rtf, ok = rates(prev, r, start.Add(12*time.Second))
+	if !ok || math.Abs(fps-7.5) > 1e-9 || math.Abs(rtf-0.5) > 1e-9 {
+		t.Fatalf("window: %v %v %v", fps, rtf, ok)
+	}
+	// Nothing encoded yet: no figure rather than a false zero.
+	if _, _, ok := rates(encSample{}, encodingReading{started: start, firstPTS: -1, lastPTS: -1}, start.Add(time.Second)); ok {
+		t.Fatal("rates before the first frame")
+	}
+}
