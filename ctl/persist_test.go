@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http/httptest"
 	"net/netip"
 	"os"
@@ -126,5 +127,44 @@ func TestRoomsResumeAfterRestart(t *testing.T) {
 	}
 	if st, b, _ := do(t, ts, "POST", "/v1/rooms/keep/recordings", `{"id":"again","kind":"tracks"}`); st != 201 {
 		t.Errorf("new recording after restart: %d %v", st, b)
+	}
+}
+
+// TestRestoredRoomMovesWhenItsPortIsTaken: another process took the room's
+// port while the node was down; the room comes back on another port of the
+// range and reports it (in the API and the store).
+func TestRestoredRoomMovesWhenItsPortIsTaken(t *testing.T) {
+	rs := newRedisStore(t)
+	dataDir, ports := t.TempDir(), freeUDPRange(t, 3)
+	start := func() (*Server, *httptest.Server) {
+		s, err := NewServer(Config{RTPListen: netip.MustParseAddr("127.0.0.1"), Ports: ports, DataDir: dataDir,
+			NodeID: "node-m", Store: rs, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s, httptest.NewServer(s.Handler())
+	}
+	s, ts := start()
+	_, room, _ := do(t, ts, "POST", "/v1/rooms", `{"id":"mover"}`)
+	old := int(room["rtp"].(map[string]any)["port"].(float64))
+	ts.Close()
+	_ = s.Close(context.Background())
+	squatter, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: old})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer squatter.Close()
+	s, ts = start()
+	defer func() { ts.Close(); _ = s.Close(context.Background()) }()
+	st, got, _ := do(t, ts, "GET", "/v1/rooms/mover", "")
+	if st != 200 {
+		t.Fatalf("restored room: %d %v", st, got)
+	}
+	port := int(got["rtp"].(map[string]any)["port"].(float64))
+	if port == old || port < ports.Min || port > ports.Max {
+		t.Fatalf("restored on port %d (old %d taken, range %v)", port, old, ports)
+	}
+	if rec, err := rs.Room(context.Background(), "mover"); err != nil || rec.RTPPort != port {
+		t.Fatalf("stored port %d, want %d (%v)", rec.RTPPort, port, err)
 	}
 }
