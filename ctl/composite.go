@@ -107,6 +107,13 @@ type roomMedia struct {
 	// (live streams, preview watchers), by name. Each stop func is called
 	// with mu held when the room closes, and must not take mu.
 	holders map[string]func()
+	// past are the recordings of an earlier run of a restored room.
+	past []ingest.RecordingInfo
+	// lastCost is the room's latest CPU estimate (cost.go), under costMu.
+	costMu   sync.Mutex
+	lastCost float64
+	// lw reports the first frame after a layout change (layoutwatch.go).
+	lw *layoutWatch
 }
 
 type compositeRec struct {
@@ -320,7 +327,9 @@ func (m *roomMedia) closeGraphIfIdleLocked() {
 	for id := range m.taps {
 		m.unmixLocked(id)
 	}
+	freeWatch := m.stopLayoutWatchLocked()
 	m.graph.Close()
+	freeWatch()
 	m.graph = nil
 }
 
@@ -767,6 +776,7 @@ func (s *Server) SetLayout(roomID string, spec layouts.Spec) (LayoutJSON, error)
 	if m == nil {
 		return LayoutJSON{}, fmt.Errorf("room %q: %w", roomID, ErrRoomNotFound)
 	}
+	requested := time.Now()
 	m.mu.Lock()
 	old := m.layout
 	if m.graph != nil {
@@ -774,6 +784,7 @@ func (s *Server) SetLayout(roomID string, spec layouts.Spec) (LayoutJSON, error)
 			m.mu.Unlock()
 			return LayoutJSON{}, fmt.Errorf("%w: %w", ingest.ErrInvalid, err)
 		}
+		s.armLayoutWatchLocked(m, requested)
 	}
 	m.layout = spec
 	m.mu.Unlock()

@@ -45,41 +45,46 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, n NodeInfo, bod
 	proxy.ServeHTTP(w, r)
 }
 
-// placement picks the live, non-draining node with the most headroom
-// (80 % of its cores minus its load); this node when nothing else is known.
-func (s *Server) placement(ctx context.Context) NodeInfo {
+// placement picks the live, non-draining node with the most CPU headroom
+// (capacity minus load, cost.go), this node included. It fails with
+// ErrNoCapacity when no node has room; with every node draining it returns
+// this node, which then refuses the room as draining.
+func (s *Server) placement(ctx context.Context) (NodeInfo, error) {
 	self := s.self()
-	rs, ok := s.cfg.Store.(*RedisStore)
-	if !ok {
-		return self
+	me := self
+	me.API = "self" // a candidate even without a published address
+	candidates := []NodeInfo{me}
+	if rs, ok := s.cfg.Store.(*RedisStore); ok {
+		if nodes, err := rs.Nodes(ctx); err == nil {
+			for _, n := range nodes {
+				if n.ID != self.ID && time.Since(n.SeenAt) <= nodeTTL {
+					candidates = append(candidates, n)
+				}
+			}
+		}
 	}
-	nodes, err := rs.Nodes(ctx)
+	best, ok, err := pickNode(candidates, s.costs.NewRoom)
 	if err != nil {
-		return self
+		return NodeInfo{}, err
 	}
-	best, bestRoom := self, -1.0
-	if !self.Draining {
-		bestRoom = self.Capacity*0.8 - self.Load - 0.0001*float64(self.Rooms)
+	if !ok || best.ID == self.ID {
+		return self, nil
 	}
-	for _, n := range nodes {
-		if n.Draining || n.ID == self.ID || n.API == "" || time.Since(n.SeenAt) > nodeTTL {
-			continue
-		}
-		room := n.Capacity*0.8 - n.Load - 0.0001*float64(n.Rooms)
-		if room > bestRoom {
-			best, bestRoom = n, room
-		}
-	}
-	return best
+	return best, nil
 }
 
-// placeRoom forwards a room creation to the node with the most headroom.
-// It reports whether it answered the request.
+// placeRoom forwards a room creation to the node with the most headroom, or
+// refuses it (503) when no node has room. It reports whether it answered
+// the request.
 func (s *Server) placeRoom(w http.ResponseWriter, r *http.Request, req createRoomRequest) bool {
 	if r.Header.Get(forwardedHeader) != "" {
-		return false
+		return false // the forwarding node chose this one
 	}
-	n := s.placement(r.Context())
+	n, err := s.placement(r.Context())
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, err)
+		return true
+	}
 	if n.ID == s.cfg.NodeID {
 		return false
 	}

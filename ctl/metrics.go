@@ -27,15 +27,17 @@ type metricsCollector struct {
 func newMetricsCollector(s *Server) *metricsCollector {
 	track := []string{"room", "track", "participant", "kind", "codec"}
 	return &metricsCollector{
-		s:           s,
-		rooms:       prometheus.NewDesc("streamline_rooms", "Rooms served by this node.", nil, nil),
-		tracks:      prometheus.NewDesc("streamline_tracks", "Registered tracks.", []string{"room"}, nil),
-		recordings:  prometheus.NewDesc("streamline_recordings_active", "Recordings in progress.", []string{"room", "kind"}, nil),
-		datagrams:   prometheus.NewDesc("streamline_room_datagrams_total", "Datagrams received on a room's port, by class.", []string{"room", "class"}, nil),
-		packets:     prometheus.NewDesc("streamline_track_packets_total", "RTP packets accepted.", track, nil),
-		bytes:       prometheus.NewDesc("streamline_track_bytes_total", "RTP bytes accepted.", track, nil),
-		lost:        prometheus.NewDesc("streamline_track_packets_lost_total", "RTP packets lost (RFC 3550).", track, nil),
-		outOfOrder:  prometheus.NewDesc("streamline_track_packets_out_of_order_total", "RTP packets older than the highest received.", track, nil),
+		s:          s,
+		rooms:      prometheus.NewDesc("streamline_rooms", "Rooms served by this node.", nil, nil),
+		tracks:     prometheus.NewDesc("streamline_tracks", "Registered tracks.", []string{"room"}, nil),
+		recordings: prometheus.NewDesc("streamline_recordings_active", "Recordings in progress.", []string{"room", "kind"}, nil),
+		datagrams:  prometheus.NewDesc("streamline_room_datagrams_total", "Datagrams received on a room's port, by class.", []string{"room", "class"}, nil),
+		packets:    prometheus.NewDesc("streamline_track_packets_total", "RTP packets accepted.", track, nil),
+		bytes:      prometheus.NewDesc("streamline_track_bytes_total", "RTP bytes accepted.", track, nil),
+		// Gauges: RFC 3550's cumulative loss goes down when duplicates
+		// arrive, and both restart with a device change.
+		lost:        prometheus.NewDesc("streamline_track_packets_lost", "RTP packets lost (RFC 3550 cumulative: expected minus received; can go down).", track, nil),
+		outOfOrder:  prometheus.NewDesc("streamline_track_packets_out_of_order", "RTP packets older than the highest received (restarts with a device change).", track, nil),
 		jitter:      prometheus.NewDesc("streamline_track_jitter_seconds", "Interarrival jitter.", track, nil),
 		keyframeReq: prometheus.NewDesc("streamline_track_keyframe_requests_total", "Keyframe requests made.", track, nil),
 		pli:         prometheus.NewDesc("streamline_track_pli_sent_total", "PLI packets sent.", track, nil),
@@ -77,11 +79,18 @@ func (c *metricsCollector) Collect(ch chan<- prometheus.Metric) {
 				continue
 			}
 			for desc, v := range map[*prometheus.Desc]float64{c.packets: float64(st.Packets), c.bytes: float64(st.Bytes),
-				c.lost: float64(st.Lost), c.outOfOrder: float64(st.OutOfOrder), c.keyframeReq: float64(st.KeyframeRequests),
-				c.pli: float64(st.PLISent), c.fir: float64(st.FIRSent)} {
+				c.keyframeReq: float64(st.KeyframeRequests), c.pli: float64(st.PLISent), c.fir: float64(st.FIRSent)} {
 				ch <- prometheus.MustNewConstMetric(desc, prometheus.CounterValue, v, labels...)
 			}
+			ch <- prometheus.MustNewConstMetric(c.lost, prometheus.GaugeValue, float64(st.Lost), labels...)
+			ch <- prometheus.MustNewConstMetric(c.outOfOrder, prometheus.GaugeValue, float64(st.OutOfOrder), labels...)
 			ch <- prometheus.MustNewConstMetric(c.jitter, prometheus.GaugeValue, st.JitterMS/1000, labels...)
+		}
+		composites := map[string]bool{}
+		if m := c.s.media(id); m != nil {
+			for _, cid := range m.compositeIDs() {
+				composites[cid] = true
+			}
 		}
 		active := 0
 		for _, rec := range r.Recordings() {
@@ -90,27 +99,28 @@ func (c *metricsCollector) Collect(ch chan<- prometheus.Metric) {
 				written += f.Bytes
 			}
 			ch <- prometheus.MustNewConstMetric(c.fileBytes, prometheus.GaugeValue, float64(written), id, rec.ID)
-			if rec.State == ingest.StateRecording {
+			// A composite's raw-track part ("tracks": true) shares its id and
+			// is counted once, as the composite.
+			if rec.State == ingest.StateRecording && !composites[rec.ID] {
 				active++
 			}
 		}
 		ch <- prometheus.MustNewConstMetric(c.recordings, prometheus.GaugeValue, float64(active), id, "tracks")
-		composites := 0
-		if m := c.s.media(id); m != nil {
-			for _, cid := range m.compositeIDs() {
-				if info, err := c.s.composite(id, cid); err == nil && info.State == ingest.StateRecording {
-					composites++
-				}
+		activeComposites := 0
+		for cid := range composites {
+			if info, err := c.s.composite(id, cid); err == nil && info.State == ingest.StateRecording {
+				activeComposites++
 			}
 		}
-		ch <- prometheus.MustNewConstMetric(c.recordings, prometheus.GaugeValue, float64(composites), id, "composite")
+		ch <- prometheus.MustNewConstMetric(c.recordings, prometheus.GaugeValue, float64(activeComposites), id, "composite")
 	}
 }
 
 // mountObservability adds /metrics and /debug/pprof.
 func (s *Server) mountObservability(m *http.ServeMux) {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(newMetricsCollector(s), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.layoutLatency = newLayoutLatency()
+	reg.MustRegister(newMetricsCollector(s), newEncodingCollector(s), s.layoutLatency, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	m.HandleFunc("/debug/pprof/", pprof.Index)
 	m.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)

@@ -5,30 +5,22 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"runtime"
 	"time"
 )
 
 // nodeTTL is how long a node stays listed after its last heartbeat.
 var nodeTTL = 5 * time.Second
 
-// costPerTrack estimates a raw track's CPU cost in cores, from make bench
-// (0.002-0.004 CPU-s per track per media-second); a room costs at least one
-// track's worth.
-const costPerTrack = 0.004
-
-// self describes this node for the registry.
+// self describes this node for the registry: its load is the cost model's
+// estimate (see cost.go), its capacity its cores.
 func (s *Server) self() NodeInfo {
+	load := s.load()
 	s.mu.Lock()
 	rooms := len(s.rooms)
-	tracks := 0
-	for _, r := range s.rooms {
-		tracks += len(r.Tracks())
-	}
 	draining := s.draining
 	s.mu.Unlock()
-	return NodeInfo{ID: s.cfg.NodeID, API: s.cfg.APIAddr, RTPHost: s.cfg.RTPHost, Capacity: float64(runtime.NumCPU()),
-		Load: costPerTrack * float64(max(tracks, rooms)), Rooms: rooms, Draining: draining}
+	return NodeInfo{ID: s.cfg.NodeID, API: s.cfg.APIAddr, RTPHost: s.cfg.RTPHost, Capacity: s.cfg.Capacity,
+		Load: load, Rooms: rooms, Draining: draining}
 }
 
 // heartbeatLoop keeps this node registered in Redis.

@@ -69,6 +69,21 @@ func (p *portPool) acquire(open func(port int) error) (int, error) {
 	return 0, fmt.Errorf("%w %d-%d", ErrNoPorts, p.r.Min, p.r.Max)
 }
 
+// acquirePreferred tries port first (a restored room keeps its address when
+// it can), then any other.
+func (p *portPool) acquirePreferred(port int, open func(port int) error) (int, error) {
+	p.mu.Lock()
+	if port >= p.r.Min && port <= p.r.Max && !p.used[port] {
+		if err := open(port); err == nil {
+			p.used[port] = true
+			p.mu.Unlock()
+			return port, nil
+		}
+	}
+	p.mu.Unlock()
+	return p.acquire(open)
+}
+
 func (p *portPool) release(port int) {
 	p.mu.Lock()
 	delete(p.used, port)

@@ -100,6 +100,6 @@ func (s *Server) failDeadRooms(ctx context.Context, rs *RedisStore) {
 		data, _ := json.Marshal(rec)
 		_ = rs.rdb.HSet(ctx, rs.roomsKey(), rec.ID, data).Err()
 		s.log.Warn("room failed: its node is gone", "room", rec.ID, "node", rec.Node)
-		s.hub.publish(Event{Type: "room_failed", Room: rec.ID, Data: rec})
+		s.hub.publish(Event{Type: "room_failed", Room: rec.ID, Data: newRoomJSON(rec, nil, nil)}) // the REST room shape
 	}
 }

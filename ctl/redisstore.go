@@ -70,6 +70,29 @@ func (s *RedisStore) DeleteRoom(ctx context.Context, id string) error {
 	return nil
 }
 
+// saveIfExists replaces a hash field only if it is there, atomically.
+var saveIfExists = redis.NewScript(`if redis.call("HEXISTS", KEYS[1], ARGV[1]) == 1 then
+  redis.call("HSET", KEYS[1], ARGV[1], ARGV[2])
+  return 1
+end
+return 0`)
+
+// SaveRoom implements Store.
+func (s *RedisStore) SaveRoom(ctx context.Context, rec RoomRecord) error {
+	data, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	n, err := saveIfExists.Run(ctx, s.rdb, []string{s.roomsKey()}, rec.ID, data).Int()
+	if err != nil {
+		return fmt.Errorf("save room %q: %w", rec.ID, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("room %q: %w", rec.ID, ErrRoomNotFound)
+	}
+	return nil
+}
+
 // Room implements Store.
 func (s *RedisStore) Room(ctx context.Context, id string) (RoomRecord, error) {
 	data, err := s.rdb.HGet(ctx, s.roomsKey(), id).Bytes()

@@ -17,9 +17,13 @@ import (
 	"net/http"
 	"net/netip"
 	"regexp"
+	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/streamline-media/streamline/encode"
 	"github.com/streamline-media/streamline/ingest"
@@ -62,6 +66,9 @@ type Config struct {
 	// with WebhookSecret (HMAC-SHA256 in X-Streamline-Signature).
 	WebhookURL    string
 	WebhookSecret []byte
+	// Capacity is the CPU cores this node offers for placement (default:
+	// all of them); its load is estimated by DefaultCosts.
+	Capacity float64
 }
 
 // Server owns the rooms of this node and serves the REST API.
@@ -83,6 +90,10 @@ type Server struct {
 	stopHealth chan struct{}
 	auth       *authenticator
 	draining   bool // takes no new rooms
+	persist    *persister
+	costs      CostModel
+	// layoutLatency: layout change → first frame with it (layoutwatch.go).
+	layoutLatency prometheus.Histogram
 
 	encOnce sync.Once
 }
@@ -126,7 +137,11 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.Capacity <= 0 {
+		cfg.Capacity = float64(runtime.NumCPU())
+	}
 	s := &Server{cfg: cfg, log: cfg.Logger, ports: newPortPool(cfg.Ports), rooms: map[string]*ingest.Room{}, medias: map[string]*roomMedia{}, records: map[string]RoomRecord{}, hub: newHub()}
+	s.costs = DefaultCosts
 	s.auth = &authenticator{secret: cfg.JWTSecret, now: time.Now}
 	for _, k := range cfg.APIKeys {
 		if k = strings.TrimSpace(k); k != "" {
@@ -134,14 +149,26 @@ func NewServer(cfg Config) (*Server, error) {
 		}
 	}
 	s.hub.webhooks = newWebhooks(cfg.WebhookURL, cfg.WebhookSecret, cfg.Logger)
-	if marked, err := markInterrupted(cfg.DataDir); err != nil {
+	marked, err := markInterrupted(cfg.DataDir)
+	if err != nil {
 		cfg.Logger.Warn("checking for interrupted recordings", "error", err)
 	} else if len(marked) > 0 {
 		cfg.Logger.Warn("recordings interrupted by an earlier crash marked failed (their files are kept)", "manifests", marked)
 	}
 	s.routes()
+	s.persist = newPersister()
+	s.hub.local = s.onLocalEvent
+	restoreCtx, cancelRestore := context.WithTimeout(context.Background(), 30*time.Second)
+	restored := s.restoreRooms(restoreCtx, marked)
+	cancelRestore()
 	s.stopHealth = make(chan struct{})
 	go s.healthLoop(s.stopHealth)
+	go s.persistLoop(s.stopHealth)
+	defer func() {
+		for _, ev := range restored {
+			s.hub.publish(ev)
+		}
+	}()
 	if rs, ok := cfg.Store.(*RedisStore); ok {
 		go s.heartbeatLoop(rs, s.stopHealth)
 		// Events cross nodes through Redis: subscribers anywhere see every room.
@@ -274,11 +301,17 @@ type RTPAddr struct {
 }
 
 func (s *Server) roomJSON(rec RoomRecord, room *ingest.Room) RoomJSON {
+	return newRoomJSON(rec, room, s.pastRecordings(rec.ID))
+}
+
+// newRoomJSON builds the room's representation; past are the recordings of
+// an earlier run of the node (a restored room).
+func newRoomJSON(rec RoomRecord, room *ingest.Room, past []ingest.RecordingInfo) RoomJSON {
 	out := RoomJSON{ID: rec.ID, Node: rec.Node, State: rec.State, RTP: RTPAddr{Host: rec.RTPHost, Port: rec.RTPPort}, CreatedAt: rec.CreatedAt,
 		Tracks: []ingest.TrackInfo{}, Recordings: []ingest.RecordingInfo{}}
 	if room != nil {
 		out.Tracks = room.Tracks()
-		out.Recordings = room.Recordings()
+		out.Recordings = append(past, room.Recordings()...)
 		out.Counters = room.Counters()
 	}
 	return out
@@ -357,7 +390,8 @@ func (s *Server) CreateRoom(ctx context.Context, id string) (*ingest.Room, RoomR
 	s.medias[id] = &roomMedia{room: room, taps: map[string]*ingest.Tap{}, composites: map[string]*compositeRec{},
 		layout: layouts.Spec{Template: layouts.TemplateGrid}}
 	s.log.Info("room created", "room", id, "rtp_port", port)
-	s.hub.publish(Event{Type: "room_created", Room: id, Data: rec})
+	// The same shape as the REST answer (s.mu is held: a new room has no past).
+	s.hub.publish(Event{Type: "room_created", Room: id, Data: newRoomJSON(rec, room, nil)})
 	return room, rec, nil
 }
 
@@ -422,7 +456,7 @@ func (s *Server) deleteRoom(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := s.roomJSON(rec, room)
-	if err := s.closeRoom(r.Context(), rec.ID); err != nil {
+	if err := s.closeRoom(r.Context(), rec.ID, false); err != nil {
 		writeError(w, http.StatusInternalServerError, err)
 		return
 	}
@@ -431,11 +465,13 @@ func (s *Server) deleteRoom(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-// closeRoom finalizes every file of the room and frees its port.
-func (s *Server) closeRoom(ctx context.Context, id string) error {
+// closeRoom finalizes every file of the room and frees its port. With keep
+// (a shutdown with a shared store) its record stays for the node's restart.
+func (s *Server) closeRoom(ctx context.Context, id string, keep bool) error {
 	s.mu.Lock()
 	room := s.rooms[id]
 	media := s.medias[id]
+	stored := s.records[id]
 	delete(s.rooms, id)
 	delete(s.records, id)
 	s.mu.Unlock()
@@ -470,6 +506,13 @@ func (s *Server) closeRoom(ctx context.Context, id string) error {
 		}
 	}
 	s.ports.release(int(room.Addr().Port()))
+	if keep {
+		if serr := s.cfg.Store.SaveRoom(ctx, snapshotRoom(stored, room, media)); serr != nil {
+			err = errors.Join(err, serr)
+		}
+		s.log.Info("room closed; kept in the store for this node's restart", "room", id)
+		return err
+	}
 	if derr := s.cfg.Store.DeleteRoom(ctx, id); derr != nil && !errors.Is(derr, ErrRoomNotFound) {
 		err = errors.Join(err, derr)
 	}
@@ -722,14 +765,21 @@ func (s *Server) listRecordings(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := []any{}
-	for _, rec := range room.Recordings() {
+	for _, rec := range s.pastRecordings(room.ID()) {
 		out = append(out, rec)
 	}
+	var composites []string
 	if m := s.media(room.ID()); m != nil {
-		for _, id := range m.compositeIDs() {
-			if c, err := s.composite(room.ID(), id); err == nil {
-				out = append(out, c)
-			}
+		composites = m.compositeIDs()
+	}
+	for _, rec := range room.Recordings() {
+		if !slices.Contains(composites, rec.ID) { // a composite's "tracks" part: listed inside it
+			out = append(out, rec)
+		}
+	}
+	for _, id := range composites {
+		if c, err := s.composite(room.ID(), id); err == nil {
+			out = append(out, c)
 		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"recordings": out})
@@ -742,6 +792,10 @@ func (s *Server) getRecording(w http.ResponseWriter, r *http.Request) {
 	}
 	if c, err := s.composite(room.ID(), r.PathValue("rec")); err == nil {
 		writeJSON(w, http.StatusOK, c)
+		return
+	}
+	if past, ok := s.pastRecording(room.ID(), r.PathValue("rec")); ok {
+		writeJSON(w, http.StatusOK, past)
 		return
 	}
 	info, err := room.Recording(r.PathValue("rec"))
@@ -768,6 +822,10 @@ func (s *Server) deleteRecording(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, http.StatusOK, info)
 			return
 		}
+	}
+	if past, ok := s.pastRecording(room.ID(), r.PathValue("rec")); ok {
+		writeJSON(w, http.StatusOK, past) // ended with the run that made it
+		return
 	}
 	info, err := room.StopRecording(r.PathValue("rec"))
 	if err != nil {
@@ -799,11 +857,12 @@ func (s *Server) Close(ctx context.Context) error {
 		ids = append(ids, id)
 	}
 	s.mu.Unlock()
+	_, keep := s.cfg.Store.(*RedisStore) // rooms resume when this node restarts
 	var wg sync.WaitGroup
 	errs := make([]error, len(ids))
 	for i, id := range ids {
 		wg.Add(1)
-		go func() { defer wg.Done(); errs[i] = s.closeRoom(ctx, id) }()
+		go func() { defer wg.Done(); errs[i] = s.closeRoom(ctx, id, keep) }()
 	}
 	wg.Wait()
 	s.hub.webhooks.close()

@@ -7,6 +7,9 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/streamline-media/streamline/ingest"
+	"github.com/streamline-media/streamline/layouts"
 )
 
 // Store errors.
@@ -26,6 +29,14 @@ type RoomRecord struct {
 	CreatedAt time.Time `json:"created_at"`
 	// State is "failed" once the node serving the room died.
 	State string `json:"state,omitempty"`
+	// What the owning node restores after a restart: the registered tracks
+	// (without their statistics), the layout, and the ids of the room's
+	// recordings (their manifests are on the node's disk).
+	Tracks     []ingest.TrackInfo `json:"tracks,omitempty"`
+	Layout     *layouts.Spec      `json:"layout,omitempty"`
+	Recordings []string           `json:"recordings,omitempty"`
+	// Restarts counts how often the room was restored after its node restarted.
+	Restarts int `json:"restarts,omitempty"`
 }
 
 // Store keeps room records. The in-memory store is the embedded default; a
@@ -39,6 +50,9 @@ type Store interface {
 	Room(ctx context.Context, id string) (RoomRecord, error)
 	// Rooms lists rooms ordered by creation time.
 	Rooms(ctx context.Context) ([]RoomRecord, error)
+	// SaveRoom replaces the record of an existing room, or fails with
+	// ErrRoomNotFound (a deleted room is never brought back).
+	SaveRoom(ctx context.Context, rec RoomRecord) error
 }
 
 // MemoryStore is a Store in process memory.
@@ -71,6 +85,17 @@ func (m *MemoryStore) DeleteRoom(_ context.Context, id string) error {
 		return fmt.Errorf("room %q: %w", id, ErrRoomNotFound)
 	}
 	delete(m.rooms, id)
+	return nil
+}
+
+// SaveRoom implements Store.
+func (m *MemoryStore) SaveRoom(_ context.Context, rec RoomRecord) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.rooms[rec.ID]; !ok {
+		return fmt.Errorf("room %q: %w", rec.ID, ErrRoomNotFound)
+	}
+	m.rooms[rec.ID] = rec
 	return nil
 }
 

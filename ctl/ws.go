@@ -53,6 +53,9 @@ type hub struct {
 	webhooks *webhooks // recording events also go there (nil = none)
 	// cluster, if set, carries this node's events to the other nodes.
 	cluster func(Event)
+	// local, if set, sees every event of this node (not those relayed
+	// from others); it must not block.
+	local func(Event)
 }
 
 type wsClient struct {
@@ -96,6 +99,9 @@ func (h *hub) publish(ev Event) {
 		ev.Time = time.Now().UTC()
 	}
 	h.webhooks.notify(ev)
+	if h.local != nil {
+		h.local(ev)
+	}
 	if h.cluster != nil {
 		h.cluster(ev)
 	}

@@ -149,3 +149,21 @@ func TestSlowWebSocketConsumerIsDropped(t *testing.T) {
 		t.Fatal("dropped client still registered")
 	}
 }
+
+// TestRoomCreatedEventIsTheRESTRoom: the room_created payload has the same
+// shape and values as the POST /v1/rooms answer.
+func TestRoomCreatedEventIsTheRESTRoom(t *testing.T) {
+	_, ts := newTestServer(t, 2)
+	conn := dialWS(t, ts.URL)
+	if err := conn.WriteJSON(map[string]any{"type": "subscribe", "room": "*", "id": "s"}); err != nil {
+		t.Fatal(err)
+	}
+	next(t, conn, "ack")
+	_, rest, _ := do(t, ts, "POST", "/v1/rooms", `{"id":"shape"}`)
+	ev := next(t, conn, "room_created")
+	data, _ := json.Marshal(ev["data"])
+	want, _ := json.Marshal(rest)
+	if string(data) != string(want) {
+		t.Fatalf("room_created data\n%s\nREST room\n%s", data, want)
+	}
+}

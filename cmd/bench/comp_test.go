@@ -22,6 +22,7 @@ func TestSplitMode(t *testing.T) {
 		{[]string{"-mode", "composite", "-runs", "2"}, "composite", []string{"-runs", "2"}},
 		{[]string{"-runs", "2", "--mode=composite"}, "composite", []string{"-runs", "2"}},
 		{[]string{"-mode=tracks"}, "tracks", nil},
+		{[]string{"-mode", "control", "-clients", "10"}, "control", []string{"-clients", "10"}},
 	} {
 		mode, rest, err := splitMode(c.args)
 		if err != nil || mode != c.mode || !reflect.DeepEqual(rest, c.rest) {

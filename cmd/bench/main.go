@@ -24,8 +24,13 @@
 // CPU per media-second against a floor of gst-launch-1.0 pipelines and
 // against ffmpeg, memory per room, and simultaneous real-time rooms.
 //
+// With -mode control it measures the control plane (control.go): WebSocket
+// fan-out of layout_changed to 1000 clients, and the latency from a layout
+// message to the first composite frame built with it.
+//
 //	go run ./cmd/bench -quick                 # smoke run: 20 and 40 tracks, 5 s, 1 run
 //	go run ./cmd/bench -mode composite -quick # smoke run: one room of 4, 6 s
+//	go run ./cmd/bench -mode control          # fan-out and layout → frame latencies
 //	go run ./cmd/bench -counts 100,200 -runs 5
 //	make bench BENCHFLAGS='-perf'              # add a perf profile of the server
 package main
@@ -230,8 +235,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "bench:", err)
 		return 2
 	}
-	if mode == "composite" {
+	switch mode {
+	case "composite":
 		return runComposite(args, stdout, stderr)
+	case "control":
+		return runControl(args, stdout, stderr)
 	}
 	cfg, err := parseFlags(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {

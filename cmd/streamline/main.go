@@ -69,6 +69,7 @@ type options struct {
 	rtpAllow      string
 	jwtSecret     string
 	maxRooms      int
+	cpuCapacity   float64
 	maxTracks     int
 	shutdownGrace time.Duration
 }
@@ -95,6 +96,7 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.webhookSecret, "webhook-secret", "", "HMAC-SHA256 key signing webhook bodies (X-Streamline-Signature)")
 	fs.StringVar(&o.jwtSecret, "jwt-secret", "", "secret verifying HS256 tokens with room-scoped grants (see streamline token)")
 	fs.IntVar(&o.maxRooms, "max-rooms", 0, "maximum rooms on this node (0 = unlimited)")
+	fs.Float64Var(&o.cpuCapacity, "cpu-capacity", 0, "CPU cores this node offers to room placement (0 = all of them); see the cost model in docs/architecture.md")
 	fs.IntVar(&o.maxTracks, "max-tracks-per-room", 0, "maximum tracks per room (0 = unlimited)")
 	fs.DurationVar(&o.shutdownGrace, "shutdown-grace", 30*time.Second, "time allowed for in-flight HTTP requests on shutdown (files are then finalized, each within its own EOS timeout)")
 	// Environment first, so explicit flags override it.
@@ -178,6 +180,9 @@ func serve(args []string) error {
 		defer rs.Close()
 		store, storeName = rs, "redis"
 	}
+	if o.cpuCapacity < 0 {
+		return fmt.Errorf("--cpu-capacity %g: want a number of cores, or 0 for all of them", o.cpuCapacity)
+	}
 	if o.jitterMS < 10 || o.jitterMS > 10000 {
 		return fmt.Errorf("--jitter-ms %d: want 10-10000", o.jitterMS)
 	}
@@ -206,7 +211,7 @@ func serve(args []string) error {
 		JitterLatency: time.Duration(o.jitterMS) * time.Millisecond, MaxRooms: o.maxRooms,
 		MaxTracksPerRoom: o.maxTracks, Logger: log,
 		APIKeys: strings.Split(o.apiKeys, ","), JWTSecret: []byte(o.jwtSecret), RTPAllow: allow,
-		WebhookURL: o.webhookURL, WebhookSecret: []byte(o.webhookSecret),
+		WebhookURL: o.webhookURL, WebhookSecret: []byte(o.webhookSecret), Capacity: o.cpuCapacity,
 	})
 	if err != nil {
 		return err

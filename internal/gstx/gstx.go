@@ -138,6 +138,19 @@ static gulong sl_add_level_probe(void *pad, SlLevel *l) {
 static gint64 sl_level_mb(SlLevel *l) { return __atomic_load_n(&l->mb, __ATOMIC_RELAXED); }
 static guint64 sl_level_buffers(SlLevel *l) { return __atomic_load_n(&l->buffers, __ATOMIC_RELAXED); }
 
+// sl_running_time converts a timestamp of the buffers on pad to running time
+// through the pad's current segment, or returns -1.
+static gint64 sl_running_time(void *pad, gint64 ts) {
+	if (ts < 0) return -1;
+	GstEvent *ev = gst_pad_get_sticky_event(GST_PAD(pad), GST_EVENT_SEGMENT, 0);
+	if (ev == NULL) return -1;
+	const GstSegment *seg = NULL;
+	gst_event_parse_segment(ev, &seg);
+	guint64 rt = gst_segment_to_running_time(seg, GST_FORMAT_TIME, (guint64)ts);
+	gst_event_unref(ev);
+	return rt == GST_CLOCK_TIME_NONE ? -1 : (gint64)rt;
+}
+
 static void sl_remove_probe(void *pad, gulong id) {
 	gst_pad_remove_probe(GST_PAD(pad), id);
 }
@@ -228,6 +241,15 @@ func (t *Times) LastPTS() int64 { return int64(C.sl_load64(&t.c.last_pts)) }
 
 // LastDuration is the duration of the latest timestamped buffer, or NoTime.
 func (t *Times) LastDuration() int64 { return int64(C.sl_load64(&t.c.last_dur)) }
+
+// LastRunningTime is LastPTS converted to running time through the pad's
+// current segment (encoders shift timestamps, e.g. by 1000 hours, and their
+// segment with them), or NoTime.
+func (t *Times) LastRunningTime() int64 {
+	rt := int64(C.sl_running_time(t.pad.Unsafe(), C.gint64(t.LastPTS())))
+	runtime.KeepAlive(t.pad)
+	return rt
+}
 
 // Buffers is the number of buffers seen.
 func (t *Times) Buffers() uint64 { return uint64(C.sl_loadu64(&t.c.buffers)) }

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"os/exec"
 	"path/filepath"
@@ -10,9 +11,25 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/streamline-media/streamline/internal/testredis"
 )
+
+// dropPrefix deletes a test's keys from a Redis that may be shared.
+func dropPrefix(t *testing.T, url, prefix string) {
+	opt, err := redis.ParseURL(url)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	rdb := redis.NewClient(opt)
+	defer rdb.Close()
+	ctx := context.Background()
+	if keys, err := rdb.Keys(ctx, prefix+":*").Result(); err == nil && len(keys) > 0 {
+		rdb.Del(ctx, keys...)
+	}
+}
 
 type nodesResp struct {
 	Nodes []struct {
@@ -28,6 +45,9 @@ type nodesResp struct {
 func TestThreeNodesShareRedis(t *testing.T) {
 	url := testredis.URL(t)
 	prefix := fmt.Sprintf("e2e-%d", time.Now().UnixNano())
+	// Stopped nodes keep their rooms in Redis for a restart: once they are
+	// all stopped (cleanups run last-registered first), remove the prefix.
+	t.Cleanup(func() { dropPrefix(t, url, prefix) })
 	var nodes []*server
 	for _, id := range []string{"na", "nb", "nc"} {
 		nodes = append(nodes, startServer(t, "--redis", url, "--redis-prefix", prefix, "--node-id", id))
