@@ -106,6 +106,8 @@ type roomMedia struct {
 	// (live streams, preview watchers), by name. Each stop func is called
 	// with mu held when the room closes, and must not take mu.
 	holders map[string]func()
+	// preview is the live JPEG preview (preview.go).
+	preview previewFeed
 }
 
 type compositeRec struct {
@@ -250,6 +252,7 @@ func (m *roomMedia) ensureGraphLocked(s *Server, v VideoJSON) error {
 	m.log = s.log.With("room", m.room.ID())
 	m.stopSync = make(chan struct{})
 	go m.runSync(m.stopSync)
+	go s.runLevels(m.room.ID(), g, m.stopSync)
 	for _, t := range m.room.Tracks() {
 		m.mixLocked(t, s)
 	}

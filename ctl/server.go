@@ -210,6 +210,8 @@ func (s *Server) routes() {
 	m.HandleFunc("DELETE /v1/rooms/{room}", s.deleteRoom)
 	m.HandleFunc("GET /v1/rooms/{room}/pipeline.svg", s.pipelineSVG)
 	m.HandleFunc("GET /v1/rooms/{room}/pipeline.dot", s.pipelineDOT)
+	m.HandleFunc("GET /v1/rooms/{room}/preview.mjpeg", s.previewMJPEG)
+	m.HandleFunc("GET /v1/rooms/{room}/preview.jpg", s.previewJPEG)
 	m.HandleFunc("POST /v1/rooms/{room}/tracks", s.createTrack)
 	m.HandleFunc("GET /v1/rooms/{room}/tracks", s.listTracks)
 	m.HandleFunc("GET /v1/rooms/{room}/tracks/{track}", s.getTrack)
