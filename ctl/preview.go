@@ -12,8 +12,8 @@ import (
 
 	"github.com/streamline-media/streamline/compositor"
 	"github.com/streamline-media/streamline/encode"
-	"github.com/streamline-media/streamline/internal/gstx"
 	"github.com/streamline-media/streamline/ingest"
+	"github.com/streamline-media/streamline/internal/gstx"
 )
 
 // Live preview of a room's composite: one low-rate JPEG branch on the
