@@ -231,6 +231,7 @@ func (s *Server) routes() {
 	// Recorded files for download and in-browser playback.
 	_ = mime.AddExtensionType(".webm", "video/webm")
 	_ = mime.AddExtensionType(".mkv", "video/x-matroska")
+	_ = mime.AddExtensionType(".mp4", "video/mp4") // not in Go's table; /etc/mime.types may be absent
 	m.Handle("GET /recordings/", http.StripPrefix("/recordings/", http.FileServer(http.Dir(s.cfg.DataDir))))
 	m.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Errorf("no such endpoint: %s %s", r.Method, r.URL.Path))
