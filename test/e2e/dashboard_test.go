@@ -327,7 +327,8 @@ func TestDashboardInBrowser(t *testing.T) {
 
 	mark("levels and speaker seen")
 	// Recordings started and stopped from the UI.
-	run(admin, "start a composite recording", chromedp.Click(chromedp.ID("start-composite")))
+	// 640x360 keeps the encoder light on a busy 2-core machine.
+	run(admin, "start a composite recording", chromedp.SetValue(chromedp.ID("rec-size"), "640x360"), chromedp.Click(chromedp.ID("start-composite")))
 	poll(admin, "the composite recording to show", `document.querySelectorAll('.rec.active').length === 1`, 10*time.Second)
 	run(admin, "start a track recording", chromedp.WaitEnabled(chromedp.ID("start-tracks")), chromedp.Click(chromedp.ID("start-tracks")))
 	poll(admin, "both recordings to show", `document.querySelectorAll('.rec.active').length === 2`, 10*time.Second)
@@ -345,7 +346,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	}
 	eval(viewer, `(() => { const b = document.querySelector('.stop-rec'); b.disabled = false; b.click(); return true; })()`)
 	poll(viewer, "the server's refusal to be shown", `[...document.querySelectorAll('.toast.error')].some((e) => /forbidden|may not/.test(e.textContent))`, 5*time.Second)
-	pageShot(viewer, "room-viewer.png")
+	pageShot(viewer, "room-viewer.jpg")
 	for _, id := range ids {
 		var rec recordingResp
 		if code := authed(t, srv, viewerToken, "DELETE", "/v1/rooms/"+room+"/recordings/"+id, nil, nil); code != 403 {
@@ -359,12 +360,12 @@ func TestDashboardInBrowser(t *testing.T) {
 
 	mark("viewer refused")
 	time.Sleep(2500 * time.Millisecond) // some media in the files
-	pageShot(admin, "room-recording.png")
+	pageShot(admin, "room-recording.jpg")
 	mark("stopping")
 	for _, id := range ids {
 		run(admin, "stop "+id, chromedp.Click(chromedp.CSS(`.rec[data-id="`+id+`"] .stop-rec`)))
 	}
-	poll(admin, "both recordings to stop", `document.querySelectorAll('.rec.active').length === 0 && document.querySelectorAll('.rec').length === 2`, 30*time.Second)
+	poll(admin, "both recordings to stop", `document.querySelectorAll('.rec').length === 2 && [...document.querySelectorAll('.rec .pill')].every((p) => p.textContent === 'stopped')`, 30*time.Second)
 	mark("stopped in the UI")
 	for _, id := range ids {
 		var rec recordingResp
@@ -377,7 +378,7 @@ func TestDashboardInBrowser(t *testing.T) {
 			if d := duration(p); d < 1.5 || len(p.Streams) == 0 {
 				t.Errorf("%s: %d streams, %.2f s", f.Path, len(p.Streams), d)
 			}
-			t.Logf("%s: %d stream(s), %s, %.2f s", f.Path, len(p.Streams), p.Streams[0].CodecName, duration(p))
+			t.Logf("%s: %d stream(s), %s, %.2f s (start %s s)", f.Path, len(p.Streams), p.Streams[0].CodecName, duration(p), p.Format.StartTime)
 		}
 	}
 
@@ -389,7 +390,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	run(admin, "play a WebM track", chromedp.Click(chromedp.CSS(`button[data-action="play"][data-path$="video.webm"]`)))
 	poll(admin, "the WebM to play", videoReady, 10*time.Second)
 	mark("webm playing")
-	pageShot(admin, "player-webm.png")
+	pageShot(admin, "player-webm.jpg")
 	run(admin, "close the player", chromedp.Click(chromedp.ID("player-close")))
 	if eval(admin, `document.createElement('video').canPlayType('video/mp4; codecs="avc1.42E01E, mp4a.40.2"') !== ''`) {
 		run(admin, "play the composite MP4", chromedp.Click(chromedp.CSS(`button[data-action="play"][data-path$=".mp4"]`)))
@@ -408,13 +409,13 @@ func TestDashboardInBrowser(t *testing.T) {
 	run(admin, "open the pipeline graph", chromedp.Click(chromedp.CSS(`#graph summary`)))
 	poll(admin, "the pipeline graph", `(() => { const i = document.getElementById('graph-img'); return i.complete && i.naturalWidth > 0; })()`, 20*time.Second)
 	mark("graph shown")
-	pageShot(admin, "room-admin.png")
+	pageShot(admin, "room-admin.jpg")
 	run(admin, "rooms list", chromedp.Navigate(srv.base+"/#/"), chromedp.WaitVisible(chromedp.CSS(`a.room-link`)))
 	poll(admin, "the node list", `!!document.querySelector('.node')`, 10*time.Second)
 	if !eval(admin, `document.querySelector('#rooms-body').textContent.includes('Participant 1')`) {
 		t.Error("rooms list does not show the participants")
 	}
-	pageShot(admin, "rooms.png")
+	pageShot(admin, "rooms.jpg")
 
 	mark("graph and rooms list checked")
 	// Leaving the room page closed the admin's stream; closing the viewer's

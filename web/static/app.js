@@ -71,7 +71,13 @@ $("#login").addEventListener("cancel", (e) => e.preventDefault());
 
 $("#signout").addEventListener("click", () => { setToken(""); location.reload(); });
 $("#player-close").addEventListener("click", () => $("#player").close());
-$("#player").addEventListener("close", () => { const v = $("#player-video"); v.pause(); v.removeAttribute("src"); v.load(); });
+$("#player").addEventListener("close", () => {
+  if ($("#player").open) return; // already reopened for another file
+  const v = $("#player-video");
+  v.pause();
+  v.removeAttribute("src"); // ends the download
+  v.load();
+});
 
 setUnauthorizedHandler(askLogin);
 

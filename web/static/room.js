@@ -10,6 +10,8 @@ const TEMPLATES = [
   ["grid", "Grid"], ["speaker", "Speaker"], ["presentation", "Presentation"], ["pip", "Picture in picture"], ["single", "Single"],
 ];
 
+const SIZES = [[1280, 720], [1920, 1080], [640, 360]];
+
 const FORMATS = {
   mp4: {label: "MP4 · H.264", body: {kind: "composite"}},
   webm: {label: "WebM · VP8", body: {kind: "composite", format: "webm", video: {codec: "vp8"}}},
@@ -59,6 +61,7 @@ export class RoomView {
           <div class="card-head"><h2>Recordings</h2>
             <div class="actions">
               <select id="rec-format" ${dis} aria-label="Composite format">${Object.entries(FORMATS).map(([k, f]) => `<option value="${k}">${f.label}</option>`).join("")}</select>
+              <select id="rec-size" ${dis} aria-label="Composite size">${SIZES.map(([w, h]) => `<option value="${w}x${h}">${w}×${h}</option>`).join("")}</select>
               <button class="primary" id="start-composite" ${dis}>Record composite</button>
               <button id="start-tracks" ${dis}>Record tracks</button>
             </div>
@@ -92,7 +95,12 @@ export class RoomView {
       if (b) this.sendLayout(b.dataset.template, $("#focus", r).value);
     });
     $("#focus", r).addEventListener("change", (e) => this.sendLayout(this.spec?.template || "grid", e.target.value));
-    $("#start-composite", r).addEventListener("click", (e) => this.startRecording(e.target, FORMATS[$("#rec-format", r).value].body));
+    $("#start-composite", r).addEventListener("click", (e) => {
+      const body = structuredClone(FORMATS[$("#rec-format", r).value].body);
+      const [width, height] = $("#rec-size", r).value.split("x").map(Number);
+      body.video = {...(body.video || {}), width, height};
+      this.startRecording(e.target, body);
+    });
     $("#start-tracks", r).addEventListener("click", (e) => this.startRecording(e.target, {kind: "tracks"}));
     $("#recordings", r).addEventListener("click", (e) => {
       const b = e.target.closest("button[data-action]");
@@ -178,7 +186,7 @@ export class RoomView {
     $("#people-count", this.root).textContent = ps.length ? String(ps.length) : "";
     setHTML($("#people", this.root), ps.map((p) => `<li class="person" data-participant="${esc(p.id)}">
         <div class="avatar">${esc(initials(p.name))}</div>
-        <div class="who"><div class="name">${esc(p.name)}${p.name !== p.id ? ` <span class="muted small">${esc(p.id)}</span>` : ""}</div>
+        <div class="pinfo"><div class="name">${esc(p.name)}${p.name !== p.id ? ` <span class="muted small">${esc(p.id)}</span>` : ""}</div>
           <div class="chips">${p.tracks.map(trackChip).join("")}</div></div>
         <div class="meter" title="Audio level"><i></i></div>
       </li>`).join("") || `<li class="muted">Nobody has joined.</li>`);
@@ -333,7 +341,7 @@ function initials(name) {
 
 function trackChip(t) {
   const icon = t.kind === "video" ? (t.source === "screen" ? "screen" : "camera") : "mic";
-  return `<span class="chip ${t.muted ? "muted-chip" : ""}" title="${esc(t.id)} · ${esc(t.codec)} · ${t.stats?.packets ?? 0} packets">${icon}${t.muted ? " off" : ""}</span>`;
+  return `<span class="chip ${t.muted ? "muted-chip" : ""}" title="${esc(t.id)} · ${esc(t.codec)}">${icon}${t.muted ? " off" : ""}</span>`;
 }
 
 function play(path) {
@@ -341,6 +349,7 @@ function play(path) {
   const v = document.getElementById("player-video");
   document.getElementById("player-title").textContent = path.split("/").pop();
   v.src = withToken(recordingURL(path));
-  dlg.showModal();
-  v.play().catch(() => {});
+  v.load();
+  if (!dlg.open) dlg.showModal();
+  v.play().catch(() => {}); // autoplay may be refused; the controls are there
 }
