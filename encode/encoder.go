@@ -92,9 +92,7 @@ func VideoEncoder(choice Choice, s VideoSettings) (*Encoder, error) {
 	raw := fmt.Sprintf("video/x-raw,format=%s,width=%d,height=%d,framerate=%d/1,pixel-aspect-ratio=1/1", c.rawFormat, s.Width, s.Height, s.FPS)
 	b.add("videoconvert", "convert", nil)
 	b.add("videoscale", "scale", nil)
-	// skip-to-first: a branch added to a running mix starts at its first
-	// frame, not with copies of it back to the segment start.
-	b.add("videorate", "rate", []prop{{name: "skip-to-first", value: true}})
+	b.add("videorate", "rate", nil)
 	b.add("capsfilter", "raw", []prop{{name: "caps", value: gst.NewCapsFromString(raw)}})
 	enc := b.add(c.factory, "enc", c.video(s))
 	return b.encoder(c, choice, enc)
