@@ -492,6 +492,14 @@ func (s *Server) startEncoding(m *roomMedia, enc *EncodingInfo, name string, reg
 			return fmt.Errorf("encoding %s: could not start %s", name, e.GetName())
 		}
 	}
+	// The mix may have run for a while (a preview, a live output or another
+	// recording holds it): start this encoding's timeline at zero, for audio
+	// and video alike, or the file would begin with the mix's age in copies
+	// of the first frame.
+	if rt := m.graph.RunningTime(); rt > 0 {
+		gstx.RebaseSegment(ch.vq.GetStaticPad("sink"), rt)
+		gstx.RebaseSegment(ch.aq.GetStaticPad("sink"), rt)
+	}
 	if ch.vout, err = m.graph.VideoOutput(); err != nil {
 		return err
 	}
