@@ -259,6 +259,7 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Logf("preview: %.1f%% of pixels changed in 1 s", 100*f)
 	}
 
+	mark("preview moving")
 	// A viewer in another browser context (own storage) watches the room.
 	viewer, cancelViewer := chromedp.NewContext(admin, chromedp.WithNewBrowserContext())
 	defer cancelViewer()
@@ -368,7 +369,12 @@ func TestDashboardInBrowser(t *testing.T) {
 	poll(admin, "both recordings to stop", `document.querySelectorAll('.rec').length === 2 && [...document.querySelectorAll('.rec .pill')].every((p) => p.textContent === 'stopped')`, 30*time.Second)
 	mark("stopped in the UI")
 	for _, id := range ids {
-		var rec recordingResp
+		var rec struct {
+			recordingResp
+			Kind      string    `json:"kind"`
+			StartedAt time.Time `json:"started_at"`
+			StoppedAt time.Time `json:"stopped_at"`
+		}
 		authed(t, srv, dashAdminKey, "GET", "/v1/rooms/"+room+"/recordings/"+id, nil, &rec)
 		if rec.State != "stopped" || len(rec.Files) == 0 {
 			t.Fatalf("recording %s: state %s, %d files", id, rec.State, len(rec.Files))
@@ -377,6 +383,13 @@ func TestDashboardInBrowser(t *testing.T) {
 			p := ffprobe(t, filepath.Join(srv.dataDir, f.Path))
 			if d := duration(p); d < 1.5 || len(p.Streams) == 0 {
 				t.Errorf("%s: %d streams, %.2f s", f.Path, len(p.Streams), d)
+			}
+			// The composite joined a mix the preview had kept running for
+			// many seconds: its file covers the recording (which starts a
+			// little after started_at, once the encoders are chosen), not
+			// the mix's age.
+			if wall := rec.StoppedAt.Sub(rec.StartedAt).Seconds(); rec.Kind == "composite" && duration(p) > wall+0.5 {
+				t.Errorf("%s: %.2f s long, recorded for %.2f s", f.Path, duration(p), wall)
 			}
 			t.Logf("%s: %d stream(s), %s, %.2f s (start %s s)", f.Path, len(p.Streams), p.Streams[0].CodecName, duration(p), p.Format.StartTime)
 		}
