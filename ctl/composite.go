@@ -496,9 +496,10 @@ func (s *Server) startEncoding(m *roomMedia, enc *EncodingInfo, name string, reg
 	// recording holds it): start this encoding's timeline at zero, for audio
 	// and video alike, or the file would begin with the mix's age in copies
 	// of the first frame.
-	if rt := m.graph.RunningTime(); rt > 0 {
-		gstx.RebaseSegment(ch.vq.GetStaticPad("sink"), rt)
-		gstx.RebaseSegment(ch.aq.GetStaticPad("sink"), rt)
+	if pos := m.graph.Position(); pos > 0 {
+		s.log.Debug("encoding joins a running mix", "room", m.room.ID(), "encoding", name, "position", time.Duration(pos))
+		gstx.RebaseSegment(ch.vq.GetStaticPad("sink"), pos)
+		gstx.RebaseSegment(ch.aq.GetStaticPad("sink"), pos)
 	}
 	if ch.vout, err = m.graph.VideoOutput(); err != nil {
 		return err
