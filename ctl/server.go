@@ -453,6 +453,7 @@ func (s *Server) closeRoom(ctx context.Context, id string) error {
 			}
 		}
 		media.mu.Lock()
+		media.preview.closed = true // no new preview on a closing room
 		media.stopHoldersLocked()
 		media.closeGraphIfIdleLocked()
 		media.mu.Unlock()
