@@ -8,6 +8,7 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/http"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -167,5 +168,61 @@ func TestPreviewEndStreams(t *testing.T) {
 	case <-done:
 	case <-time.After(5 * time.Second):
 		t.Fatal("stream still open 5 s after EndStreams")
+	}
+}
+
+// TestPreviewFollowsLayoutAndLeavesNothing: a layout change (a red
+// background) reaches the preview's frames; watchers coming and going many
+// times leave no goroutines or elements behind.
+func TestPreviewFollowsLayoutAndLeavesNothing(t *testing.T) {
+	s, ts := newTestServer(t, 2)
+	do(t, ts, "POST", "/v1/rooms", `{"id":"pl"}`)
+	room := s.room("pl")
+	baseDot := strings.Count(room.PipelineDOT(), "subgraph")
+	baseGoroutines := runtime.NumGoroutine()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	mr, res := openPreview(t, ctx, ts.URL+"/v1/rooms/pl/preview.mjpeg")
+	readFrame(t, mr)
+	isRed := func(f []byte) bool {
+		img, _ := jpeg.Decode(bytes.NewReader(f))
+		r, g, b, _ := img.At(previewWidth/2, 180).RGBA()
+		return r>>8 > 200 && g>>8 < 60 && b>>8 < 60
+	}
+	if f := readFrame(t, mr); isRed(f) {
+		t.Fatal("red before the layout asked for it")
+	}
+	changed := time.Now()
+	if code, body, _ := do(t, ts, "PUT", "/v1/rooms/pl/layout", `{"template":"grid","background":"#ff0000"}`); code != 200 {
+		t.Fatalf("layout: %d %v", code, body)
+	}
+	for n := 0; !isRed(readFrame(t, mr)); n++ {
+		if n > 50 {
+			t.Fatal("the preview never showed the new background")
+		}
+	}
+	t.Logf("layout change visible in the preview %v after the PUT", time.Since(changed).Round(time.Millisecond))
+	cancel()
+	res.Body.Close()
+
+	for i := 0; i < 5; i++ {
+		ctx, cancel := context.WithCancel(context.Background())
+		mr, res := openPreview(t, ctx, ts.URL+"/v1/rooms/pl/preview.mjpeg")
+		readFrame(t, mr)
+		cancel()
+		res.Body.Close()
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		dot := room.PipelineDOT()
+		n := runtime.NumGoroutine()
+		if !strings.Contains(dot, "preview") && strings.Count(dot, "subgraph") == baseDot && n <= baseGoroutines+2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the watchers left: %d goroutines (%d before), preview in graph: %v, %d subgraphs (%d before)",
+				n, baseGoroutines, strings.Contains(dot, "preview"), strings.Count(dot, "subgraph"), baseDot)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
