@@ -53,6 +53,16 @@ export class RoomsView {
   async refresh() {
     try {
       const rooms = await loadRooms();
+      // The room resource lists track recordings only; composites come
+      // with the recordings list.
+      await Promise.all(rooms.map(async (r) => {
+        try {
+          const {recordings} = await api("GET", "/v1/rooms/" + encodeURIComponent(r.id) + "/recordings");
+          r.active = new Set(recordings.filter((x) => x.state === "recording").map((x) => x.id)).size;
+        } catch {
+          r.active = (r.recordings || []).filter((x) => x.state === "recording").length;
+        }
+      }));
       this.rooms = rooms;
       this.renderRooms();
       $("#rooms-error", this.root).textContent = "";
@@ -84,7 +94,7 @@ export class RoomsView {
     const now = Date.now();
     const rows = this.rooms.map((r) => {
       const ps = participantsOf(r);
-      const recs = (r.recordings || []).filter((x) => x.state === "recording").length;
+      const recs = r.active;
       return `<tr class="${r.state === "failed" ? "failed" : ""}">
         <td><a href="#/room/${encodeURIComponent(r.id)}" class="room-link">${esc(r.id)}</a>${r.state === "failed" ? ` <span class="pill bad">failed</span>` : ""}</td>
         <td>${esc(r.node)}</td>
