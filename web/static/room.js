@@ -257,40 +257,87 @@ export class RoomView {
 
   async loadRecordings() {
     let list;
+    const box = $("#recordings", this.root);
     try {
       list = (await api("GET", this.base + "/recordings")).recordings;
     } catch (e) {
-      setHTML($("#recordings", this.root), `<p class="error">${esc(e.message)}</p>`);
+      setHTML(box, `<p class="error">${esc(e.message)}</p>`);
+      this.recEls = null;
       return;
     }
     // A composite with "tracks": true also appears as a track recording under its id.
     const composites = new Set(list.filter((r) => r.kind === "composite").map((r) => r.id));
     list = list.filter((r) => r.kind === "composite" || !composites.has(r.id)).reverse();
+    if (!list.length) {
+      setHTML(box, `<p class="muted">No recordings yet.</p>`);
+      this.recEls = null;
+      return;
+    }
+    // Keyed, in-place updates: an article is rebuilt only when its shape
+    // changes (state, files), durations and sizes are updated in place, so a
+    // click on Stop or Play never lands on a node that was just replaced.
+    if (!this.recEls) {
+      box.innerHTML = "";
+      box.__html = undefined;
+      this.recEls = new Map();
+    }
+    const seen = new Set();
+    let prev = null;
+    for (const rec of list) {
+      seen.add(rec.id);
+      const {shape, html} = this.recordingHTML(rec);
+      let el = this.recEls.get(rec.id);
+      if (!el) {
+        el = document.createElement("article");
+        this.recEls.set(rec.id, el);
+      }
+      if (el.__shape !== shape) {
+        el.className = "rec" + (rec.state === "recording" ? " active" : "");
+        el.dataset.id = rec.id;
+        el.innerHTML = html;
+        el.__shape = shape;
+      }
+      (rec.files || []).forEach((f, i) => {
+        const row = el.querySelectorAll("tr.file")[i];
+        if (!row) return;
+        row.querySelector(".dur").textContent = duration(f.duration_ms);
+        row.querySelector(".size").textContent = bytes(f.bytes);
+      });
+      const want = prev ? prev.nextSibling : box.firstChild;
+      if (want !== el) box.insertBefore(el, want);
+      prev = el;
+    }
+    for (const [id, el] of this.recEls) {
+      if (!seen.has(id)) { el.remove(); this.recEls.delete(id); }
+    }
+  }
+
+  recordingHTML(rec) {
+    const active = rec.state === "recording";
+    const stopping = active && this.stopping?.has(rec.id);
+    const files = rec.files || [];
     const dis = this.control ? "" : `disabled title="Your token is read-only (viewer)"`;
-    setHTML($("#recordings", this.root), list.map((rec) => {
-      const active = rec.state === "recording";
-      const files = rec.files || [];
-      return `<article class="rec ${active ? "active" : ""}" data-id="${esc(rec.id)}">
-        <div class="rec-head">
-          <span class="pill ${active ? "rec" : rec.state === "failed" ? "bad" : ""}">${active ? "● recording" : esc(rec.state)}</span>
-          <strong>${esc(rec.id)}</strong>
-          <span class="muted small">${esc(rec.kind === "composite" ? "composite" : "tracks" + (rec.mode ? " · " + rec.mode : ""))} · started ${time(rec.started_at)}</span>
-          <span class="spacer"></span>
-          ${active ? `<button class="danger stop-rec" data-action="stop" data-id="${esc(rec.id)}" ${dis}>Stop</button>` : ""}
-        </div>
-        ${rec.error ? `<p class="error small">${esc(rec.error)}</p>` : ""}
-        <table class="files"><tbody>
-        ${files.map((f) => `<tr>
-          <td class="path" title="${esc(f.path)}">${esc(f.path.split("/").pop())}</td>
-          <td class="small muted">${esc(f.participant === "*" ? "all" : f.participant)} · ${esc(f.codec)}</td>
-          <td class="num">${duration(f.duration_ms)}</td>
-          <td class="num">${bytes(f.bytes)}</td>
-          <td class="small ${f.state === "failed" ? "error" : "muted"}">${esc(f.state)}${f.error ? ": " + esc(f.error) : ""}</td>
-          <td class="file-actions">${playable(f.path) ? `<button class="link" data-action="play" data-path="${esc(f.path)}">Play</button>` : ""}
-            <a href="${esc(withToken(recordingURL(f.path)))}" download>Download</a></td></tr>`).join("") || `<tr><td class="muted">No files yet.</td></tr>`}
-        </tbody></table>
-      </article>`;
-    }).join("") || `<p class="muted">No recordings yet.</p>`);
+    const shape = JSON.stringify([rec.state, rec.error, stopping, files.map((f) => [f.path, f.state, f.error])]);
+    const html = `
+      <div class="rec-head">
+        <span class="pill ${active ? "rec" : rec.state === "failed" ? "bad" : ""}">${active ? "● recording" : esc(rec.state)}</span>
+        <strong>${esc(rec.id)}</strong>
+        <span class="muted small">${esc(rec.kind === "composite" ? "composite" : "tracks" + (rec.mode ? " · " + rec.mode : ""))} · started ${time(rec.started_at)}</span>
+        <span class="spacer"></span>
+        ${active ? `<button class="danger stop-rec" data-action="stop" data-id="${esc(rec.id)}" ${stopping ? "disabled" : dis}>${stopping ? "Stopping…" : "Stop"}</button>` : ""}
+      </div>
+      ${rec.error ? `<p class="error small">${esc(rec.error)}</p>` : ""}
+      <table class="files"><tbody>
+      ${files.map((f) => `<tr class="file">
+        <td class="path" title="${esc(f.path)}">${esc(f.path.split("/").pop())}</td>
+        <td class="small muted">${esc(f.participant === "*" ? "all" : f.participant)} · ${esc(f.codec)}</td>
+        <td class="num dur"></td>
+        <td class="num size"></td>
+        <td class="small ${f.state === "failed" ? "error" : "muted"}">${esc(f.state)}${f.error ? ": " + esc(f.error) : ""}</td>
+        <td class="file-actions">${playable(f.path) ? `<button class="link" data-action="play" data-path="${esc(f.path)}">Play</button>` : ""}
+          <a href="${esc(withToken(recordingURL(f.path)))}" download>Download</a></td></tr>`).join("") || `<tr><td class="muted">No files yet.</td></tr>`}
+      </tbody></table>`;
+    return {shape, html};
   }
 
   async startRecording(btn, body) {
@@ -307,6 +354,8 @@ export class RoomView {
   }
 
   async stopRecording(btn, id) {
+    this.stopping = this.stopping || new Set();
+    this.stopping.add(id);
     btn.disabled = true;
     btn.textContent = "Stopping…";
     try {
@@ -317,6 +366,7 @@ export class RoomView {
       btn.disabled = !this.control;
       btn.textContent = "Stop";
     } finally {
+      this.stopping.delete(id);
       this.loadRecordings();
     }
   }
