@@ -114,6 +114,8 @@ type roomMedia struct {
 	lastCost float64
 	// lw reports the first frame after a layout change (layoutwatch.go).
 	lw *layoutWatch
+	// preview is the live JPEG preview (preview.go).
+	preview previewFeed
 }
 
 type compositeRec struct {
@@ -266,6 +268,7 @@ func (m *roomMedia) ensureGraphLocked(s *Server, v VideoJSON) error {
 	m.log = s.log.With("room", m.room.ID())
 	m.stopSync = make(chan struct{})
 	go m.runSync(s, m.stopSync)
+	go s.runLevels(m.room.ID(), g, m.stopSync)
 	for _, t := range m.room.Tracks() {
 		m.mixLocked(t, s)
 	}
@@ -510,6 +513,15 @@ func (s *Server) startEncoding(m *roomMedia, enc *EncodingInfo, name string, reg
 		if !e.SyncStateWithParent() {
 			return fmt.Errorf("encoding %s: could not start %s", name, e.GetName())
 		}
+	}
+	// The mix may have run for a while (a preview, a live output or another
+	// recording holds it): start this encoding's timeline at zero, for audio
+	// and video alike, or the file would begin with the mix's age in copies
+	// of the first frame.
+	if pos := m.graph.Position(); pos > 0 {
+		s.log.Debug("encoding joins a running mix", "room", m.room.ID(), "encoding", name, "position", time.Duration(pos))
+		gstx.RebaseSegment(ch.vq.GetStaticPad("sink"), pos)
+		gstx.RebaseSegment(ch.aq.GetStaticPad("sink"), pos)
 	}
 	if ch.vout, err = m.graph.VideoOutput(); err != nil {
 		return err

@@ -237,6 +237,8 @@ func (s *Server) routes() {
 	m.HandleFunc("DELETE /v1/rooms/{room}", s.deleteRoom)
 	m.HandleFunc("GET /v1/rooms/{room}/pipeline.svg", s.pipelineSVG)
 	m.HandleFunc("GET /v1/rooms/{room}/pipeline.dot", s.pipelineDOT)
+	m.HandleFunc("GET /v1/rooms/{room}/preview.mjpeg", s.previewMJPEG)
+	m.HandleFunc("GET /v1/rooms/{room}/preview.jpg", s.previewJPEG)
 	m.HandleFunc("POST /v1/rooms/{room}/tracks", s.createTrack)
 	m.HandleFunc("GET /v1/rooms/{room}/tracks", s.listTracks)
 	m.HandleFunc("GET /v1/rooms/{room}/tracks/{track}", s.getTrack)
@@ -256,6 +258,7 @@ func (s *Server) routes() {
 	// Recorded files for download and in-browser playback.
 	_ = mime.AddExtensionType(".webm", "video/webm")
 	_ = mime.AddExtensionType(".mkv", "video/x-matroska")
+	_ = mime.AddExtensionType(".mp4", "video/mp4") // not in Go's table; /etc/mime.types may be absent
 	m.Handle("GET /recordings/", http.StripPrefix("/recordings/", http.FileServer(http.Dir(s.cfg.DataDir))))
 	m.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Errorf("no such endpoint: %s %s", r.Method, r.URL.Path))
@@ -486,6 +489,7 @@ func (s *Server) closeRoom(ctx context.Context, id string, keep bool) error {
 			}
 		}
 		media.mu.Lock()
+		media.preview.closed = true // no new preview on a closing room
 		media.stopHoldersLocked()
 		media.closeGraphIfIdleLocked()
 		media.mu.Unlock()

@@ -226,6 +226,7 @@ func serve(args []string) error {
 		return fmt.Errorf("--http %s: %w", o.httpAddr, err)
 	}
 	httpSrv := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	httpSrv.RegisterOnShutdown(srv.EndStreams) // preview watchers would otherwise hold Shutdown
 	errc := make(chan error, 1)
 	go func() { errc <- httpSrv.Serve(ln) }()
 	log.Info("streamline serving", "http", "http://"+ln.Addr().String(), "dashboard", "http://"+ln.Addr().String()+"/",

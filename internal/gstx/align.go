@@ -78,8 +78,8 @@ static GstPadProbeReturn sl_align_video(GstPad *pad, GstPadProbeInfo *info, gpoi
 	if (!GST_BUFFER_PTS_IS_VALID(buf))
 		return GST_PAD_PROBE_OK;
 	gint64 rt = sl_running_time(pad, GST_BUFFER_PTS(buf));
-	if (rt < 0)
-		return GST_PAD_PROBE_OK;
+	if (rt < 0) // before the segment (RebaseSegment): nothing downstream wants it
+		return g_atomic_int_get(&a->released) ? GST_PAD_PROBE_OK : GST_PAD_PROBE_DROP;
 	g_mutex_lock(&a->lock);
 	if (a->v0 < 0) {
 		a->v0 = rt;
@@ -114,8 +114,8 @@ static GstPadProbeReturn sl_align_audio(GstPad *pad, GstPadProbeInfo *info, gpoi
 		return GST_PAD_PROBE_OK;
 	}
 	gint64 rt = sl_running_time(pad, pts);
-	if (rt < 0)
-		return GST_PAD_PROBE_OK;
+	if (rt < 0) // before the segment (RebaseSegment): nothing downstream wants it
+		return g_atomic_int_get(&a->released) ? GST_PAD_PROBE_OK : GST_PAD_PROBE_DROP;
 	g_mutex_lock(&a->lock);
 	if (a->a0 < 0) {
 		a->a0 = rt;

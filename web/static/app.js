@@ -1,45 +1,106 @@
+// Streamline dashboard: a hash router over two views, sign-in, and the
+// event socket shared by both.
 "use strict";
-// Minimal room overview: rooms, tracks with receive counters, recordings with files.
-const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c]));
 
-// With authentication on, the token comes from ?token=... once and is kept.
-const params = new URLSearchParams(location.search);
-if (params.get("token")) localStorage.setItem("streamline_token", params.get("token"));
-const token = () => localStorage.getItem("streamline_token") || "";
-const withToken = (url) => token() ? url + (url.includes("?") ? "&" : "?") + "access_token=" + encodeURIComponent(token()) : url;
+import {api, Events, grant, setToken, setUnauthorizedHandler, token} from "./api.js";
+import {RoomsView} from "./rooms.js";
+import {RoomView} from "./room.js";
+import {$, esc} from "./util.js";
 
-async function api(path) {
-  const res = await fetch(path, {headers: token() ? {Authorization: "Bearer " + token()} : {}});
-  const body = await res.json().catch(() => ({}));
-  if (res.status === 401) {
-    const t = prompt("This Streamline server needs an API key or token:");
-    if (t) { localStorage.setItem("streamline_token", t); }
+let view = null;
+let events = null;
+
+function showWho() {
+  const g = grant();
+  const who = $("#who");
+  if (g.kind === "none") who.textContent = "";
+  else if (g.kind === "key") who.textContent = "API key";
+  else who.innerHTML = `<span class="pill ${g.role === "admin" ? "ok" : "warn"}">${esc(g.role)}</span> ${esc(g.rooms.join(", "))}`;
+  $("#signout").hidden = !token();
+}
+
+function route() {
+  if (view) view.destroy();
+  const root = $("#view");
+  const m = location.hash.match(/^#\/room\/(.+)$/);
+  if (m) {
+    const id = decodeURIComponent(m[1]);
+    $("#crumbs").innerHTML = `<a href="#/">Rooms</a><span>/</span><span>${esc(id)}</span>`;
+    document.title = `${id} · Streamline`;
+    view = new RoomView(root, id, events);
+  } else {
+    $("#crumbs").innerHTML = `<span>Rooms</span>`;
+    document.title = "Streamline";
+    view = new RoomsView(root);
   }
-  if (!res.ok) throw new Error(body.error || res.statusText);
-  return body;
 }
 
-function roomHTML(room) {
-  const tracks = room.tracks.map((t) => `<tr><td>${esc(t.participant)}</td><td>${esc(t.id)}</td><td>${esc(t.codec)}</td>
-    <td>${t.muted ? "muted" : "live"}</td><td>${t.stats?.packets ?? 0}</td><td>${t.stats?.lost ?? 0}</td></tr>`).join("");
-  const recs = room.recordings.map((r) => `<li>${esc(r.id)} — ${esc(r.state)}<ul>${r.files.map((f) =>
-    `<li><a href="${esc(withToken("/recordings/" + f.path))}">${esc(f.path)}</a> ${esc(f.codec)} ${(f.duration_ms / 1000).toFixed(1)} s</li>`).join("")}</ul></li>`).join("");
-  return `<section class="room"><h2>${esc(room.id)}</h2><p>RTP ${esc(room.rtp.host)}:${room.rtp.port} ·
-    <a href="${esc(withToken("/v1/rooms/" + encodeURIComponent(room.id) + "/pipeline.svg"))}">pipeline graph</a></p>
-    <table><thead><tr><th>Participant</th><th>Track</th><th>Codec</th><th>State</th><th>Packets</th><th>Lost</th></tr></thead>
-    <tbody>${tracks}</tbody></table><h3>Recordings</h3><ul>${recs || "<li>none</li>"}</ul></section>`;
+let loginOpen = false;
+function askLogin(reason) {
+  const dlg = $("#login");
+  if (loginOpen) return;
+  loginOpen = true;
+  $("#login-error").textContent = token() ? (reason || "The stored credential was refused.") : "";
+  $("#login-token").value = "";
+  dlg.showModal();
 }
 
-async function refresh() {
-  const main = document.getElementById("rooms");
+$("#login-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const t = $("#login-token").value.trim();
+  if (!t) return;
+  const old = token();
+  setToken(t);
   try {
-    const {rooms} = await api("/v1/rooms");
-    main.innerHTML = rooms.length ? rooms.map(roomHTML).join("") : "<p>No rooms yet.</p>";
-    const h = await api("/healthz");
-    document.getElementById("health").textContent = `node ${h.node} · ${h.rooms} room(s)`;
-  } catch (e) {
-    main.innerHTML = `<p class="error">${esc(e.message)}</p>`;
+    // A credential is good when it can read something: the health check is
+    // public, so try the room list, then (scoped tokens) one of its rooms.
+    const g = grant();
+    if (g.rooms.includes("*")) await api("GET", "/v1/rooms");
+    else if (g.rooms.length) await api("GET", "/v1/rooms/" + encodeURIComponent(g.rooms[0])).catch((err) => { if (err.status !== 404) throw err; });
+    else throw new Error("this token grants no rooms");
+  } catch (err) {
+    setToken(old);
+    $("#login-error").textContent = err.message;
+    return;
   }
+  loginOpen = false;
+  $("#login").close();
+  location.reload();
+});
+$("#login").addEventListener("cancel", (e) => e.preventDefault());
+
+$("#signout").addEventListener("click", () => { setToken(""); location.reload(); });
+$("#player-close").addEventListener("click", () => $("#player").close());
+$("#player").addEventListener("close", () => {
+  if ($("#player").open) return; // already reopened for another file
+  const v = $("#player-video");
+  v.pause();
+  v.removeAttribute("src"); // ends the download
+  v.load();
+});
+
+setUnauthorizedHandler(askLogin);
+
+async function start() {
+  // With authentication on and no credential yet, ask before anything else.
+  try {
+    const res = await fetch("/v1/nodes", {headers: token() ? {Authorization: "Bearer " + token()} : {}});
+    if (res.status === 401) {
+      const body = await res.json().catch(() => ({}));
+      askLogin(body.error);
+      return;
+    }
+  } catch { /* unreachable: the views show it */ }
+  showWho();
+  events = new Events();
+  events.onStatus((s) => {
+    const c = $("#conn");
+    c.className = "conn " + s;
+    c.querySelector("span").textContent = s === "live" ? "live" : s === "offline" ? "reconnecting…" : "connecting…";
+  });
+  events.on((ev) => view && view.onEvent(ev));
+  window.addEventListener("hashchange", route);
+  route();
 }
-refresh();
-setInterval(refresh, 2000);
+
+start();
