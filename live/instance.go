@@ -28,7 +28,7 @@ type instance struct {
 	mu      sync.Mutex
 	closed  bool
 	capsSet [2]bool
-	started bool         // video has begun at a keyframe
+	started bool  // video has begun at a keyframe
 	base    int64 // room running time of that keyframe: running time 0 here
 }
 
