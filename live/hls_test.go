@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -34,6 +35,7 @@ func codecs(p probeOut) string {
 	for _, st := range p.Streams {
 		s = append(s, st.CodecType+":"+st.CodecName)
 	}
+	sort.Sort(sort.Reverse(sort.StringSlice(s))) // video before audio
 	return strings.Join(s, ",")
 }
 

@@ -24,6 +24,11 @@ type instance struct {
 	stopBus context.CancelFunc
 	busDone <-chan struct{}
 	sinks   []*app.Sink // RTP appsinks, callbacks cleared at close
+	// netSink is rtmp2sink or srtsink, whose "stats" count the bytes
+	// really written to the network (statsField): they take buffers while
+	// still connecting, and srtsink gets buffer lists a buffer probe misses.
+	netSink    *gst.Element
+	statsField string
 
 	mu      sync.Mutex
 	closed  bool
@@ -95,7 +100,7 @@ func build(o *Output) (_ *instance, err error) {
 		err = errors.Join(set("sink", "location", spec.URL), set("sink", "sync", false), set("sink", "async", false))
 	case TypeSRT:
 		err = errors.Join(set("sink", "uri", spec.URI), set("sink", "sync", false), set("sink", "async", false),
-			set("sink", "wait-for-connection", false), set("sink", "auto-reconnect", false))
+			set("sink", "auto-reconnect", false))
 	case TypeHLS:
 		err = errors.Join(set("sink", "location", filepath.Join(spec.Dir, "segment%05d.ts")),
 			set("sink", "playlist-location", filepath.Join(spec.Dir, "playlist.m3u8")),
@@ -146,6 +151,12 @@ func (in *instance) countBytes(typ string) error {
 		return errorf("sink pad of %s", typ)
 	}
 	in.bytes = gstx.WatchTimes(pad)
+	switch typ {
+	case TypeRTMP:
+		in.netSink, in.statsField = sink, "out-bytes-total"
+	case TypeSRT:
+		in.netSink, in.statsField = sink, "bytes-sent-total"
+	}
 	return nil
 }
 
@@ -157,14 +168,22 @@ func (in *instance) fail(err error) {
 }
 
 func (in *instance) bytesOut() uint64 {
+	if in.netSink != nil {
+		return statsBytes(in.netSink, in.statsField)
+	}
 	if in.bytes == nil {
 		return 0
 	}
 	return in.bytes.Bytes()
 }
 
-// delivering reports that media flows to the destination.
+// delivering reports that media flows to the destination. rtmp2sink
+// takes buffers while it is still connecting, so for RTMP it is the bytes
+// it wrote to its socket.
 func (in *instance) delivering() bool {
+	if in.netSink != nil {
+		return statsBytes(in.netSink, in.statsField) > 0
+	}
 	if in.bytes != nil {
 		return in.bytes.Buffers() > 0
 	}
@@ -232,4 +251,24 @@ func (in *instance) close(clean bool) {
 	if in.bytes != nil {
 		in.bytes.Free()
 	}
+}
+
+// statsBytes reads a byte counter of a sink's "stats" (0 before connecting).
+func statsBytes(e *gst.Element, field string) uint64 {
+	v, err := e.GetProperty("stats")
+	if err != nil {
+		return 0
+	}
+	st, ok := v.(*gst.Structure)
+	if !ok || st == nil {
+		return 0
+	}
+	n, err := st.GetValue(field)
+	if err != nil {
+		return 0
+	}
+	if u, ok := n.(uint64); ok {
+		return u
+	}
+	return 0
 }
