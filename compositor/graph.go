@@ -85,6 +85,7 @@ type Graph struct {
 	layout   layouts.Layout
 	videos   map[string]*videoTile
 	audios   map[string]*audioInput
+	mixes    map[string]*mixMinus // by participant (mixminus.go)
 	speakers *SpeakerDetector
 	speaker  string
 	closed   bool
@@ -318,6 +319,8 @@ type Output struct {
 	tee    *gst.Element
 	teePad *gst.Pad
 	once   sync.Once
+	// release, if set, runs after Close (a mix-minus ends with its last output).
+	release func()
 }
 
 // VideoOutput opens a new branch on the mixed video.
@@ -376,6 +379,9 @@ func (o *Output) Close() {
 			o.Pad.Unlink(peer)
 		}
 		o.tee.ReleaseRequestPad(o.teePad)
+		if o.release != nil {
+			o.release()
+		}
 	})
 }
 
@@ -409,6 +415,7 @@ func (g *Graph) Add(in Input) error {
 			return err
 		}
 		g.audios[in.TrackID] = ai
+		g.mixMinusAddLocked(ai)
 	default:
 		return fmt.Errorf("compositor: kind %q", in.Kind)
 	}
@@ -424,6 +431,9 @@ func (g *Graph) Remove(trackID string) error {
 	ai, a := g.audios[trackID]
 	delete(g.videos, trackID)
 	delete(g.audios, trackID)
+	if a {
+		g.mixMinusRemoveLocked(trackID)
+	}
 	if v || a {
 		g.relayoutLocked()
 	}
@@ -451,6 +461,7 @@ func (g *Graph) SetMuted(trackID string, muted bool) error {
 	}
 	if ai := g.audios[trackID]; ai != nil {
 		ai.setMuted(muted)
+		g.mixMinusMuteLocked(trackID, muted)
 		g.relayoutLocked() // the label shows audio mute
 		return nil
 	}
@@ -646,6 +657,7 @@ func (g *Graph) Close() {
 	g.closed = true
 	videos, audios := g.videos, g.audios
 	g.videos, g.audios = map[string]*videoTile{}, map[string]*audioInput{}
+	g.closeMixMinusesLocked()
 	g.mu.Unlock()
 	g.stop()
 	<-g.done
