@@ -226,6 +226,10 @@ func (s *Server) routes() {
 	s.mountObservability(m)
 	m.HandleFunc("GET /v1/rooms/{room}/layout", s.getLayout)
 	m.HandleFunc("PUT /v1/rooms/{room}/layout", s.putLayout)
+	m.HandleFunc("POST /v1/rooms/{room}/streams", s.createStream)
+	m.HandleFunc("GET /v1/rooms/{room}/streams", s.listStreams)
+	m.HandleFunc("GET /v1/rooms/{room}/streams/{stream}", s.getStream)
+	m.HandleFunc("DELETE /v1/rooms/{room}/streams/{stream}", s.deleteStream)
 	// Recorded files for download and in-browser playback.
 	_ = mime.AddExtensionType(".webm", "video/webm")
 	_ = mime.AddExtensionType(".mkv", "video/x-matroska")
