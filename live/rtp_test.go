@@ -19,6 +19,17 @@ func TestRTPOutputDecodesAndAnswersPLI(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	// The Opus audio decodes to the source's 440 Hz tone.
+	var pcm []float64
+	for deadline := time.Now().Add(5 * time.Second); pcm == nil && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		pcm = rx.PCM(24000)
+	}
+	if pcm == nil {
+		t.Fatal("no audio decoded from the RTP output")
+	}
+	if p440, p660 := testpeer.Goertzel(pcm, 48000, 440), testpeer.Goertzel(pcm, 48000, 660); p440 < 1e5 || p660 > p440/100 {
+		t.Errorf("decoded audio: 440 Hz power %.3g, 660 Hz %.3g", p440, p660)
+	}
 	// Sender reports for both SSRCs (video 4242, audio 4243).
 	deadline = time.Now().Add(12 * time.Second)
 	for {

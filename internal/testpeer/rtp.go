@@ -48,14 +48,14 @@ func NewRTPReceiver(t testing.TB, videoPT, audioPT uint8) *RTPReceiver {
 		t.Fatal(err)
 	}
 	r := &RTPReceiver{VideoPT: videoPT, AudioPT: audioPT, conn: conn, srs: map[uint32]int{}}
-	r.vpipe, err = gst.NewPipelineFromString("appsrc name=src is-live=true format=time do-timestamp=true " +
-		"caps=application/x-rtp,media=video,clock-rate=90000,encoding-name=H264 ! rtpjitterbuffer latency=50 ! rtph264depay ! h264parse ! avdec_h264 name=dec ! fakesink sync=false")
+	r.vpipe, err = gst.NewPipelineFromString(fmt.Sprintf("appsrc name=src is-live=true format=time do-timestamp=true "+
+		"caps=application/x-rtp,media=video,clock-rate=90000,encoding-name=H264,payload=%d ! rtpjitterbuffer latency=50 ! rtph264depay ! h264parse ! avdec_h264 name=dec ! fakesink sync=false", videoPT))
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.apipe, err = gst.NewPipelineFromString("appsrc name=src is-live=true format=time do-timestamp=true " +
-		"caps=application/x-rtp,media=audio,clock-rate=48000,encoding-name=OPUS ! rtpjitterbuffer latency=50 ! rtpopusdepay ! opusdec ! " +
-		"audioconvert ! audioresample ! audio/x-raw,format=S16LE,rate=48000,channels=1 ! appsink name=pcm sync=false")
+	r.apipe, err = gst.NewPipelineFromString(fmt.Sprintf("appsrc name=src is-live=true format=time do-timestamp=true "+
+		"caps=application/x-rtp,media=audio,clock-rate=48000,encoding-name=OPUS,payload=%d ! rtpjitterbuffer latency=50 ! rtpopusdepay ! opusdec ! "+
+		"audioconvert ! audioresample ! audio/x-raw,format=S16LE,rate=48000,channels=1 ! appsink name=pcm sync=false", audioPT))
 	if err != nil {
 		t.Fatal(err)
 	}
