@@ -194,7 +194,7 @@ func (s *Server) startStreamLocked(m *roomMedia, req StreamRequest, v VideoJSON,
 		OnChange: func(status live.Status) {
 			info := st.snapshot()
 			info.Status = status
-			s.hub.publish(Event{Type: "stream_state", Room: room, Data: info})
+			s.hub.publish(Event{Type: "stream_state", Room: room, Data: s.publicInfo(info)})
 		},
 	})
 	if err != nil {
@@ -246,7 +246,7 @@ func (s *Server) stopRecordingStreamsLocked(m *roomMedia, recording string) []St
 		// The caller closes the compositor if idle, after the recording's
 		// own encodings have finished.
 		delete(m.holders, "stream:"+id)
-		out = append(out, st.snapshot())
+		out = append(out, s.publicInfo(st.snapshot()))
 	}
 	return out
 }
@@ -258,7 +258,7 @@ func (s *Server) recordingStreams(m *roomMedia, recording string) []StreamInfo {
 	var out []StreamInfo
 	for _, id := range sortedStreamIDs(m) {
 		if st := m.streams[id]; st.info.Recording == recording {
-			out = append(out, st.snapshot())
+			out = append(out, s.publicInfo(st.snapshot()))
 		}
 	}
 	return out

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -102,6 +103,9 @@ func build(o *Output) (_ *instance, err error) {
 		err = errors.Join(set("sink", "uri", spec.URI), set("sink", "sync", false), set("sink", "async", false),
 			set("sink", "auto-reconnect", false))
 	case TypeHLS:
+		if err := os.MkdirAll(spec.Dir, 0o755); err != nil {
+			return nil, errorf("hls directory: %w", err)
+		}
 		err = errors.Join(set("sink", "location", filepath.Join(spec.Dir, "segment%05d.ts")),
 			set("sink", "playlist-location", filepath.Join(spec.Dir, "playlist.m3u8")),
 			set("sink", "target-duration", uint(spec.SegmentS)), set("sink", "max-files", uint(20)),
