@@ -59,6 +59,12 @@ func (p *pcmTap) sink(t *testing.T, name string) *app.Sink {
 	return s
 }
 
+func (p *pcmTap) count() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.samples)
+}
+
 func (p *pcmTap) last(n int) []float64 {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -129,7 +135,21 @@ func TestMixMinusTones(t *testing.T) {
 
 	check := func(stage string, present map[string][]string) {
 		t.Helper()
-		time.Sleep(1500 * time.Millisecond)
+		// 1 s of new audio in every mix-minus (the mix needs a moment to
+		// settle on a loaded machine), then look at its last 0.5 s.
+		start := map[string]int{}
+		for p := range present {
+			start[p] = taps[p].count()
+		}
+		deadline := time.Now().Add(15 * time.Second)
+		for p := range present {
+			for taps[p].count() < start[p]+48000 {
+				if time.Now().After(deadline) {
+					t.Fatalf("%s: %s's mix-minus produced %d samples in 15 s", stage, p, taps[p].count()-start[p])
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		}
 		for p, want := range present {
 			x := taps[p].last(24000) // 0.5 s
 			if x == nil {
