@@ -6,7 +6,7 @@ GO ?= go
 BIN := bin
 FUZZTIME ?= 10s
 
-.PHONY: all deps deps-test build demo test unit fuzz bench bench-tracks bench-composite vet docker clean avsync
+.PHONY: all deps deps-test build demo test unit fuzz bench bench-tracks bench-composite bench-mcu vet docker clean avsync
 
 all: build
 
@@ -37,16 +37,20 @@ fuzz:
 	$(GO) test ./ingest -run='^$$' -fuzz='^FuzzKeyframeDetect$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=3s
 	$(GO) test ./layouts -run='^$$' -fuzz='^FuzzLayoutSpec$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=3s
 
-## bench: both benchmarks. bench-tracks: raw-track capacity (flags: BENCHFLAGS);
+## bench: all benchmarks. bench-tracks: raw-track capacity (flags: BENCHFLAGS);
 ## bench-composite: composite recordings against a gst-launch floor and ffmpeg,
 ## memory per room, simultaneous real-time rooms (flags: COMPBENCHFLAGS, e.g. -quick or -perf).
-bench: bench-tracks bench-composite
+## bench-mcu: glass-to-glass latency RTP in → MCU RTP out, CPU per extra live output (MCUBENCHFLAGS).
+bench: bench-tracks bench-composite bench-mcu
 
 bench-tracks: build deps-test
 	$(GO) run ./cmd/bench $(BENCHFLAGS)
 
 bench-composite: build deps-test
 	$(GO) run ./cmd/bench -mode composite $(COMPBENCHFLAGS)
+
+bench-mcu: build deps-test
+	$(GO) run ./cmd/bench -mode mcu $(MCUBENCHFLAGS)
 
 docker:
 	docker build -t streamline:latest .

@@ -107,15 +107,15 @@ func splitMode(args []string) (mode string, rest []string, err error) {
 		}
 		if !hasVal {
 			if i+1 >= len(args) {
-				return "", nil, errors.New("-mode needs a value: tracks or composite")
+				return "", nil, errors.New("-mode needs a value: tracks, composite or mcu")
 			}
 			i++
 			val = args[i]
 		}
 		mode = val
 	}
-	if mode != "tracks" && mode != "composite" {
-		return "", nil, fmt.Errorf("-mode %q: want tracks or composite", mode)
+	if mode != "tracks" && mode != "composite" && mode != "mcu" {
+		return "", nil, fmt.Errorf("-mode %q: want tracks, composite or mcu", mode)
 	}
 	return mode, rest, nil
 }

@@ -23,6 +23,8 @@
 // With -mode composite it measures composite recordings instead (comp.go):
 // CPU per media-second against a floor of gst-launch-1.0 pipelines and
 // against ffmpeg, memory per room, and simultaneous real-time rooms.
+// With -mode mcu (mcu.go): glass-to-glass latency RTP in → MCU RTP out and
+// the server CPU of each extra live output.
 //
 //	go run ./cmd/bench -quick                 # smoke run: 20 and 40 tracks, 5 s, 1 run
 //	go run ./cmd/bench -mode composite -quick # smoke run: one room of 4, 6 s
@@ -232,6 +234,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if mode == "composite" {
 		return runComposite(args, stdout, stderr)
+	}
+	if mode == "mcu" {
+		return runMCU(args, stdout, stderr) // mcu.go
 	}
 	cfg, err := parseFlags(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
