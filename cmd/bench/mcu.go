@@ -31,6 +31,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -46,6 +47,7 @@ type mcuConfig struct {
 	jitterMS int
 	server   string
 	keep     bool
+	warmup   time.Duration
 }
 
 func parseMCUFlags(args []string, stderr io.Writer) (mcuConfig, error) {
@@ -57,6 +59,7 @@ func parseMCUFlags(args []string, stderr io.Writer) (mcuConfig, error) {
 	fs.IntVar(&c.jitterMS, "jitter-ms", 50, "the server's jitter buffer (--jitter-ms)")
 	fs.StringVar(&c.server, "server", "", "streamline binary (default bin/streamline)")
 	fs.BoolVar(&c.keep, "keep", false, "keep the temporary directory")
+	fs.DurationVar(&c.warmup, "warmup", time.Second, "the sender encodes this long before its first packet (0: cold start)")
 	quick := fs.Bool("quick", false, "smoke run: 1 run, 3 s windows")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -121,8 +124,8 @@ func mcuMain(ctx context.Context, b *bench, mc mcuConfig) error {
 	if !mc.keep {
 		defer os.RemoveAll(tmp)
 	}
-	fmt.Fprintf(b.out, "MCU bench: 1 participant 640x360 VP8 30 fps in, composite 640x360 H.264 out over RTP; server jitter buffer %d ms; %d run(s), %s windows\n",
-		mc.jitterMS, mc.runs, mc.window)
+	fmt.Fprintf(b.out, "MCU bench: 1 participant 640x360 VP8 30 fps in, composite 640x360 H.264 out over RTP; server jitter buffer %d ms; sender warm-up %s; %d run(s), %s windows\n",
+		mc.jitterMS, mc.warmup, mc.runs, mc.window)
 	var lat []float64
 	steps := mcuSteps(0, "")
 	cpu := make([][]float64, len(steps))
@@ -197,7 +200,7 @@ func mcuRun(ctx context.Context, b *bench, mc mcuConfig, dir string) ([]float64,
 		"codec": "vp8", "ssrc": ssrc, "payload_type": 96}, nil); err != nil {
 		return nil, nil, err
 	}
-	tx, err := newStampSender(room.RTP.Port, ssrc)
+	tx, err := newStampSender(room.RTP.Port, ssrc, mc.warmup)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -280,9 +283,14 @@ type stampSender struct {
 	sent map[int]time.Time
 	stop chan struct{}
 	done chan struct{}
+	// sending opens after a warm-up: the room's jitter buffer (mode
+	// synced) anchors its timeline on the first packet's arrival, and a
+	// first packet delayed by the encoder's start would add that delay to
+	// every later frame (a camera's sender is warm when a room hears it).
+	sending atomic.Bool
 }
 
-func newStampSender(port int, ssrc uint32) (*stampSender, error) {
+func newStampSender(port int, ssrc uint32, warmup time.Duration) (*stampSender, error) {
 	conn, err := net.DialUDP("udp", nil, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port})
 	if err != nil {
 		return nil, err
@@ -303,18 +311,20 @@ func newStampSender(port int, ssrc uint32) (*stampSender, error) {
 		if smp == nil {
 			return gst.FlowEOS
 		}
-		_, _ = conn.Write(smp.GetBuffer().Bytes())
+		if b := smp.GetBuffer().Bytes(); s.sending.Load() {
+			_, _ = conn.Write(b)
+		}
 		return gst.FlowOK
 	}})
 	if err := pipe.SetState(gst.StatePlaying); err != nil {
 		conn.Close()
 		return nil, err
 	}
-	go s.loop()
+	go s.loop(warmup)
 	return s, nil
 }
 
-func (s *stampSender) loop() {
+func (s *stampSender) loop(warmup time.Duration) {
 	defer close(s.done)
 	frame := make([]byte, 640*360*3/2)
 	for i := range frame[:640*360] {
@@ -325,7 +335,11 @@ func (s *stampSender) loop() {
 	}
 	tick := time.NewTicker(time.Second / 30)
 	defer tick.Stop()
+	warm := time.Now().Add(warmup)
 	for n := 0; ; n++ {
+		if !s.sending.Load() && time.Now().After(warm) {
+			s.sending.Store(true)
+		}
 		select {
 		case <-s.stop:
 			return
