@@ -2,11 +2,11 @@ package ctl
 
 import (
 	"errors"
-	"github.com/streamline-media/streamline/live"
 	"path/filepath"
 	"testing"
 
 	"github.com/streamline-media/streamline/ingest"
+	"github.com/streamline-media/streamline/live"
 )
 
 func TestPrepareStream(t *testing.T) {
