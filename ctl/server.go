@@ -684,8 +684,8 @@ func (s *Server) createRecording(w http.ResponseWriter, r *http.Request) {
 	}
 	switch req.Kind {
 	case "", "tracks":
-		if req.Video != nil || req.Audio != nil || req.Format != "" || len(req.Encodings) > 0 || len(req.Layout) > 0 {
-			writeError(w, http.StatusBadRequest, errors.New(`video, audio, format, encodings and layout apply to "kind": "composite"`))
+		if req.Video != nil || req.Audio != nil || req.Format != "" || len(req.Encodings) > 0 || len(req.Layout) > 0 || len(req.Outputs) > 0 {
+			writeError(w, http.StatusBadRequest, errors.New(`video, audio, format, encodings, layout and outputs apply to "kind": "composite"`))
 			return
 		}
 	case "composite":

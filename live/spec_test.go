@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/pion/rtcp"
 )
 
 func TestSpecNormalize(t *testing.T) {
@@ -41,5 +43,25 @@ func TestSpecNormalize(t *testing.T) {
 	_ = s.Normalize()
 	if s.VideoPT != 96 || s.AudioPT != 111 {
 		t.Errorf("rtp defaults: %d/%d", s.VideoPT, s.AudioPT)
+	}
+}
+
+func TestWantsKeyframe(t *testing.T) {
+	const ssrc = 4242
+	for _, c := range []struct {
+		name string
+		pkts []rtcp.Packet
+		want bool
+	}{
+		{"PLI for the video", []rtcp.Packet{&rtcp.PictureLossIndication{SenderSSRC: 1, MediaSSRC: ssrc}}, true},
+		{"PLI for another SSRC", []rtcp.Packet{&rtcp.PictureLossIndication{SenderSSRC: 1, MediaSSRC: ssrc + 1}}, false},
+		{"FIR for the video", []rtcp.Packet{&rtcp.FullIntraRequest{SenderSSRC: 1, FIR: []rtcp.FIREntry{{SSRC: 7}, {SSRC: ssrc, SequenceNumber: 3}}}}, true},
+		{"FIR for others", []rtcp.Packet{&rtcp.FullIntraRequest{SenderSSRC: 1, FIR: []rtcp.FIREntry{{SSRC: 7}}}}, false},
+		{"receiver report then PLI", []rtcp.Packet{&rtcp.ReceiverReport{SSRC: 1}, &rtcp.PictureLossIndication{MediaSSRC: ssrc}}, true},
+		{"receiver report only", []rtcp.Packet{&rtcp.ReceiverReport{SSRC: 1}}, false},
+	} {
+		if got := wantsKeyframe(c.pkts, ssrc); got != c.want {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
+		}
 	}
 }
