@@ -693,5 +693,6 @@ func (g *Graph) SetSyncOffset(trackID string, d time.Duration) error {
 		return fmt.Errorf("%w: %s", ErrNotFound, trackID)
 	}
 	pad.SetOffset(-g.t0 + int64(d))
+	g.mixMinusOffsetLocked(trackID, -g.t0+int64(d))
 	return nil
 }

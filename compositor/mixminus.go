@@ -211,6 +211,15 @@ func (g *Graph) mixMinusMuteLocked(trackID string, muted bool) {
 	}
 }
 
+// mixMinusOffsetLocked follows SetSyncOffset on an audio input.
+func (g *Graph) mixMinusOffsetLocked(trackID string, offset int64) {
+	for _, mm := range g.mixes {
+		if in := mm.inputs[trackID]; in != nil {
+			in.mixPad.SetOffset(offset)
+		}
+	}
+}
+
 func (g *Graph) closeMixMinusesLocked() {
 	for p, mm := range g.mixes {
 		mm.close()
@@ -242,7 +251,9 @@ func (mm *mixMinus) add(ai *audioInput) {
 		mm.unlink(in)
 		return
 	}
-	in.mixPad.SetOffset(-mm.g.t0) // the input is on the room's timeline
+	// The input is on the room's timeline: the same shift (and lip-sync
+	// delay) as at the main mixer's pad.
+	in.mixPad.SetOffset(ai.pad.GetOffset())
 	_ = in.mixPad.SetProperty("mute", ai.muted)
 	if ret := in.ghost.Link(in.mixPad); ret != gst.PadLinkOK {
 		mm.g.log.Warn("mix-minus: link", "track", ai.in.TrackID, "error", ret.String())
