@@ -6,7 +6,7 @@ GO ?= go
 BIN := bin
 FUZZTIME ?= 10s
 
-.PHONY: all deps deps-test build demo test unit fuzz bench bench-tracks bench-composite bench-control vet docker clean avsync
+.PHONY: all deps deps-test build demo test unit fuzz bench bench-tracks bench-composite bench-control bench-mcu vet docker clean avsync
 
 all: build
 
@@ -40,8 +40,9 @@ fuzz:
 ## bench: every benchmark. bench-tracks: raw-track capacity (flags: BENCHFLAGS);
 ## bench-composite: composite recordings against a gst-launch floor and ffmpeg,
 ## memory per room, simultaneous real-time rooms (flags: COMPBENCHFLAGS, e.g. -quick or -perf);
-## bench-control: WebSocket fan-out to 1000 clients and layout → first frame latency (flags: CTLBENCHFLAGS).
-bench: bench-tracks bench-composite bench-control
+## bench-control: WebSocket fan-out to 1000 clients and layout → first frame latency (flags: CTLBENCHFLAGS);
+## bench-mcu: glass-to-glass latency RTP in → MCU RTP out, CPU per extra live output (MCUBENCHFLAGS).
+bench: bench-tracks bench-composite bench-control bench-mcu
 
 bench-tracks: build deps-test
 	$(GO) run ./cmd/bench $(BENCHFLAGS)
@@ -51,6 +52,9 @@ bench-composite: build deps-test
 
 bench-control: build deps-test
 	$(GO) run ./cmd/bench -mode control $(CTLBENCHFLAGS)
+
+bench-mcu: build deps-test
+	$(GO) run ./cmd/bench -mode mcu $(MCUBENCHFLAGS)
 
 docker:
 	docker build -t streamline:latest .

@@ -104,6 +104,7 @@ type Graph struct {
 	layout   layouts.Layout
 	videos   map[string]*videoTile
 	audios   map[string]*audioInput
+	mixes    map[string]*mixMinus // by participant (mixminus.go)
 	speakers *SpeakerDetector
 	speaker  string
 	closed   bool
@@ -337,6 +338,8 @@ type Output struct {
 	tee    *gst.Element
 	teePad *gst.Pad
 	once   sync.Once
+	// release, if set, runs after Close (a mix-minus ends with its last output).
+	release func()
 }
 
 // VideoOutput opens a new branch on the mixed video.
@@ -395,6 +398,9 @@ func (o *Output) Close() {
 			o.Pad.Unlink(peer)
 		}
 		o.tee.ReleaseRequestPad(o.teePad)
+		if o.release != nil {
+			o.release()
+		}
 	})
 }
 
@@ -428,6 +434,7 @@ func (g *Graph) Add(in Input) error {
 			return err
 		}
 		g.audios[in.TrackID] = ai
+		g.mixMinusAddLocked(ai)
 	default:
 		return fmt.Errorf("compositor: kind %q", in.Kind)
 	}
@@ -443,6 +450,9 @@ func (g *Graph) Remove(trackID string) error {
 	ai, a := g.audios[trackID]
 	delete(g.videos, trackID)
 	delete(g.audios, trackID)
+	if a {
+		g.mixMinusRemoveLocked(trackID)
+	}
 	if v || a {
 		g.relayoutLocked()
 	}
@@ -470,6 +480,7 @@ func (g *Graph) SetMuted(trackID string, muted bool) error {
 	}
 	if ai := g.audios[trackID]; ai != nil {
 		ai.setMuted(muted)
+		g.mixMinusMuteLocked(trackID, muted)
 		g.relayoutLocked() // the label shows audio mute
 		return nil
 	}
@@ -665,6 +676,7 @@ func (g *Graph) Close() {
 	g.closed = true
 	videos, audios := g.videos, g.audios
 	g.videos, g.audios = map[string]*videoTile{}, map[string]*audioInput{}
+	g.closeMixMinusesLocked()
 	g.mu.Unlock()
 	g.stop()
 	<-g.done
@@ -700,5 +712,6 @@ func (g *Graph) SetSyncOffset(trackID string, d time.Duration) error {
 		return fmt.Errorf("%w: %s", ErrNotFound, trackID)
 	}
 	pad.SetOffset(-g.t0 + int64(d))
+	g.mixMinusOffsetLocked(trackID, -g.t0+int64(d))
 	return nil
 }

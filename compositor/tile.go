@@ -356,6 +356,7 @@ type audioInput struct {
 	in    Input
 	seq   int
 	bin   *gst.Bin
+	tee   *gst.Element // branches to the main mix and each mix-minus (mixminus.go)
 	pad   *gst.Pad
 	lvl   *gstx.Level
 	muted bool
@@ -388,7 +389,7 @@ func newAudioInput(g *Graph, in Input, seq int) (*audioInput, error) {
 	if err != nil {
 		return nil, err
 	}
-	if ai.bin, err = chain(name, q, dec, conv, res); err != nil {
+	if ai.bin, ai.tee, err = audioChain(name, q, dec, conv, res); err != nil {
 		return nil, err
 	}
 	ai.eosID = dropEOS(ai.bin.GetStaticPad("sink"))

@@ -55,6 +55,7 @@ type compositeRequest struct {
 	Format    string          `json:"format"`
 	Encodings []VideoJSON     `json:"encodings"`
 	Tracks    bool            `json:"tracks"`
+	Outputs   []StreamRequest `json:"outputs"` // live outputs (streams.go)
 }
 
 // EncodingInfo reports one rendition of a composite recording.
@@ -86,6 +87,7 @@ type CompositeInfo struct {
 	Files     []ingest.FileEntry    `json:"files"`
 	Tracks    *ingest.RecordingInfo `json:"tracks,omitempty"`
 	Manifest  string                `json:"manifest"`
+	Outputs   []StreamInfo          `json:"outputs,omitempty"` // live outputs (streams.go)
 }
 
 // roomMedia is what ctl keeps beside an ingest room: its compositor (while a
@@ -116,6 +118,10 @@ type roomMedia struct {
 	lw *layoutWatch
 	// preview is the live JPEG preview (preview.go).
 	preview previewFeed
+	// streams are the room's live outputs and liveFeeds the encoders they
+	// share (streams.go, livefeeds.go).
+	streams   map[string]*stream
+	liveFeeds map[string]*liveFeed
 }
 
 type compositeRec struct {
@@ -377,6 +383,10 @@ func (s *Server) startComposite(m *roomMedia, req compositeRequest) (CompositeIn
 	if err := (encode.AudioSettings{Codec: audio.Codec, BitrateKbps: audio.BitrateKbps}).Validate(); err != nil {
 		return CompositeInfo{}, fmt.Errorf("%w: audio: %w", ingest.ErrInvalid, err)
 	}
+	outputs, err := s.prepareOutputs(req.ID, req.Outputs)
+	if err != nil {
+		return CompositeInfo{}, err
+	}
 
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -436,6 +446,13 @@ func (s *Server) startComposite(m *roomMedia, req compositeRequest) (CompositeIn
 			}
 			return CompositeInfo{}, fmt.Errorf("encodings[%d]: %w", i, err)
 		}
+	}
+	if err := s.startOutputsLocked(m, req.ID, outputs); err != nil {
+		for _, e := range rec.info.Encodings {
+			s.stopEncoding(m, rec, e)
+		}
+		undo()
+		return CompositeInfo{}, err
 	}
 	m.composites[req.ID] = rec
 	s.writeCompositeManifest(rec)
@@ -625,6 +642,7 @@ func (s *Server) stopComposite(m *roomMedia, id string) (CompositeInfo, error) {
 	rec.info.State = ingest.StateStopping
 	encodings := slices.Clone(rec.info.Encodings)
 	rec.mu.Unlock()
+	outputs := s.stopRecordingStreamsLocked(m, id)
 	m.mu.Unlock()
 
 	var wg sync.WaitGroup
@@ -653,6 +671,7 @@ func (s *Server) stopComposite(m *roomMedia, id string) (CompositeInfo, error) {
 	if tracks != nil {
 		rec.info.Tracks = tracks
 	}
+	rec.info.Outputs = outputs
 	rec.mu.Unlock()
 	m.closeGraphIfIdleLocked()
 	s.writeCompositeManifest(rec)
@@ -736,7 +755,11 @@ func (s *Server) composite(room, id string) (CompositeInfo, error) {
 	if rec == nil {
 		return CompositeInfo{}, errNoComposite
 	}
-	return rec.snapshot(), nil
+	info := rec.snapshot()
+	if info.State == ingest.StateRecording {
+		info.Outputs = s.recordingStreams(m, id)
+	}
+	return info, nil
 }
 
 // LayoutJSON answers GET/PUT /v1/rooms/{room}/layout.

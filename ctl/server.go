@@ -255,6 +255,10 @@ func (s *Server) routes() {
 	s.mountObservability(m)
 	m.HandleFunc("GET /v1/rooms/{room}/layout", s.getLayout)
 	m.HandleFunc("PUT /v1/rooms/{room}/layout", s.putLayout)
+	m.HandleFunc("POST /v1/rooms/{room}/streams", s.createStream)
+	m.HandleFunc("GET /v1/rooms/{room}/streams", s.listStreams)
+	m.HandleFunc("GET /v1/rooms/{room}/streams/{stream}", s.getStream)
+	m.HandleFunc("DELETE /v1/rooms/{room}/streams/{stream}", s.deleteStream)
 	// Recorded files for download and in-browser playback.
 	_ = mime.AddExtensionType(".webm", "video/webm")
 	_ = mime.AddExtensionType(".mkv", "video/x-matroska")
@@ -727,8 +731,8 @@ func (s *Server) createRecording(w http.ResponseWriter, r *http.Request) {
 	}
 	switch req.Kind {
 	case "", "tracks":
-		if req.Video != nil || req.Audio != nil || req.Format != "" || len(req.Encodings) > 0 || len(req.Layout) > 0 {
-			writeError(w, http.StatusBadRequest, errors.New(`video, audio, format, encodings and layout apply to "kind": "composite"`))
+		if req.Video != nil || req.Audio != nil || req.Format != "" || len(req.Encodings) > 0 || len(req.Layout) > 0 || len(req.Outputs) > 0 {
+			writeError(w, http.StatusBadRequest, errors.New(`video, audio, format, encodings, layout and outputs apply to "kind": "composite"`))
 			return
 		}
 	case "composite":

@@ -13,7 +13,7 @@ runtime_pkgs=(
   gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-x gstreamer1.0-tools
   graphviz curl ca-certificates
 )
-test_pkgs=(ffmpeg redis-server procps chromium)
+test_pkgs=(ffmpeg redis-server procps chromium nginx libnginx-mod-rtmp)
 
 case "$profile" in
   runtime) want=("${runtime_pkgs[@]}") ;;

@@ -107,15 +107,15 @@ func splitMode(args []string) (mode string, rest []string, err error) {
 		}
 		if !hasVal {
 			if i+1 >= len(args) {
-				return "", nil, errors.New("-mode needs a value: tracks, composite or control")
+				return "", nil, errors.New("-mode needs a value: tracks, composite, control or mcu")
 			}
 			i++
 			val = args[i]
 		}
 		mode = val
 	}
-	if mode != "tracks" && mode != "composite" && mode != "control" {
-		return "", nil, fmt.Errorf("-mode %q: want tracks, composite or control", mode)
+	if mode != "tracks" && mode != "composite" && mode != "control" && mode != "mcu" {
+		return "", nil, fmt.Errorf("-mode %q: want tracks, composite, control or mcu", mode)
 	}
 	return mode, rest, nil
 }

@@ -382,12 +382,3 @@ func renderBench(c controlConfig, srv *ctlServer, stdout, stderr io.Writer) erro
 	fmt.Fprintf(stdout, "  target p99 < 50 ms: %s (p99 = %.1f frame intervals)\n\n", verdict, percentile(clientMS, 99)/frame)
 	return nil
 }
-
-// percentile of sorted values (nearest rank).
-func percentile(sorted []float64, p float64) float64 {
-	if len(sorted) == 0 {
-		return 0
-	}
-	i := int(float64(len(sorted))*p/100+0.5) - 1
-	return sorted[min(max(i, 0), len(sorted)-1)]
-}

@@ -23,6 +23,8 @@
 // With -mode composite it measures composite recordings instead (comp.go):
 // CPU per media-second against a floor of gst-launch-1.0 pipelines and
 // against ffmpeg, memory per room, and simultaneous real-time rooms.
+// With -mode mcu (mcu.go): glass-to-glass latency RTP in → MCU RTP out and
+// the server CPU of each extra live output.
 //
 // With -mode control it measures the control plane (control.go): WebSocket
 // fan-out of layout_changed to 1000 clients, and the latency from a layout
@@ -240,6 +242,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runComposite(args, stdout, stderr)
 	case "control":
 		return runControl(args, stdout, stderr)
+	}
+	if mode == "mcu" {
+		return runMCU(args, stdout, stderr) // mcu.go
 	}
 	cfg, err := parseFlags(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {

@@ -1,0 +1,185 @@
+package compositor
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-gst/go-gst/gst"
+	"github.com/go-gst/go-gst/gst/app"
+
+	"github.com/streamline-media/streamline/internal/gstx"
+	"github.com/streamline-media/streamline/layouts"
+)
+
+// goertzel is the power of freq in mono S16 samples (normalised per sample).
+func goertzel(samples []float64, rate, freq float64) float64 {
+	w := 2 * math.Pi * freq / rate
+	c := 2 * math.Cos(w)
+	var s1, s2 float64
+	for _, x := range samples {
+		s0 := x + c*s1 - s2
+		s2, s1 = s1, s0
+	}
+	p := s1*s1 + s2*s2 - c*s1*s2
+	return p / float64(len(samples)*len(samples))
+}
+
+// pcmTap collects the left channel of S16LE stereo from an appsink.
+type pcmTap struct {
+	mu      sync.Mutex
+	samples []float64
+}
+
+func (p *pcmTap) sink(t *testing.T, name string) *app.Sink {
+	e, err := gst.NewElementWithName("appsink", name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := app.SinkFromElement(e)
+	_ = s.SetProperty("sync", false)
+	_ = s.SetProperty("async", false)
+	s.SetCaps(gst.NewCapsFromString("audio/x-raw,format=S16LE,rate=48000,channels=2"))
+	s.SetCallbacks(&app.SinkCallbacks{NewSampleFunc: func(s *app.Sink) gst.FlowReturn {
+		smp := s.PullSample()
+		if smp == nil {
+			return gst.FlowEOS
+		}
+		b := smp.GetBuffer().Bytes()
+		p.mu.Lock()
+		for i := 0; i+3 < len(b); i += 4 {
+			p.samples = append(p.samples, float64(int16(binary.LittleEndian.Uint16(b[i:]))))
+		}
+		p.mu.Unlock()
+		return gst.FlowOK
+	}})
+	return s
+}
+
+func (p *pcmTap) count() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.samples)
+}
+
+func (p *pcmTap) last(n int) []float64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.samples) < n {
+		return nil
+	}
+	return append([]float64(nil), p.samples[len(p.samples)-n:]...)
+}
+
+// TestMixMinusTones: three participants send distinct sine tones (Opus);
+// each one's mix-minus carries the two others' tones and not their own,
+// a participant who joins later is added, and one who leaves is taken out.
+func TestMixMinusTones(t *testing.T) {
+	gstx.Init()
+	pipe, err := gst.NewPipeline("mmtest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	freqs := map[string]float64{"alice": 440, "bob": 660, "carol": 990}
+	encoded := map[string]*gst.Pad{}
+	for _, p := range []string{"alice", "bob", "carol"} {
+		bin, err := gst.NewBinFromString(fmt.Sprintf("audiotestsrc is-live=true wave=sine volume=0.3 freq=%g samplesperbuffer=960 ! "+
+			"audio/x-raw,rate=48000,channels=2 ! opusenc ! tee name=out-%s allow-not-linked=true", freqs[p], p), false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := pipe.Add(bin.Element); err != nil {
+			t.Fatal(err)
+		}
+		tee, _ := bin.GetElementByName("out-" + p) // like a room's track tap
+		g := gst.NewGhostPad("src", tee.GetRequestPad("src_%u"))
+		bin.AddPad(g.Pad)
+		encoded[p] = g.Pad
+	}
+	if err := pipe.SetState(gst.StatePlaying); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = gstx.StopElement(pipe.Element, 5*time.Second) }()
+	g, err := New(Config{Name: "mm", Pipeline: pipe, Width: 320, Height: 240, FPS: 15, Layout: layouts.Spec{Template: layouts.TemplateGrid}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	add := func(p string) {
+		if err := g.Add(Input{TrackID: p + "-mic", Participant: p, Kind: "audio", Decoder: "opusdec", Pad: encoded[p]}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	add("alice")
+	add("bob")
+	taps := map[string]*pcmTap{}
+	var outs []*Output
+	for _, p := range []string{"alice", "bob", "carol"} {
+		out, err := g.MixMinusOutput(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		outs = append(outs, out)
+		taps[p] = &pcmTap{}
+		s := taps[p].sink(t, "tap-"+p)
+		pipe.Add(s.Element)
+		if ret := out.Pad.Link(s.GetStaticPad("sink")); ret != gst.PadLinkOK {
+			t.Fatal(ret)
+		}
+		s.SyncStateWithParent()
+	}
+	add("carol") // joins after the mix-minuses exist
+
+	check := func(stage string, present map[string][]string) {
+		t.Helper()
+		// 1 s of new audio in every mix-minus (the mix needs a moment to
+		// settle on a loaded machine), then look at its last 0.5 s.
+		start := map[string]int{}
+		for p := range present {
+			start[p] = taps[p].count()
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		for p := range present {
+			for taps[p].count() < start[p]+48000 {
+				if time.Now().After(deadline) {
+					t.Fatalf("%s: %s's mix-minus produced %d samples in 30 s", stage, p, taps[p].count()-start[p])
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		}
+		for p, want := range present {
+			x := taps[p].last(24000) // 0.5 s
+			if x == nil {
+				t.Fatalf("%s: no audio in %s's mix-minus", stage, p)
+			}
+			in := map[string]bool{}
+			for _, q := range want {
+				in[q] = true
+			}
+			for q, f := range freqs {
+				pw := goertzel(x, 48000, f)
+				if in[q] && pw < 1e5 {
+					t.Errorf("%s: %s's tone (%g Hz) missing from %s's mix-minus (power %.3g)", stage, q, f, p, pw)
+				}
+				if !in[q] && pw > 1e3 {
+					t.Errorf("%s: %s's tone (%g Hz) in %s's mix-minus (power %.3g)", stage, q, f, p, pw)
+				}
+			}
+		}
+	}
+	check("three in", map[string][]string{"alice": {"bob", "carol"}, "bob": {"alice", "carol"}, "carol": {"alice", "bob"}})
+	if err := g.Remove("bob-mic"); err != nil {
+		t.Fatal(err)
+	}
+	check("bob left", map[string][]string{"alice": {"carol"}, "carol": {"alice"}})
+	for _, o := range outs {
+		o.Finish()
+		o.Close()
+	}
+	if n := len(g.MixMinusInputs("alice")); n != 0 {
+		t.Errorf("alice's mix-minus still has %d inputs after its last output closed", n)
+	}
+}
