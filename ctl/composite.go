@@ -145,7 +145,7 @@ type encodingChain struct {
 
 // alignWait bounds how long an encoding's first video frame and first audio
 // buffer wait for each other.
-const alignWait = 3 * time.Second
+const alignWait = time.Second
 
 func defaultVideo(v VideoJSON) VideoJSON {
 	if v.Width == 0 {

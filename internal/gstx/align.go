@@ -19,6 +19,7 @@ typedef struct {
 	gint refs;
 	gboolean released;
 	gboolean vdone;  // the video probe has removed itself
+	gboolean astarted; // the audio probe let its first buffer through
 	gint64 v0, a0;   // running time of the first buffer seen on each side, -1 until
 	gint64 tv;       // running time of the first video frame let through, -1 until
 	gint64 priming;  // ns
@@ -72,6 +73,10 @@ static gint64 sl_running_time(GstPad *pad, GstClockTime ts) {
 		if (!g_cond_wait_until(&(a)->cond, &(a)->lock, until)) break; \
 } while (0)
 
+// The video side never waits (a blocked video branch would back up into
+// the compositor and stall every output): it drops frames until the first
+// audio buffer has been seen, then lets through the first frame at or after
+// it (less the priming). Only the audio side waits, for that frame.
 static GstPadProbeReturn sl_align_video(GstPad *pad, GstPadProbeInfo *info, gpointer user) {
 	SlAlign *a = user;
 	GstBuffer *buf = GST_PAD_PROBE_INFO_BUFFER(info);
@@ -81,15 +86,15 @@ static GstPadProbeReturn sl_align_video(GstPad *pad, GstPadProbeInfo *info, gpoi
 	if (rt < 0) // before the segment (RebaseSegment): nothing downstream wants it
 		return g_atomic_int_get(&a->released) ? GST_PAD_PROBE_OK : GST_PAD_PROBE_DROP;
 	g_mutex_lock(&a->lock);
-	if (a->v0 < 0) {
+	if (a->v0 < 0)
 		a->v0 = rt;
-		g_cond_broadcast(&a->cond);
+	gboolean gave_up = a->released || rt - a->v0 > a->wait_ns;
+	if (a->a0 < 0 && !gave_up) {
+		g_mutex_unlock(&a->lock);
+		return GST_PAD_PROBE_DROP;
 	}
-	SL_ALIGN_WAIT(a, a->a0 >= 0);
-	// The first frame at or after the first audio sample (less the priming
-	// the encoder will put in front of it).
-	gint64 target = a->a0 >= 0 ? MAX(a->v0, a->a0 - a->priming) : a->v0;
-	if (rt < target && !a->released) {
+	gint64 target = a->a0 >= 0 ? a->a0 - a->priming : rt;
+	if (rt < target && !gave_up) {
 		g_mutex_unlock(&a->lock);
 		return GST_PAD_PROBE_DROP;
 	}
@@ -106,7 +111,7 @@ static GstPadProbeReturn sl_align_audio(GstPad *pad, GstPadProbeInfo *info, gpoi
 	if (!GST_BUFFER_PTS_IS_VALID(buf))
 		return GST_PAD_PROBE_OK;
 	GstClockTime pts = GST_BUFFER_PTS(buf);
-	if (a->a0 == G_MAXINT64 || g_atomic_int_get(&a->released)) {
+	if (a->astarted || g_atomic_int_get(&a->released)) {
 		// Started: move every buffer back by the priming.
 		buf = gst_buffer_make_writable(buf);
 		GST_BUFFER_PTS(buf) = pts >= (GstClockTime)a->priming ? pts - a->priming : 0;
@@ -130,7 +135,7 @@ static GstPadProbeReturn sl_align_audio(GstPad *pad, GstPadProbeInfo *info, gpoi
 		g_mutex_unlock(&a->lock);
 		return GST_PAD_PROBE_DROP;
 	}
-	a->a0 = G_MAXINT64; // started
+	a->astarted = TRUE; // only this thread reads it
 	g_mutex_unlock(&a->lock);
 	if (rt > ta + GST_MSECOND && rt - ta < 5 * GST_SECOND) {
 		// Audio began after the video's first frame (it came late, past the
