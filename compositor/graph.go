@@ -32,15 +32,6 @@ import (
 // compositing them).
 const rawVideo = "format=I420,colorimetry=bt601,chroma-site=jpeg"
 
-// padConverter is how the compositor scales a tile: bilinear for luma and
-// chroma, no dithering. GStreamer's default (cubic) made scaling nine
-// 640x360 tiles into a 1280x720 grid cost 0.26 cores on this machine;
-// bilinear costs 0.04, about what compositing them unscaled costs, and at
-// these ratios (at most 2:1 either way) looks the same.
-const padConverter = "GstVideoConverter," +
-	"GstVideoConverter.resampler-method=(GstVideoResamplerMethod)linear," +
-	"GstVideoConverter.chroma-resampler-method=(GstVideoResamplerMethod)linear," +
-	"GstVideoConverter.dither-method=(GstVideoDitherMethod)none"
 
 // Errors returned by the graph.
 var (

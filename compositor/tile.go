@@ -75,9 +75,11 @@ func (g *Graph) attach(bin *gst.Bin, mixer *gst.Element, fromRoom bool) (*gst.Pa
 		pad.SetOffset(-g.t0)
 	}
 	if mixer == g.comp {
-		if err := gstx.SetPadStructure(pad, "converter-config", padConverter); err != nil {
-			g.log.Warn("compositor: scaler settings", "pad", pad.GetName(), "error", err)
-		}
+		// Bilinear tile scaling: GStreamer's default (cubic) made scaling
+		// nine 640x360 tiles into a 1280x720 grid cost 0.26 cores on this
+		// machine, bilinear 0.04; at these ratios (at most 2:1 either way)
+		// they look the same.
+		gstx.SetBilinearScaling(pad)
 	}
 	if ret := bin.GetStaticPad("src").Link(pad); ret != gst.PadLinkOK {
 		mixer.ReleaseRequestPad(pad)

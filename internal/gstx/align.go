@@ -73,10 +73,13 @@ static gint64 sl_running_time(GstPad *pad, GstClockTime ts) {
 		if (!g_cond_wait_until(&(a)->cond, &(a)->lock, until)) break; \
 } while (0)
 
-// The video side never waits (a blocked video branch would back up into
-// the compositor and stall every output): it drops frames until the first
-// audio buffer has been seen, then lets through the first frame at or after
-// it (less the priming). Only the audio side waits, for that frame.
+// The video side never waits or drops (a blocked video branch would back up
+// into the compositor and stall every output; dropping would start the file
+// late): its first frame is the start. The compositor's output runs behind
+// the audio mixer's by the difference of their inputs' latencies (video
+// decoding, ~150 ms here), so the audio for that instant has usually gone
+// by before the branch was linked: the audio side then starts with silence
+// up to its first buffer.
 static GstPadProbeReturn sl_align_video(GstPad *pad, GstPadProbeInfo *info, gpointer user) {
 	SlAlign *a = user;
 	GstBuffer *buf = GST_PAD_PROBE_INFO_BUFFER(info);
@@ -86,19 +89,7 @@ static GstPadProbeReturn sl_align_video(GstPad *pad, GstPadProbeInfo *info, gpoi
 	if (rt < 0) // before the segment (RebaseSegment): nothing downstream wants it
 		return g_atomic_int_get(&a->released) ? GST_PAD_PROBE_OK : GST_PAD_PROBE_DROP;
 	g_mutex_lock(&a->lock);
-	if (a->v0 < 0)
-		a->v0 = rt;
-	gboolean gave_up = a->released || rt - a->v0 > a->wait_ns;
-	if (a->a0 < 0 && !gave_up) {
-		g_mutex_unlock(&a->lock);
-		return GST_PAD_PROBE_DROP;
-	}
-	gint64 target = a->a0 >= 0 ? a->a0 - a->priming : rt;
-	if (rt < target && !gave_up) {
-		g_mutex_unlock(&a->lock);
-		return GST_PAD_PROBE_DROP;
-	}
-	a->tv = rt;
+	a->v0 = a->tv = rt;
 	a->vdone = TRUE;
 	g_cond_broadcast(&a->cond);
 	g_mutex_unlock(&a->lock);
@@ -138,8 +129,8 @@ static GstPadProbeReturn sl_align_audio(GstPad *pad, GstPadProbeInfo *info, gpoi
 	a->astarted = TRUE; // only this thread reads it
 	g_mutex_unlock(&a->lock);
 	if (rt > ta + GST_MSECOND && rt - ta < 5 * GST_SECOND) {
-		// Audio began after the video's first frame (it came late, past the
-		// wait): silence fills the gap so the two still start together.
+		// Audio begins after the video's first frame (see sl_align_video):
+		// silence fills the gap so the two still start together.
 		gint64 fill = gst_util_uint64_scale_int(rt - ta, a->rate, GST_SECOND);
 		GstBuffer *out = gst_buffer_new_allocate(NULL, (fill + frames) * a->bpf, NULL);
 		GstMapInfo map;
@@ -199,14 +190,14 @@ import (
 )
 
 // StartAlign makes an encoding start its video and audio at one instant:
-// it holds the first raw buffers of each side (at most wait) until both
-// have arrived, drops video frames before the first audio sample and audio
-// before the first video frame kept, cutting the first audio buffer to the
-// sample, and starts the audio later by priming (an AAC encoder's delay,
-// see encode.Encoder.Priming) while moving its timestamps back by as much.
-// videoPad carries raw video and audioPad interleaved audio of rate
-// samples per second and bytesPerFrame bytes per sample frame, both
-// before their encoders. Call Release when the encoding stops.
+// the first raw video frame is the start; the audio waits (at most wait) for
+// it, drops what comes before it cutting the first buffer to the sample, or
+// begins with silence when its first buffer comes later; and it starts
+// later by priming (an AAC encoder's delay, see encode.Encoder.Priming)
+// while its timestamps move back by as much. videoPad carries raw video and
+// audioPad interleaved audio of rate samples per second and bytesPerFrame
+// bytes per sample frame, both before their encoders. Call Release when the
+// encoding stops.
 type StartAlign struct {
 	c              *C.SlAlign
 	vpad, apad     *gst.Pad
