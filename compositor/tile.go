@@ -74,13 +74,6 @@ func (g *Graph) attach(bin *gst.Bin, mixer *gst.Element, fromRoom bool) (*gst.Pa
 	if fromRoom {
 		pad.SetOffset(-g.t0)
 	}
-	if mixer == g.comp {
-		// Bilinear tile scaling: GStreamer's default (cubic) made scaling
-		// nine 640x360 tiles into a 1280x720 grid cost 0.26 cores on this
-		// machine, bilinear 0.04; at these ratios (at most 2:1 either way)
-		// they look the same.
-		gstx.SetBilinearScaling(pad)
-	}
 	if ret := bin.GetStaticPad("src").Link(pad); ret != gst.PadLinkOK {
 		mixer.ReleaseRequestPad(pad)
 		_ = p.Remove(bin.Element)
@@ -163,6 +156,7 @@ type videoTile struct {
 	decPad *gst.Pad
 	decSrc *gst.Pad     // the decoder's src pad: its caps give the video size
 	crop   *gst.Element // videocrop for fit=cover
+	scaled bool         // decPad has the bilinear scaler (applyScaler)
 	label  *gst.Element
 	frames *gstx.Times
 	eosID  uint64
@@ -290,6 +284,30 @@ func (vt *videoTile) applyCrop() {
 			continue
 		}
 		_ = vt.crop.SetProperty(k, max(v, 0))
+	}
+	vt.applyScaler(vt.srcW-max(left, 0)-max(right, 0), vt.srcH-max(top, 0)-max(bottom, 0))
+}
+
+// applyScaler gives the tile's compositor pad the bilinear scaler when the
+// (cropped) decoded picture of w x h must be scaled into its cell, and no
+// converter settings when it need not: GStreamer's default (cubic) made
+// scaling nine 640x360 tiles into a 1280x720 grid cost 0.26 cores on this
+// machine and bilinear 0.04 (at these ratios, at most 2:1 either way, they
+// look the same), but any converter-config at all made the compositor
+// convert every frame of an unscaled tile (0.7 cores for four). Hidden
+// placeholder pads (alpha 0) get none either: with one they were converted
+// every frame although never shown (0.4 cores for eighteen).
+func (vt *videoTile) applyScaler(w, h int) {
+	t := vt.tile
+	need := t != nil && w > 0 && h > 0 && (w != t.Content.Width || h != t.Content.Height)
+	if need == vt.scaled {
+		return
+	}
+	vt.scaled = need
+	if need {
+		gstx.SetBilinearScaling(vt.decPad)
+	} else {
+		gstx.ClearScaling(vt.decPad)
 	}
 }
 

@@ -20,6 +20,10 @@ static void sl_set_bilinear(void *pad) {
 	gst_structure_free(st);
 }
 
+static void sl_clear_converter(void *pad) {
+	g_object_set(G_OBJECT(pad), "converter-config", NULL, NULL);
+}
+
 static gchar *sl_get_structure(void *obj, const char *prop) {
 	GstStructure *st = NULL;
 	g_object_get(G_OBJECT(obj), prop, &st, NULL);
@@ -42,6 +46,14 @@ import (
 // input bilinearly, luma and chroma, without dithering.
 func SetBilinearScaling(pad *gst.Pad) {
 	C.sl_set_bilinear(unsafe.Pointer(pad.Instance()))
+}
+
+// ClearScaling puts a compositor pad back to GStreamer's default
+// converter (none at all while its input needs no conversion: any
+// converter-config, even one asking for nothing unusual, made the
+// compositor convert every frame of an unscaled input).
+func ClearScaling(pad *gst.Pad) {
+	C.sl_clear_converter(unsafe.Pointer(pad.Instance()))
 }
 
 // PadStructure returns a GstStructure-typed property of a pad in string
