@@ -446,8 +446,12 @@ func (ai *audioInput) level() (float64, bool) {
 // placeholderAt shows (t != nil) or removes the participant's audio-only tile.
 func (ai *audioInput) placeholderAt(t *layouts.Tile) {
 	if t == nil {
+		// Removed, not hidden: a live placeholder source costs two thread
+		// wake-ups per output frame and a mixer pad even when hidden, and
+		// most participants with audio also send video.
 		if ai.phPad != nil {
-			_ = ai.phPad.SetProperty("alpha", 0.0)
+			detach(ai.g.pipe, ai.ph, ai.g.comp, ai.phPad)
+			ai.ph, ai.phPad = nil, nil
 		}
 		return
 	}
