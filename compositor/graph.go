@@ -32,7 +32,6 @@ import (
 // compositing them).
 const rawVideo = "format=I420,colorimetry=bt601,chroma-site=jpeg"
 
-
 // Errors returned by the graph.
 var (
 	ErrClosed   = errors.New("compositor closed")
