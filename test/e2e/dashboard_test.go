@@ -268,6 +268,15 @@ func TestDashboardInBrowser(t *testing.T) {
 			t.Fatalf("waiting for %s: %v", what, err)
 		}
 	}
+	// clickIn finds and clicks an element in one page-side step, retried
+	// until it is there and enabled: lists the page refreshes replace their
+	// nodes, and chromedp.Click's lookup-then-click can lose the node in
+	// between ("Could not find node with given id").
+	clickIn := func(tab context.Context, what, selector string) {
+		t.Helper()
+		sel, _ := json.Marshal(selector)
+		poll(tab, what, `(() => { const b = document.querySelector(`+string(sel)+`); if (!b || b.disabled) return false; b.click(); return true; })()`, 10*time.Second)
+	}
 	save := func(name string, png []byte) {
 		if err := os.WriteFile(filepath.Join(arts, name), png, 0o644); err != nil {
 			t.Errorf("save %s: %v", name, err)
@@ -422,7 +431,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	pageShot(admin, "room-recording.jpg")
 	mark("stopping")
 	for _, id := range ids {
-		run(admin, "stop "+id, chromedp.Click(chromedp.CSS(`.rec[data-id="`+id+`"] .stop-rec`)))
+		clickIn(admin, "stop "+id, `.rec[data-id="`+id+`"] .stop-rec`)
 	}
 	poll(admin, "both recordings to stop", `document.querySelectorAll('.rec').length === 2 && [...document.querySelectorAll('.rec .pill')].every((p) => p.textContent === 'stopped')`, 30*time.Second)
 	mark("stopped in the UI")
@@ -478,13 +487,13 @@ func TestDashboardInBrowser(t *testing.T) {
 	// composite MP4 when this chromium has H.264.
 	poll(admin, "play buttons", `document.querySelectorAll('button[data-action="play"]').length > 0`, 5*time.Second)
 	const videoReady = `(() => { const v = document.getElementById('player-video'); return v.readyState >= 2 && v.videoWidth > 0; })()`
-	run(admin, "play a WebM track", chromedp.Click(chromedp.CSS(`button[data-action="play"][data-path$="video.webm"]`)))
+	clickIn(admin, "play a WebM track", `button[data-action="play"][data-path$="video.webm"]`)
 	poll(admin, "the WebM to play", videoReady, 10*time.Second)
 	mark("webm playing")
 	pageShot(admin, "player-webm.jpg")
 	run(admin, "close the player", chromedp.Click(chromedp.ID("player-close")))
 	if eval(admin, `document.createElement('video').canPlayType('video/mp4; codecs="avc1.42E01E, mp4a.40.2"') !== ''`) {
-		run(admin, "play the composite MP4", chromedp.Click(chromedp.CSS(`button[data-action="play"][data-path$=".mp4"]`)))
+		clickIn(admin, "play the composite MP4", `button[data-action="play"][data-path$=".mp4"]`)
 		if _, err := chromedp.Run(admin, chromedp.Poll[chromedp.Void](videoReady, chromedp.WithPollingTimeout(10*time.Second))); err != nil {
 			state, _ := chromedp.Run(admin, chromedp.Evaluate[string](`(() => { const v = document.getElementById('player-video');
 				return JSON.stringify({src: v.currentSrc, ready: v.readyState, net: v.networkState, err: v.error && [v.error.code, v.error.message]}); })()`))
