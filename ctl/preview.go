@@ -226,21 +226,31 @@ func (s *Server) EndStreams() {
 	}
 }
 
-// previewMJPEG is GET /v1/rooms/{room}/preview.mjpeg: the composite as a
-// multipart/x-mixed-replace stream of JPEG frames (an <img> can show it).
-func (s *Server) previewMJPEG(w http.ResponseWriter, r *http.Request) {
+// openPreview starts watching the preview of the request's room, answering
+// the error itself when it cannot; the caller unwatches.
+func (s *Server) openPreview(w http.ResponseWriter, r *http.Request) (*roomMedia, *previewWatcher, bool) {
 	room, _, ok := s.lookup(w, r)
 	if !ok {
-		return
+		return nil, nil, false
 	}
 	m := s.media(room.ID())
 	if m == nil {
 		writeError(w, http.StatusNotFound, fmt.Errorf("room %q: %w", room.ID(), ErrRoomNotFound))
-		return
+		return nil, nil, false
 	}
 	wt, err := s.watchPreview(m)
 	if err != nil {
 		writeError(w, statusOf(err), err)
+		return nil, nil, false
+	}
+	return m, wt, true
+}
+
+// previewMJPEG is GET /v1/rooms/{room}/preview.mjpeg: the composite as a
+// multipart/x-mixed-replace stream of JPEG frames (an <img> can show it).
+func (s *Server) previewMJPEG(w http.ResponseWriter, r *http.Request) {
+	m, wt, ok := s.openPreview(w, r)
+	if !ok {
 		return
 	}
 	defer s.unwatchPreview(m, wt)
@@ -277,18 +287,8 @@ func (s *Server) previewMJPEG(w http.ResponseWriter, r *http.Request) {
 
 // previewJPEG is GET /v1/rooms/{room}/preview.jpg: one current frame.
 func (s *Server) previewJPEG(w http.ResponseWriter, r *http.Request) {
-	room, _, ok := s.lookup(w, r)
+	m, wt, ok := s.openPreview(w, r)
 	if !ok {
-		return
-	}
-	m := s.media(room.ID())
-	if m == nil {
-		writeError(w, http.StatusNotFound, fmt.Errorf("room %q: %w", room.ID(), ErrRoomNotFound))
-		return
-	}
-	wt, err := s.watchPreview(m)
-	if err != nil {
-		writeError(w, statusOf(err), err)
 		return
 	}
 	defer s.unwatchPreview(m, wt)
