@@ -200,6 +200,9 @@ func newVideoTile(g *Graph, in Input, seq int) (*videoTile, error) {
 		return nil, err
 	}
 	vt.eosID = dropEOS(vt.dec.GetStaticPad("sink"))
+	// Frames from before the graph's start never reach the compositor (see
+	// DropUntil); added first, so they are not counted as shown either.
+	gstx.DropUntil(dec.GetStaticPad("src"), g.t0)
 	vt.frames = gstx.WatchTimes(dec.GetStaticPad("src"))
 	if vt.ph, err = newPlaceholder(name+"-ph", layouts.Initials(displayName(in)), g.cfg.FPS); err != nil {
 		return nil, err

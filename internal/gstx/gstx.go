@@ -151,6 +151,23 @@ static gint64 sl_running_time(void *pad, gint64 ts) {
 	return rt == GST_CLOCK_TIME_NONE ? -1 : (gint64)rt;
 }
 
+// sl_drop_until drops buffers whose running time on pad is before *from
+// (gint64, owned by the probe), then removes itself at the first one at or
+// after it.
+static GstPadProbeReturn sl_drop_until(GstPad *pad, GstPadProbeInfo *info, gpointer user) {
+	GstBuffer *b = GST_PAD_PROBE_INFO_BUFFER(info);
+	if (b == NULL || !GST_BUFFER_PTS_IS_VALID(b)) return GST_PAD_PROBE_OK;
+	gint64 rt = sl_running_time(pad, (gint64)GST_BUFFER_PTS(b));
+	if (rt >= 0 && rt < *(gint64 *)user) return GST_PAD_PROBE_DROP;
+	return GST_PAD_PROBE_REMOVE;
+}
+
+static gulong sl_add_drop_until(void *pad, gint64 from) {
+	gint64 *p = g_new(gint64, 1);
+	*p = from;
+	return gst_pad_add_probe(GST_PAD(pad), GST_PAD_PROBE_TYPE_BUFFER, sl_drop_until, p, g_free);
+}
+
 static void sl_remove_probe(void *pad, gulong id) {
 	gst_pad_remove_probe(GST_PAD(pad), id);
 }
@@ -302,6 +319,17 @@ func (t *Times) Free() {
 // passes; then the probe removes itself.
 func GateUntilKeyframe(pad *gst.Pad) {
 	C.sl_add_keyframe_gate(pad.Unsafe())
+	runtime.KeepAlive(pad)
+}
+
+// DropUntil drops the buffers on pad whose running time (through the pad's
+// segment) is before runningTime, until the first one at or after it; then
+// the probe removes itself. A mixer input shifted onto a timeline that
+// starts at runningTime needs it: compositor never consumes a buffer whose
+// shifted running time is negative, so such a first frame (a keyframe that
+// was in flight when the mix started) would block its tile for good.
+func DropUntil(pad *gst.Pad, runningTime int64) {
+	C.sl_add_drop_until(pad.Unsafe(), C.gint64(runningTime))
 	runtime.KeepAlive(pad)
 }
 

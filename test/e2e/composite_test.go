@@ -272,6 +272,37 @@ func TestCompositeFitContainAndCover(t *testing.T) {
 	}
 }
 
+// TestCompositeStartedWithKeyframeInFlight starts a composite while the
+// sender's first keyframe still waits in the jitter buffer: that frame's
+// timestamp is before the compositor's start, and compositor never consumes
+// such a frame, which blocked the tile on its placeholder for good (the
+// decoder stuck behind it). Those frames must be dropped, the tile must
+// show the video.
+func TestCompositeStartedWithKeyframeInFlight(t *testing.T) {
+	srv := startServer(t, "--jitter-ms", "1000") // the keyframe waits 1 s in the jitter buffer
+	room := srv.createRoom("inflight")
+	srv.addTrack(room.ID, map[string]any{"id": "a", "participant": "alice", "kind": "video", "codec": "vp8", "ssrc": 1, "payload_type": 96})
+	solidSender(t, room.RTP.Port, 1, 0xffff0000, 30*30)
+	waitFor(t, 10*time.Second, "first packet", func() bool {
+		var tr trackResp
+		srv.must(200, "GET", "/v1/rooms/inflight/tracks/a", nil, &tr)
+		return statNum(tr, "packets") > 0
+	})
+	var rec struct {
+		Encodings []struct{ Path string } `json:"encodings"`
+	}
+	srv.must(201, "POST", "/v1/rooms/inflight/recordings", map[string]any{"id": "c", "kind": "composite"}, &rec)
+	start := time.Now()
+	time.Sleep(4 * time.Second)
+	var lay layoutResp
+	srv.must(200, "GET", "/v1/rooms/inflight/layout", nil, &lay)
+	tEnd := time.Since(start).Seconds()
+	srv.must(200, "DELETE", "/v1/rooms/inflight/recordings/c", nil, nil)
+	path := filepath.Join(srv.dataDir, rec.Encodings[0].Path)
+	const w, h = 1280, 720
+	checkTiles(t, "after 3 s", frameAt(t, path, tEnd-1, w, h), w, h, lay, map[string]rgb{"alice": red})
+}
+
 // TestCompositeStallAndChurn: one sender stalls (its tile turns into the
 // placeholder while the composite keeps its frame rate), and tracks joining
 // and leaving many times leave no pads or elements behind.
