@@ -125,22 +125,25 @@ func (b *branch) attach(s *segment) error {
 	b.teePad = s.tee.GetRequestPad("src_%u")
 	if ret := b.teePad.Link(b.sink); ret != gst.PadLinkOK {
 		s.tee.ReleaseRequestPad(b.teePad)
-		_ = gstx.StopElement(b.bin.Element, 5*time.Second)
-		_ = s.bin.Remove(b.bin.Element)
+		_ = gstx.RemoveElement(s.bin, b.bin.Element, 5*time.Second)
 		return fmt.Errorf("branch %s: link to tee: %s", b.bin.GetName(), ret.String())
 	}
 	return nil
 }
 
 // detachAndFinalize unlinks the branch from a running tee, sends EOS into it
-// so the muxer writes its index and duration, and removes it.
+// so the muxer writes its index and duration, and removes it. The branch is
+// state-locked before it stops (gstx.RemoveElement): the room's pipeline
+// goes PAUSED→PLAYING whenever another component adds a bin, and an
+// unlocked, stopped branch still in the segment would be started again,
+// its filesink truncating the file just finalized.
 func (b *branch) detachAndFinalize(s *segment) {
-	s.tee.ReleaseRequestPad(b.teePad) // tee serialises this with its pushes
+	// A buffer the tee is pushing into the branch right now still goes in
+	// before the EOS: both take the branch's sink pad stream lock.
+	s.tee.ReleaseRequestPad(b.teePad)
 	b.sink.SendEvent(gst.NewEOSEvent())
 	b.waitFinal()
-	if err := gstx.StopElement(b.bin.Element, 5*time.Second); err == nil {
-		_ = s.bin.Remove(b.bin.Element)
-	}
+	_ = gstx.RemoveElement(s.bin, b.bin.Element, 5*time.Second)
 }
 
 // waitFinal waits for EOS at the file sink and snapshots the timing counters.
