@@ -23,7 +23,8 @@ type branch struct {
 	bin    *gst.Bin
 	sink   *gst.Pad // ghost sink pad
 	teePad *gst.Pad
-	times  *gstx.Times
+	times  *gstx.Times // at the muxer: what the file holds
+	offer  *gstx.Times // at the branch input, before the keyframe gate
 	eos    *gstx.EOSWatch
 
 	finalOnce sync.Once
@@ -37,6 +38,7 @@ type branchTimes struct {
 	LastDur  int64
 	Buffers  uint64
 	Bytes    uint64
+	Offered  uint64 // buffers that reached the branch, kept or not
 }
 
 func newBranch(recID, name, path string, codec Codec, file *FileEntry) (*branch, error) {
@@ -89,6 +91,7 @@ func newBranch(recID, name, path string, codec Codec, file *FileEntry) (*branch,
 	// track's caps mid-file, and the codec bitstream carries the new size
 	// anyway, so only the first caps reach the muxer.
 	dropLaterCaps(muxPad)
+	b.offer = gstx.WatchTimes(b.sink)
 	if codec.Kind == Video {
 		gstx.GateUntilKeyframe(b.sink)
 	}
@@ -153,6 +156,7 @@ func (b *branch) waitFinal() {
 		b.eos.Remove()
 		b.snapshot = b.readTimes()
 		b.times.Free()
+		b.offer.Free()
 	})
 }
 
@@ -163,5 +167,6 @@ func (b *branch) readTimes() branchTimes {
 		LastDur:  b.times.LastDuration(),
 		Buffers:  b.times.Buffers(),
 		Bytes:    b.times.Bytes(),
+		Offered:  b.offer.Buffers(),
 	}
 }
