@@ -594,8 +594,7 @@ func (s *Server) stopEncoding(m *roomMedia, rec *compositeRec, enc *EncodingInfo
 		if e == nil {
 			continue
 		}
-		_ = gstx.StopElement(e, 5*time.Second)
-		_ = pipe.Remove(e)
+		_ = gstx.RemoveElement(pipe.Bin, e, 5*time.Second) // state-locked: see gstx.RemoveElement
 	}
 	var size int64
 	if st, err := os.Stat(filepath.Join(s.cfg.DataDir, enc.Path)); err == nil {

@@ -167,8 +167,7 @@ func (s *Server) dropFeed(m *roomMedia, f *liveFeed) {
 		if e == nil {
 			continue
 		}
-		_ = gstx.StopElement(e, 5*time.Second)
-		_ = pipe.Remove(e)
+		_ = gstx.RemoveElement(pipe.Bin, e, 5*time.Second) // state-locked: see gstx.RemoveElement
 	}
 }
 

@@ -202,8 +202,7 @@ func (m *roomMedia) stopPreviewLocked() {
 	if b.out != nil {
 		b.out.Finish()
 	}
-	_ = gstx.StopElement(b.prev.Bin.Element, 5*time.Second)
-	_ = m.room.Pipeline().Remove(b.prev.Bin.Element)
+	_ = gstx.RemoveElement(m.room.Pipeline().Bin, b.prev.Bin.Element, 5*time.Second) // state-locked: see gstx.RemoveElement
 	if b.out != nil {
 		b.out.Close()
 	}

@@ -23,7 +23,8 @@ type branch struct {
 	bin    *gst.Bin
 	sink   *gst.Pad // ghost sink pad
 	teePad *gst.Pad
-	times  *gstx.Times
+	times  *gstx.Times // at the muxer: what the file holds
+	offer  *gstx.Times // at the branch input, before the keyframe gate
 	eos    *gstx.EOSWatch
 
 	finalOnce sync.Once
@@ -37,6 +38,7 @@ type branchTimes struct {
 	LastDur  int64
 	Buffers  uint64
 	Bytes    uint64
+	Offered  uint64 // buffers that reached the branch, kept or not
 }
 
 func newBranch(recID, name, path string, codec Codec, file *FileEntry) (*branch, error) {
@@ -89,6 +91,7 @@ func newBranch(recID, name, path string, codec Codec, file *FileEntry) (*branch,
 	// track's caps mid-file, and the codec bitstream carries the new size
 	// anyway, so only the first caps reach the muxer.
 	dropLaterCaps(muxPad)
+	b.offer = gstx.WatchTimes(b.sink)
 	if codec.Kind == Video {
 		gstx.GateUntilKeyframe(b.sink)
 	}
@@ -125,22 +128,25 @@ func (b *branch) attach(s *segment) error {
 	b.teePad = s.tee.GetRequestPad("src_%u")
 	if ret := b.teePad.Link(b.sink); ret != gst.PadLinkOK {
 		s.tee.ReleaseRequestPad(b.teePad)
-		_ = gstx.StopElement(b.bin.Element, 5*time.Second)
-		_ = s.bin.Remove(b.bin.Element)
+		_ = gstx.RemoveElement(s.bin, b.bin.Element, 5*time.Second)
 		return fmt.Errorf("branch %s: link to tee: %s", b.bin.GetName(), ret.String())
 	}
 	return nil
 }
 
 // detachAndFinalize unlinks the branch from a running tee, sends EOS into it
-// so the muxer writes its index and duration, and removes it.
+// so the muxer writes its index and duration, and removes it. The branch is
+// state-locked before it stops (gstx.RemoveElement): the room's pipeline
+// goes PAUSED→PLAYING whenever another component adds a bin, and an
+// unlocked, stopped branch still in the segment would be started again,
+// its filesink truncating the file just finalized.
 func (b *branch) detachAndFinalize(s *segment) {
-	s.tee.ReleaseRequestPad(b.teePad) // tee serialises this with its pushes
+	// A buffer the tee is pushing into the branch right now still goes in
+	// before the EOS: both take the branch's sink pad stream lock.
+	s.tee.ReleaseRequestPad(b.teePad)
 	b.sink.SendEvent(gst.NewEOSEvent())
 	b.waitFinal()
-	if err := gstx.StopElement(b.bin.Element, 5*time.Second); err == nil {
-		_ = s.bin.Remove(b.bin.Element)
-	}
+	_ = gstx.RemoveElement(s.bin, b.bin.Element, 5*time.Second)
 }
 
 // waitFinal waits for EOS at the file sink and snapshots the timing counters.
@@ -150,6 +156,7 @@ func (b *branch) waitFinal() {
 		b.eos.Remove()
 		b.snapshot = b.readTimes()
 		b.times.Free()
+		b.offer.Free()
 	})
 }
 
@@ -160,5 +167,6 @@ func (b *branch) readTimes() branchTimes {
 		LastDur:  b.times.LastDuration(),
 		Buffers:  b.times.Buffers(),
 		Bytes:    b.times.Bytes(),
+		Offered:  b.offer.Buffers(),
 	}
 }

@@ -28,8 +28,21 @@ const (
 	FileRecording = "recording"
 	FileFinal     = "final"
 	FileFailed    = "failed"
-	// FileEmpty: the track sent no media while recorded; no file is kept.
+	// FileEmpty: nothing of the track could be recorded (see the Empty*
+	// reasons, given in FileEntry.Error); no file is kept, since a file
+	// with no stream would only look like a recording.
 	FileEmpty = "empty"
+)
+
+// Why a file is FileEmpty.
+const (
+	// EmptyNoMedia: no media reached the recording between its start and
+	// its stop (the track was muted or not sending, or the recording was
+	// stopped right after it started).
+	EmptyNoMedia = "no media arrived while recording"
+	// EmptyNoKeyframe: video arrived, but no keyframe did, and frames that
+	// depend on a picture the file does not have cannot be decoded.
+	EmptyNoKeyframe = "no keyframe arrived while recording"
 )
 
 // FileEntry describes one recorded file; it is what the manifest lists.

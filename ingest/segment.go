@@ -229,11 +229,13 @@ func (s *segment) dispose(p *gst.Pipeline) {
 		s.srcPad.RemoveProbe(s.fkuProbe)
 		s.fkuProbe = 0
 	}
-	if err := gstx.StopElement(s.bin.Element, 5*time.Second); err != nil {
-		// The bin stays in the pipeline; the room's pipeline stop frees it.
+	// State-locked first (see branch.detachAndFinalize): started again by a
+	// pipeline state change, the bin's branches would truncate their files.
+	if err := gstx.RemoveElement(p.Bin, s.bin.Element, 5*time.Second); err != nil {
+		// Stuck in its state change: the bin stays in the pipeline,
+		// locked, and its counters stay allocated.
 		return
 	}
-	_ = p.Remove(s.bin.Element)
 	s.rtpTimes.Free()
 }
 

@@ -262,9 +262,13 @@ func (t *Track) refreshFile(rec *Recording, b *branch, seg *segment, final bool)
 			f.Error = b.finalErr.Error()
 		}
 		if !f.started && f.State == FileFinal {
-			// Nothing was recorded: a header-only file is no use to anyone.
+			// Nothing was recorded: a header-only file (no stream) is no
+			// use to anyone; the entry says so, and why.
 			_ = os.Remove(b.path)
-			f.State, f.StartOffsetMS, f.Bytes = FileEmpty, 0, 0
+			f.State, f.StartOffsetMS, f.Bytes, f.Error = FileEmpty, 0, 0, EmptyNoMedia
+			if times.Offered > 0 {
+				f.Error = EmptyNoKeyframe
+			}
 		}
 	}
 }

@@ -112,6 +112,27 @@ func StopElement(e *gst.Element, timeout time.Duration) error {
 	}
 }
 
+// RemoveElement takes e out of a running parent: it locks e's state, sets
+// it to NULL (waiting at most timeout) and removes it from parent.
+//
+// Locking comes first because the parent keeps changing state while it
+// runs: every bin added with an asynchronous sink (previews, compositor
+// tiles, encodings) makes the pipeline go PAUSED→PLAYING again, and that
+// sets every unlocked child, one already at NULL included, back to PLAYING.
+// For a filesink that means opening its location again, which truncates the
+// file it has just finished. If e does not reach NULL in time it stays in
+// parent, locked, and the error says so.
+func RemoveElement(parent *gst.Bin, e *gst.Element, timeout time.Duration) error {
+	_ = e.SetLockedState(true) // "fails" only when it was locked already
+	if err := StopElement(e, timeout); err != nil {
+		return err
+	}
+	if err := parent.Remove(e); err != nil {
+		return fmt.Errorf("remove %s from %s: %w", e.GetName(), parent.GetName(), err)
+	}
+	return nil
+}
+
 // RunningTime is the pipeline's current running time in nanoseconds, or -1
 // when it has no clock yet.
 func RunningTime(p *gst.Pipeline) int64 {
