@@ -292,8 +292,7 @@ func (g *Graph) ownTimeline(e *gst.Element) {
 
 func (g *Graph) removeElems() {
 	for _, e := range g.elems {
-		_ = gstx.StopElement(e, 5*time.Second)
-		_ = g.pipe.Remove(e)
+		_ = gstx.RemoveElement(g.pipe.Bin, e, 5*time.Second)
 	}
 	g.elems = nil
 }

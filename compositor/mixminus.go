@@ -289,8 +289,7 @@ func (mm *mixMinus) close() {
 		mm.remove(id)
 	}
 	for _, e := range mm.elems {
-		_ = gstx.StopElement(e, 5*time.Second)
-		_ = mm.g.pipe.Remove(e)
+		_ = gstx.RemoveElement(mm.g.pipe.Bin, e, 5*time.Second)
 	}
 	mm.elems = nil
 }

@@ -94,6 +94,9 @@ func detach(p *gst.Pipeline, bin *gst.Bin, mixer *gst.Element, pad *gst.Pad) {
 		// source takes as a clean pause (unlinking first would be an error).
 		pad.SendEvent(gst.NewFlushStartEvent())
 	}
+	// Locked first: the running pipeline would set a stopped but not yet
+	// removed bin playing again (see gstx.RemoveElement).
+	_ = bin.SetLockedState(true)
 	_ = gstx.StopElement(bin.Element, 5*time.Second)
 	if pad != nil {
 		if src := bin.GetStaticPad("src"); src != nil {

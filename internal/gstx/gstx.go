@@ -250,14 +250,32 @@ func WatchRTP(pad *gst.Pad) *Times {
 	return t
 }
 
+// read applies f to the counters, or returns none once they are freed: a
+// reader racing Free (a manifest refresh while its recording finalizes)
+// gets no figure instead of a crash.
+func (t *Times) read(none int64, f func(*C.SlTimes) int64) int64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.c == nil {
+		return none
+	}
+	return f(t.c)
+}
+
 // FirstPTS is the PTS of the first timestamped buffer, or NoTime.
-func (t *Times) FirstPTS() int64 { return int64(C.sl_load64(&t.c.first_pts)) }
+func (t *Times) FirstPTS() int64 {
+	return t.read(NoTime, func(c *C.SlTimes) int64 { return int64(C.sl_load64(&c.first_pts)) })
+}
 
 // LastPTS is the PTS of the latest timestamped buffer, or NoTime.
-func (t *Times) LastPTS() int64 { return int64(C.sl_load64(&t.c.last_pts)) }
+func (t *Times) LastPTS() int64 {
+	return t.read(NoTime, func(c *C.SlTimes) int64 { return int64(C.sl_load64(&c.last_pts)) })
+}
 
 // LastDuration is the duration of the latest timestamped buffer, or NoTime.
-func (t *Times) LastDuration() int64 { return int64(C.sl_load64(&t.c.last_dur)) }
+func (t *Times) LastDuration() int64 {
+	return t.read(NoTime, func(c *C.SlTimes) int64 { return int64(C.sl_load64(&c.last_dur)) })
+}
 
 // LastRunningTime is LastPTS converted to running time through the pad's
 // current segment (encoders shift timestamps, e.g. by 1000 hours, and their
@@ -269,14 +287,23 @@ func (t *Times) LastRunningTime() int64 {
 }
 
 // Buffers is the number of buffers seen.
-func (t *Times) Buffers() uint64 { return uint64(C.sl_loadu64(&t.c.buffers)) }
+func (t *Times) Buffers() uint64 {
+	return uint64(t.read(0, func(c *C.SlTimes) int64 { return int64(C.sl_loadu64(&c.buffers)) }))
+}
 
 // Bytes is the number of bytes seen.
-func (t *Times) Bytes() uint64 { return uint64(C.sl_loadu64(&t.c.bytes)) }
+func (t *Times) Bytes() uint64 {
+	return uint64(t.read(0, func(c *C.SlTimes) int64 { return int64(C.sl_loadu64(&c.bytes)) }))
+}
 
 // RTPPair returns the PTS and RTP timestamp of the latest RTP buffer seen by
 // a WatchRTP probe; ok is false before the first one.
 func (t *Times) RTPPair() (pts int64, rtpTS uint32, ok bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.c == nil {
+		return 0, 0, false
+	}
 	for i := 0; i < 100; i++ {
 		p1 := int64(C.sl_load64(&t.c.rtp_pts))
 		ts := uint32(C.sl_loadu32(&t.c.rtp_ts))
