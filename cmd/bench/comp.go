@@ -59,18 +59,23 @@ import (
 
 // Targets of the issue, printed beside the measured figures.
 const (
-	targetRatioN4   = 1.05
-	targetRatioN9   = 1.15
-	targetMiBPerRm  = 150
-	targetRoomsOf4  = 3
-	compWidth       = 1280
-	compHeight      = 720
-	compFPS         = 30
-	compVideoKbps   = 2500
-	compAudioKbps   = 128
-	compWarmup      = 2 * time.Second // loadgen sends before the first window
-	compTail        = 3 * time.Second // load after the window: the composites stop while it still flows
-	maxLagS         = 1.0             // output behind the wall clock at the stop
+	targetRatioN4  = 1.05
+	targetRatioN9  = 1.15
+	targetMiBPerRm = 150
+	targetRoomsOf4 = 3
+	compWidth      = 1280
+	compHeight     = 720
+	compFPS        = 30
+	compVideoKbps  = 2500
+	compAudioKbps  = 128
+	compWarmup     = 2 * time.Second // loadgen sends before the first window
+	compTail       = 3 * time.Second // load after the window: the composites stop while it still flows
+	maxLagS        = 1.0             // output behind the wall clock at the stop
+	// The composites stop this long after the window: a file starts with
+	// the first frame mixed after the request and ends the mix's latency
+	// before the stop (0.1–0.6 s together), so a stop right at the window's
+	// end cut its last frames off the file (reported as missing frames).
+	compStopAfter   = time.Second
 	compRecordingID = "comp"
 )
 
@@ -860,6 +865,9 @@ func (cb *compBench) serverRunOpts(ctx context.Context, kind string, rooms, size
 		if err := srv.api.do(ctx, http.MethodGet, "/v1/rooms/"+plan[i].ID+"/layout", nil, &layouts[i]); err != nil {
 			return abort(err)
 		}
+	}
+	if err := sleepCtx(ctx, time.Until(s1.at.Add(compStopAfter))); err != nil {
+		return abort(err)
 	}
 	// Stop every composite at once; each output's lag is measured from its
 	// own start to this moment.
