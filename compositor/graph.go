@@ -69,6 +69,10 @@ type Input struct {
 	Pad         *gst.Pad
 	Muted       bool
 	JoinedAt    time.Time
+	// Lateness is how much later than their arrival the track's media is
+	// stamped (ingest.Room.TimelineLateness: its first packet came late);
+	// the input is moved that much earlier.
+	Lateness time.Duration
 }
 
 // Graph is a room's compositor and audio mixer.
@@ -682,13 +686,14 @@ func (g *Graph) Close() {
 	g.removeElems()
 }
 
-// SetSyncOffset delays a track's media at its mixer pad by d (≥ 0) on top of
-// the graph's timeline shift: lip-sync aligns a participant's audio and
-// video this way.
-func (g *Graph) SetSyncOffset(trackID string, d time.Duration) error {
-	if d < 0 {
-		d = 0
-	}
+// SetSyncOffset shifts a track's media at its mixer pad by d on top of the
+// graph's timeline shift: lip-sync delays a participant's audio or video
+// this way (d > 0), and a track stamped late (its first packet arrived
+// late) is moved earlier (d < 0). An input is never moved earlier than the
+// graph's age (less a margin): its media arriving now would get a negative
+// running time, and compositor never consumes such a frame (see
+// gstx.DropUntil). It returns the shift applied.
+func (g *Graph) SetSyncOffset(trackID string, d time.Duration) (time.Duration, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	var pad *gst.Pad
@@ -698,9 +703,13 @@ func (g *Graph) SetSyncOffset(trackID string, d time.Duration) error {
 		pad = ai.pad
 	}
 	if pad == nil {
-		return fmt.Errorf("%w: %s", ErrNotFound, trackID)
+		return 0, fmt.Errorf("%w: %s", ErrNotFound, trackID)
+	}
+	if d < 0 {
+		limit := max(time.Duration(gstx.RunningTime(g.pipe)-g.t0)-200*time.Millisecond, 0)
+		d = max(d, -limit)
 	}
 	pad.SetOffset(-g.t0 + int64(d))
 	g.mixMinusOffsetLocked(trackID, -g.t0+int64(d))
-	return nil
+	return d, nil
 }

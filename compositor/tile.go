@@ -85,6 +85,12 @@ func (g *Graph) attach(bin *gst.Bin, mixer *gst.Element, fromRoom bool) (*gst.Pa
 	return pad, nil
 }
 
+// shiftInput puts a room input's mixer pad on the graph's timeline, moved
+// earlier by the lateness of the input's stamps.
+func (g *Graph) shiftInput(pad *gst.Pad, lateness time.Duration) {
+	pad.SetOffset(-g.t0 - int64(max(lateness, 0)))
+}
+
 // detach stops bin and releases its mixer pad. The pad is flushed first: a
 // live source may be blocked inside the mixer pad's chain waiting for the
 // next output frame, and the flush frees it so the bin can stop.
@@ -203,9 +209,10 @@ func newVideoTile(g *Graph, in Input, seq int) (*videoTile, error) {
 		return nil, err
 	}
 	vt.eosID = dropEOS(vt.dec.GetStaticPad("sink"))
-	// Frames from before the graph's start never reach the compositor (see
-	// DropUntil); added first, so they are not counted as shown either.
-	gstx.DropUntil(dec.GetStaticPad("src"), g.t0)
+	// Frames from before the graph's start (with the input's shift) never
+	// reach the compositor (see DropUntil); added first, so they are not
+	// counted as shown either.
+	gstx.DropUntil(dec.GetStaticPad("src"), g.t0+int64(max(in.Lateness, 0)))
 	vt.frames = gstx.WatchTimes(dec.GetStaticPad("src"))
 	if vt.ph, err = newPlaceholder(name+"-ph", layouts.Initials(displayName(in)), g.cfg.FPS); err != nil {
 		return nil, err
@@ -218,6 +225,7 @@ func newVideoTile(g *Graph, in Input, seq int) (*videoTile, error) {
 		detach(g.pipe, vt.ph, g.comp, vt.phPad)
 		return nil, err
 	}
+	g.shiftInput(vt.decPad, in.Lateness) // before the track is linked: no data yet
 	if ret := in.Pad.Link(vt.dec.GetStaticPad("sink")); ret != gst.PadLinkOK {
 		vt.remove()
 		return nil, fmt.Errorf("%s: link track %s: %s", name, in.TrackID, ret.String())
@@ -423,6 +431,7 @@ func newAudioInput(g *Graph, in Input, seq int) (*audioInput, error) {
 	if ai.pad, err = g.attach(ai.bin, g.amix, true); err != nil {
 		return nil, err
 	}
+	g.shiftInput(ai.pad, in.Lateness) // before the track is linked: no data yet
 	ai.setMuted(in.Muted)
 	if ret := in.Pad.Link(ai.bin.GetStaticPad("sink")); ret != gst.PadLinkOK {
 		ai.remove()

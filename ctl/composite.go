@@ -230,14 +230,19 @@ func (m *roomMedia) mixLocked(t ingest.TrackInfo, s *Server) {
 		s.log.Warn("composite: tap track", "room", m.room.ID(), "track", t.ID, "error", err)
 		return
 	}
+	late := m.room.TimelineLateness(t.ID)
 	in := compositor.Input{TrackID: t.ID, Participant: t.Participant, Name: t.Name, Source: t.Source,
-		Kind: string(tap.Codec.Kind), Decoder: tap.Codec.Decoder, Pad: tap.Pad, Muted: t.Muted, JoinedAt: t.CreatedAt}
+		Kind: string(tap.Codec.Kind), Decoder: tap.Codec.Decoder, Pad: tap.Pad, Muted: t.Muted, JoinedAt: t.CreatedAt,
+		Lateness: late}
 	if err := m.graph.Add(in); err != nil {
 		tap.Close()
 		s.log.Warn("composite: mix track", "room", m.room.ID(), "track", t.ID, "error", err)
 		return
 	}
 	m.taps[t.ID] = tap
+	if late > 0 {
+		m.syncOffsets[t.ID] = -late // syncLocked goes on from there
+	}
 	if t.Kind == ingest.Video {
 		_ = m.room.RequestKeyframe(t.ID) // no black start: the tile decodes as soon as possible
 	}
@@ -888,9 +893,12 @@ const maxLipSync = time.Second
 // WebM Opus stream would carry).
 const opusLookahead = 6500 * time.Microsecond
 
-// syncLocked aligns each participant's audio and video in the composite
-// through their senders' RTCP wall clocks: the track whose media is stamped
-// earlier relative to its capture time is delayed by the difference.
+// syncLocked sets each mixed track's shift at its mixer pad: earlier by its
+// timeline's lateness (a late first packet anchored its stamps late, see
+// ingest.Room.TimelineLateness), and, through the senders' RTCP wall
+// clocks, each participant's audio and video aligned: the track whose media
+// is stamped earlier relative to its capture time is delayed by the
+// difference.
 func (m *roomMedia) syncLocked() {
 	if m.graph == nil {
 		return
@@ -899,11 +907,13 @@ func (m *roomMedia) syncLocked() {
 		audio, video string
 		audioCodec   string
 	}
+	shift := map[string]time.Duration{}
 	byParticipant := map[string]*pair{}
 	for _, t := range m.room.Tracks() {
 		if m.taps[t.ID] == nil {
 			continue
 		}
+		shift[t.ID] = -m.room.TimelineLateness(t.ID)
 		p := byParticipant[t.Participant]
 		if p == nil {
 			p = &pair{}
@@ -921,6 +931,8 @@ func (m *roomMedia) syncLocked() {
 		}
 		ca, okA := m.room.SenderClockOffset(p.audio)
 		cv, okV := m.room.SenderClockOffset(p.video)
+		// Capture minus stamp, for the stamps as corrected by the shift.
+		ca, cv = ca-shift[p.audio], cv-shift[p.video]
 		if !okA || !okV || (ca-cv).Abs() > maxLipSync {
 			continue
 		}
@@ -933,16 +945,21 @@ func (m *roomMedia) syncLocked() {
 		// c is capture time minus our stamp: the more negative, the later we
 		// stamped that track's media. The other track waits for it.
 		low := min(ca, cv)
-		for id, c := range map[string]time.Duration{p.audio: ca, p.video: cv} {
-			want := c - low
-			if cur, ok := m.syncOffsets[id]; ok && (want-cur).Abs() < lipSyncTolerance {
-				continue
-			}
-			if m.graph.SetSyncOffset(id, want) == nil {
-				m.syncOffsets[id] = want
-				m.log.Info("lip-sync", "track", id, "delay", want, "audio_clock_offset", ca, "video_clock_offset", cv)
-			}
+		shift[p.audio] += ca - low
+		shift[p.video] += cv - low
+	}
+	for id, want := range shift {
+		cur, ok := m.syncOffsets[id]
+		if (!ok && want == 0) || (ok && (want-cur).Abs() < lipSyncTolerance) {
+			continue
 		}
+		got, err := m.graph.SetSyncOffset(id, want)
+		if err != nil {
+			continue
+		}
+		m.syncOffsets[id] = got
+		m.log.Info("track shifted in the mix", "track", id, "shift", got, "wanted", want,
+			"timeline_lateness", m.room.TimelineLateness(id))
 	}
 }
 

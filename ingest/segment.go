@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-gst/go-gst/gst"
@@ -34,6 +35,9 @@ type segment struct {
 	fkuProbe uint64      // upstream force-key-unit watch on the appsrc pad
 	srcPad   *gst.Pad
 
+	anchor   anchorCheck  // read loop only (under the track's lock)
+	lateness atomic.Int64 // how late the timeline's anchor was (ns; anchorCheck)
+
 	mu       sync.Mutex
 	branches map[string]*branch // by recording id
 	ended    bool
@@ -52,7 +56,8 @@ type segmentConfig struct {
 }
 
 func newSegment(p *gst.Pipeline, index int, cfg segmentConfig) (*segment, error) {
-	s := &segment{index: index, codec: cfg.Codec, name: cfg.Name, branches: map[string]*branch{}}
+	s := &segment{index: index, codec: cfg.Codec, name: cfg.Name, branches: map[string]*branch{},
+		anchor: anchorCheck{clockRate: cfg.ClockRate}}
 	s.bin = gst.NewBin(cfg.Name)
 	srcElem, err := gst.NewElementWithName("appsrc", cfg.Name+"-src")
 	if err != nil {
@@ -83,7 +88,7 @@ func newSegment(p *gst.Pipeline, index int, cfg segmentConfig) (*segment, error)
 	// stretches or squeezes the recorded timeline and gaps (DTX, mute) keep
 	// their length. A jump of more than 3 s (a long mute) re-bases on the
 	// arrival time, which keeps the timeline too.
-	s.jbuf.SetArg("mode", "synced")
+	s.jbuf.SetArg("mode", "synced") // a late first packet: see anchorCheck
 	depay, err := gst.NewElementWithName(cfg.Codec.Depay, cfg.Name+"-depay")
 	if err != nil {
 		return nil, fmt.Errorf("segment %s: %s: %w", cfg.Name, cfg.Codec.Depay, err)
@@ -165,8 +170,17 @@ func setProps(e *gst.Element, props map[string]any) error {
 	return nil
 }
 
-// push hands one RTP packet to the segment's appsrc.
-func (s *segment) push(pkt []byte) gstx.FlowReturn { return gstx.PushBytes(s.src, pkt) }
+// push hands one RTP packet (already rewritten onto the segment's timeline)
+// to the jitterbuffer; now is its arrival. Read loop only.
+func (s *segment) push(pkt []byte, now time.Time) gstx.FlowReturn {
+	if len(pkt) >= 8 {
+		ts := uint32(pkt[4])<<24 | uint32(pkt[5])<<16 | uint32(pkt[6])<<8 | uint32(pkt[7])
+		if d, ok := s.anchor.observe(ts, now); ok {
+			s.lateness.Store(int64(d))
+		}
+	}
+	return gstx.PushBytes(s.src, pkt)
+}
 
 // addBranch links a new raw recording branch to the tee.
 func (s *segment) addBranch(b *branch) error {

@@ -103,6 +103,26 @@ func (r *Room) emit(typ EventType, t *Track) {
 	r.cfg.OnEvent(Event{Type: typ, Room: r.cfg.ID, Track: t.Info()})
 }
 
+// TimelineLateness is how much later than their arrival the media of a
+// track's current segment is stamped: its first packet came late and
+// anchored the timeline there (see anchorCheck). 0 until measured (2 s
+// after the first packet) or when the anchor was on time.
+func (r *Room) TimelineLateness(id string) time.Duration {
+	r.mu.Lock()
+	t := r.tracks[id]
+	r.mu.Unlock()
+	if t == nil {
+		return 0
+	}
+	t.mu.Lock()
+	seg := t.seg
+	t.mu.Unlock()
+	if seg == nil {
+		return 0
+	}
+	return time.Duration(seg.lateness.Load())
+}
+
 // SenderClockOffset is, for the latest media of a track, the sender's
 // wall-clock capture time (from RTCP sender reports) minus the wall-clock time
 // this room stamped on it. Its absolute value holds network and encoder

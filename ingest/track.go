@@ -30,22 +30,26 @@ type TrackInfo struct {
 
 // TrackStats are the per-track receive counters.
 type TrackStats struct {
-	Packets          uint64     `json:"packets"`
-	Bytes            uint64     `json:"bytes"`
-	Lost             int64      `json:"lost"`
-	OutOfOrder       uint64     `json:"out_of_order"`
-	JitterMS         float64    `json:"jitter_ms"`
-	WrongPayloadType uint64     `json:"wrong_payload_type"`
-	ForeignSource    uint64     `json:"foreign_source"`
-	PushDropped      uint64     `json:"push_dropped"`
-	Keyframes        uint64     `json:"keyframes"`
-	KeyframeRequests uint64     `json:"keyframe_requests"`
-	PLISent          uint64     `json:"pli_sent"`
-	FIRSent          uint64     `json:"fir_sent"`
-	SenderReports    uint64     `json:"sender_reports"`
-	Source           string     `json:"source,omitempty"`
-	LastPacketAt     *time.Time `json:"last_packet_at,omitempty"`
-	SenderReportNTP  *time.Time `json:"sender_report_ntp,omitempty"`
+	Packets          uint64  `json:"packets"`
+	Bytes            uint64  `json:"bytes"`
+	Lost             int64   `json:"lost"`
+	OutOfOrder       uint64  `json:"out_of_order"`
+	JitterMS         float64 `json:"jitter_ms"`
+	WrongPayloadType uint64  `json:"wrong_payload_type"`
+	ForeignSource    uint64  `json:"foreign_source"`
+	PushDropped      uint64  `json:"push_dropped"`
+	Keyframes        uint64  `json:"keyframes"`
+	KeyframeRequests uint64  `json:"keyframe_requests"`
+	PLISent          uint64  `json:"pli_sent"`
+	FIRSent          uint64  `json:"fir_sent"`
+	SenderReports    uint64  `json:"sender_reports"`
+	// TimelineLateMS: the current segment's stamps are this much later than
+	// the media arrived (its first packet came late); the compositor moves
+	// the track earlier by it.
+	TimelineLateMS  float64    `json:"timeline_late_ms"`
+	Source          string     `json:"source,omitempty"`
+	LastPacketAt    *time.Time `json:"last_packet_at,omitempty"`
+	SenderReportNTP *time.Time `json:"sender_report_ntp,omitempty"`
 }
 
 // Track is one registered RTP track of a room.
@@ -120,7 +124,7 @@ func (t *Track) handleRTP(pkt []byte, from netip.AddrPort, now time.Time) {
 		t.keyframeSeen, t.lastKeyTS = true, t.hdr.Timestamp
 	}
 	t.rw.rewrite(pkt, now)
-	if t.seg.push(pkt) != 0 {
+	if t.seg.push(pkt, now) != 0 {
 		t.counters.PushDropped++
 	}
 	t.counters.Packets++
@@ -189,6 +193,9 @@ func (t *Track) Info() TrackInfo {
 	st.JitterMS = float64(t.stats.Jitter()) * 1000 / float64(t.info.ClockRate)
 	st.KeyframeRequests = requests
 	st.PLISent, st.FIRSent = t.pliSent.Load(), t.firSent.Load()
+	if t.seg != nil {
+		st.TimelineLateMS = float64(t.seg.lateness.Load()) / float64(time.Millisecond)
+	}
 	if t.src.IsValid() {
 		st.Source = t.src.String()
 	}

@@ -59,7 +59,7 @@ func parseMCUFlags(args []string, stderr io.Writer) (mcuConfig, error) {
 	fs.IntVar(&c.jitterMS, "jitter-ms", 50, "the server's jitter buffer (--jitter-ms)")
 	fs.StringVar(&c.server, "server", "", "streamline binary (default bin/streamline)")
 	fs.BoolVar(&c.keep, "keep", false, "keep the temporary directory")
-	fs.DurationVar(&c.warmup, "warmup", time.Second, "the sender encodes this long before its first packet (0: cold start)")
+	fs.DurationVar(&c.warmup, "warmup", 0, "the sender encodes this long before its first packet (0: cold start, its first packets late and bunched)")
 	quick := fs.Bool("quick", false, "smoke run: 1 run, 3 s windows")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -284,10 +284,11 @@ type stampSender struct {
 	sent map[int]time.Time
 	stop chan struct{}
 	done chan struct{}
-	// sending opens after a warm-up: the room's jitter buffer (mode
-	// synced) anchors its timeline on the first packet's arrival, and a
-	// first packet delayed by the encoder's start would add that delay to
-	// every later frame (a camera's sender is warm when a room hears it).
+	// sending opens after an optional warm-up (-warmup): with none, the
+	// first packets come late (the encoder starting up) and in a burst,
+	// which once added their lateness to every later frame (the jitter
+	// buffer anchored on the first arrival) and could leave the tile on its
+	// placeholder (a keyframe from before the mix's start).
 	sending atomic.Bool
 }
 

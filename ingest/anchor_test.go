@@ -1,0 +1,132 @@
+package ingest
+
+import (
+	"encoding/binary"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/streamline-media/streamline/internal/gstx"
+)
+
+func TestAnchorCheck(t *testing.T) {
+	const rate = 90000
+	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+	ts := func(d time.Duration) uint32 { return uint32(int64(d) * rate / int64(time.Second)) }
+	type pkt struct {
+		media, arrival time.Duration // RTP time since the first packet; arrival since the first packet
+	}
+	// steady sends 30 fps frames arriving lateBy after capture, frames
+	// captured from `from` to `to`, with the first packet delayed by
+	// firstLate (and the frames behind it bunched up right after it).
+	steady := func(firstLate, from, to time.Duration) []pkt {
+		var out []pkt
+		for m := from; m <= to; m += ms(33) {
+			arr := m - firstLate
+			if arr < 0 {
+				arr = 0
+			}
+			out = append(out, pkt{m, arr})
+		}
+		out[0].arrival = 0
+		return out
+	}
+	cases := []struct {
+		name    string
+		base    uint32
+		pkts    []pkt
+		want    time.Duration // last correction returned (0: none)
+		wantTol time.Duration
+	}{
+		{"on time: no correction", 1000, steady(0, 0, ms(3000)), 0, 0},
+		{"first packet 5 ms late: below the threshold", 1000, steady(ms(5), 0, ms(3000)), 0, 0},
+		{"first packet 300 ms late: corrected", 1000, steady(ms(300), 0, ms(3000)), ms(300), ms(34)},
+		{"RTP timestamps wrap", 0xffffff00, steady(ms(120), 0, ms(3000)), ms(120), ms(34)},
+		{"capped", 5, steady(ms(2000), 0, ms(4200)), anchorMax, 0},
+		{"lateness appearing after the window is ignored", 7, append(steady(0, 0, ms(2000)), pkt{ms(2500), ms(2100)}), 0, 0},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			a := anchorCheck{clockRate: rate}
+			t0 := time.Unix(1000, 0)
+			var got time.Duration
+			var first time.Duration = -1
+			for _, p := range c.pkts {
+				if d, ok := a.observe(c.base+ts(p.media), t0.Add(p.arrival)); ok {
+					if got != 0 {
+						t.Fatalf("a second correction: %v after %v", d, got)
+					}
+					got = d
+					if first < 0 {
+						first = p.arrival
+					}
+				}
+			}
+			if diff := got - c.want; diff < -c.wantTol || diff > c.wantTol {
+				t.Errorf("correction %v, want %v ± %v", got, c.want, c.wantTol)
+			}
+			if got > 0 && first < anchorWindow {
+				t.Errorf("correction published at %v, before the window (%v) ended", first, anchorWindow)
+			}
+		})
+	}
+}
+
+// TestTimelineLatenessMeasuresALateFirstPacket sends an Opus track whose
+// first packet comes 300 ms late and the next 300 ms of media in a burst
+// behind it, then real time. The jitterbuffer anchors on that first packet
+// and stamps every later one ~300 ms after its arrival; TimelineLateness
+// must report what it really did (the compositor moves the track back by
+// it), and nothing for a sender on time.
+func TestTimelineLatenessMeasuresALateFirstPacket(t *testing.T) {
+	r := newTestRoom(t) // 100 ms jitterbuffer
+	if _, err := r.AddTrack(TrackInfo{ID: "mic", Participant: "alice", Codec: "opus", SSRC: 4242, PayloadType: 111}); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(r.Addr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	const frame = 20 * time.Millisecond
+	const lateBy = 300 * time.Millisecond
+	send := func(n int) {
+		p := make([]byte, 12+40)
+		p[0], p[1] = 0x80, 111
+		binary.BigEndian.PutUint16(p[2:], uint16(n))
+		binary.BigEndian.PutUint32(p[4:], uint32(77777+n*960))
+		binary.BigEndian.PutUint32(p[8:], 4242)
+		p[12] = 0xfc // an Opus TOC byte (CELT FB 20 ms); the rest is filler
+		if _, err := conn.Write(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start := time.Now().Add(-lateBy) // capture of packet 0
+	total := int((4 * time.Second) / frame)
+	for n := 0; n < total; n++ {
+		time.Sleep(time.Until(start.Add(time.Duration(n) * frame)))
+		send(n)
+	}
+	var tr *Track
+	for _, x := range r.trackList() {
+		tr = x
+	}
+	tr.mu.Lock()
+	seg := tr.seg
+	tr.mu.Unlock()
+	outPTS, _, ok := seg.rtpTimes.RTPPair()
+	if !ok {
+		t.Fatal("nothing came out of the jitterbuffer")
+	}
+	// In-order packets leave the jitterbuffer at once, stamped; the last one
+	// arrived on time, so its stamp minus now is the anchor's lateness.
+	ahead := time.Duration(outPTS - gstx.RunningTime(r.pipe))
+	late := r.TimelineLateness("mic")
+	t.Logf("the last packet is stamped %v after its arrival; TimelineLateness %v", ahead, late)
+	if d := late - ahead; d < -40*time.Millisecond || d > 40*time.Millisecond {
+		t.Errorf("TimelineLateness %v, but the stamps are %v late", late, ahead)
+	}
+	if late < 250*time.Millisecond || late > 350*time.Millisecond {
+		t.Errorf("TimelineLateness %v, want about 300 ms", late)
+	}
+}
