@@ -91,7 +91,8 @@ type Graph struct {
 	bgPad      *gst.Pad
 	bgZ        uint
 	bgColor    layouts.Color
-	t0         int64 // room running time at which the graph's timeline starts
+	t0         int64       // room running time at which the graph's timeline starts
+	outTimes   *gstx.Times // the compositor's output (outputTime)
 
 	mu       sync.Mutex
 	spec     layouts.Spec
@@ -242,8 +243,13 @@ func (g *Graph) build() error {
 		g.removeElems()
 		return err
 	}
+	g.outTimes = gstx.WatchTimes(g.comp.GetStaticPad("src"))
 	return nil
 }
+
+// outputTime is the running time (on the graph's timeline) of the latest
+// frame the compositor has output, or -1.
+func (g *Graph) outputTime() int64 { return g.outTimes.LastRunningTime() }
 
 // setBackground shows a full-frame solid colour under every tile. A running
 // videotestsrc must not have its colour changed (GStreamer 1.22 frees its
@@ -684,6 +690,7 @@ func (g *Graph) Close() {
 		g.bgBin = nil
 	}
 	g.removeElems()
+	g.outTimes.Free()
 }
 
 // SetSyncOffset shifts a track's media at its mixer pad by d on top of the

@@ -155,7 +155,16 @@ func latencyQueue(name string) (*gst.Element, error) {
 }
 
 // videoTile is one video track on the composite: its decode bin on one
-// compositor pad, and a placeholder on another pad just below it.
+// compositor pad and, only while the tile shows it (muted, stalled, or no
+// frame decoded yet), a placeholder on another pad just below it.
+//
+// A placeholder is attached when needed and removed when the video shows,
+// not kept hidden: a live placeholder costs two thread wake-ups per output
+// frame and a mixer pad even at alpha 0. Both switches wait for the
+// compositor's output to reach the moment from which the new picture is
+// there (applyVisibility), so that no frame shows neither: the mixer
+// outputs frames a latency behind the clock, and a freshly attached
+// placeholder's first frame is stamped with the clock.
 type videoTile struct {
 	g   *Graph
 	in  Input
@@ -169,8 +178,14 @@ type videoTile struct {
 	label  *gst.Element
 	frames *gstx.Times
 	eosID  uint64
-	ph     *gst.Bin
-	phPad  *gst.Pad
+
+	ph       *gst.Bin    // nil while detached
+	phPad    *gst.Pad    // its compositor pad
+	phTimes  *gstx.Times // its output, for the running time of its first frame
+	phFailed bool        // attaching failed; not retried until the video shows
+	// phDropAt is the output running time from which the video covers the
+	// tile, so the placeholder can go (-1: not leaving).
+	phDropAt int64
 
 	tile        *layouts.Tile
 	srcW, srcH  int // decoded size, 0 until known
@@ -179,11 +194,11 @@ type videoTile struct {
 	stalled     bool
 	lastCount   uint64
 	lastFrameAt time.Time
-	showing     int // -1 unknown, 0 placeholder, 1 video
+	videoAlpha  float64 // of decPad
 }
 
 func newVideoTile(g *Graph, in Input, seq int) (*videoTile, error) {
-	vt := &videoTile{g: g, in: in, seq: seq, muted: in.Muted, showing: -1}
+	vt := &videoTile{g: g, in: in, seq: seq, muted: in.Muted, phDropAt: -1}
 	name := fmt.Sprintf("%s-v%d", g.cfg.Name, seq)
 	q, err := element("queue", name+"-q", map[string]any{"max-size-buffers": uint(60), "max-size-bytes": uint(0), "max-size-time": uint64(0)})
 	if err != nil {
@@ -214,18 +229,12 @@ func newVideoTile(g *Graph, in Input, seq int) (*videoTile, error) {
 	// counted as shown either.
 	gstx.DropUntil(dec.GetStaticPad("src"), g.t0+int64(max(in.Lateness, 0)))
 	vt.frames = gstx.WatchTimes(dec.GetStaticPad("src"))
-	if vt.ph, err = newPlaceholder(name+"-ph", layouts.Initials(displayName(in)), g.cfg.FPS); err != nil {
-		return nil, err
-	}
-	if vt.phPad, err = g.attach(vt.ph, g.comp, false); err != nil {
-		return nil, err
-	}
-	vt.hide()
 	if vt.decPad, err = g.attach(vt.dec, g.comp, true); err != nil {
-		detach(g.pipe, vt.ph, g.comp, vt.phPad)
+		vt.frames.Free()
 		return nil, err
 	}
 	g.shiftInput(vt.decPad, in.Lateness) // before the track is linked: no data yet
+	_ = vt.decPad.SetProperty("alpha", 0.0)
 	if ret := in.Pad.Link(vt.dec.GetStaticPad("sink")); ret != gst.PadLinkOK {
 		vt.remove()
 		return nil, fmt.Errorf("%s: link track %s: %s", name, in.TrackID, ret.String())
@@ -257,11 +266,10 @@ func setPad(pad *gst.Pad, x, y, w, h int, z uint, alpha float64) {
 	_ = pad.SetProperty("alpha", alpha)
 }
 
-func (vt *videoTile) hide() {
-	for _, p := range []*gst.Pad{vt.decPad, vt.phPad} {
-		if p != nil {
-			_ = p.SetProperty("alpha", 0.0)
-		}
+func (vt *videoTile) setVideoAlpha(a float64) {
+	if a != vt.videoAlpha {
+		vt.videoAlpha = a
+		_ = vt.decPad.SetProperty("alpha", a)
 	}
 }
 
@@ -269,16 +277,17 @@ func (vt *videoTile) hide() {
 func (vt *videoTile) place(t *layouts.Tile) {
 	vt.tile = t
 	if t == nil {
-		vt.hide()
-		vt.showing = -1
+		vt.setVideoAlpha(0)
+		vt.dropPlaceholder()
 		return
 	}
 	z := zorder(t.Z)
-	setPad(vt.phPad, t.X, t.Y, t.Width, t.Height, z, 0)
-	setPad(vt.decPad, t.Content.X, t.Content.Y, t.Content.Width, t.Content.Height, z+1, 0)
+	if vt.phPad != nil {
+		setPad(vt.phPad, t.X, t.Y, t.Width, t.Height, z, 1)
+	}
+	setPad(vt.decPad, t.Content.X, t.Content.Y, t.Content.Width, t.Content.Height, z+1, vt.videoAlpha)
 	_ = vt.label.SetProperty("silent", t.Label == "")
 	vt.applyCrop()
-	vt.showing = -1
 	vt.applyVisibility()
 }
 
@@ -344,20 +353,79 @@ func (vt *videoTile) readSize() bool {
 }
 
 // applyVisibility shows the video when it is live, else the placeholder.
+// It runs on every change and on every watch tick, which completes the
+// switches that wait for the compositor's output (see videoTile).
 func (vt *videoTile) applyVisibility() {
 	if vt.tile == nil {
 		return
 	}
-	show := 0
 	if !vt.muted && vt.hasFrame && !vt.stalled {
-		show = 1
-	}
-	if show == vt.showing {
+		vt.phFailed = false
+		vt.setVideoAlpha(1)
+		if vt.ph == nil {
+			return
+		}
+		if vt.phDropAt < 0 {
+			// The video covers the tile from its latest decoded frame on,
+			// on the graph's timeline (the pad offset shifts it there).
+			vt.phDropAt = 0
+			if rt := vt.frames.LastRunningTime(); rt >= 0 {
+				vt.phDropAt = max(rt+vt.decPad.GetOffset(), 0)
+			}
+		}
+		if vt.g.outputTime() >= vt.phDropAt {
+			vt.dropPlaceholder()
+		}
 		return
 	}
-	vt.showing = show
-	_ = vt.decPad.SetProperty("alpha", float64(show))
-	_ = vt.phPad.SetProperty("alpha", float64(1-show))
+	vt.phDropAt = -1
+	if vt.ph == nil && !vt.phFailed {
+		vt.addPlaceholder()
+	}
+	if vt.ph == nil || !vt.hasFrame {
+		vt.setVideoAlpha(0) // nothing better to show (or nothing shown yet)
+		return
+	}
+	// Keep the video (frozen, or still playing while muted) over the
+	// placeholder until the compositor has output the placeholder's first
+	// frame; hiding it earlier shows the background for about a latency.
+	if first := vt.phTimes.FirstRunningTime(); first >= 0 && vt.g.outputTime() >= first {
+		vt.setVideoAlpha(0)
+	}
+}
+
+// addPlaceholder attaches the tile's placeholder just below the video.
+func (vt *videoTile) addPlaceholder() {
+	g, t := vt.g, vt.tile
+	name := fmt.Sprintf("%s-v%d-ph", g.cfg.Name, vt.seq)
+	ph, err := newPlaceholder(name, layouts.Initials(displayName(vt.in)), g.cfg.FPS)
+	if err == nil {
+		// Before linking, so that the first buffer is seen.
+		vt.phTimes = gstx.WatchTimes(ph.GetStaticPad("src"))
+		vt.phPad, err = g.attach(ph, g.comp, false)
+		if err != nil {
+			vt.phTimes.Free()
+			vt.phTimes = nil
+		}
+	}
+	if err != nil {
+		vt.phFailed = true
+		g.log.Warn("placeholder", "track", vt.in.TrackID, "error", err)
+		return
+	}
+	vt.ph = ph
+	setPad(vt.phPad, t.X, t.Y, t.Width, t.Height, zorder(t.Z), 1)
+}
+
+// dropPlaceholder detaches and frees the tile's placeholder, if any.
+func (vt *videoTile) dropPlaceholder() {
+	vt.phDropAt = -1
+	if vt.ph == nil {
+		return
+	}
+	detach(vt.g.pipe, vt.ph, vt.g.comp, vt.phPad)
+	vt.phTimes.Free()
+	vt.ph, vt.phPad, vt.phTimes = nil, nil, nil
 }
 
 // checkFrames notices the first decoded frame and stalls.
@@ -376,9 +444,7 @@ func (vt *videoTile) remove() {
 	if vt.decPad != nil {
 		detach(vt.g.pipe, vt.dec, vt.g.comp, vt.decPad)
 	}
-	if vt.phPad != nil {
-		detach(vt.g.pipe, vt.ph, vt.g.comp, vt.phPad)
-	}
+	vt.dropPlaceholder()
 	vt.frames.Free()
 }
 

@@ -286,6 +286,14 @@ func (t *Times) LastRunningTime() int64 {
 	return rt
 }
 
+// FirstRunningTime is FirstPTS converted to running time through the pad's
+// current segment, or NoTime.
+func (t *Times) FirstRunningTime() int64 {
+	rt := int64(C.sl_running_time(t.pad.Unsafe(), C.gint64(t.FirstPTS())))
+	runtime.KeepAlive(t.pad)
+	return rt
+}
+
 // Buffers is the number of buffers seen.
 func (t *Times) Buffers() uint64 {
 	return uint64(t.read(0, func(c *C.SlTimes) int64 { return int64(C.sl_loadu64(&c.buffers)) }))

@@ -329,9 +329,11 @@ func TestCompositeStallAndChurn(t *testing.T) {
 		res.Body.Close()
 		return strings.Count(string(dot), "subgraph cluster_")
 	}
-	before := elements()
 	stalling.stop() // bob's camera freezes: no more packets, track still registered
 	tStall := time.Since(start).Seconds()
+	// Count once bob's tile shows its placeholder (attached only while shown).
+	time.Sleep(1500 * time.Millisecond)
+	before := elements()
 	for i := 0; i < 12; i++ {
 		id := fmt.Sprintf("x%d", i)
 		srv.addTrack(room.ID, map[string]any{"id": id, "participant": "guest" + id, "kind": "video", "codec": "vp8", "ssrc": 100 + i, "payload_type": 96})

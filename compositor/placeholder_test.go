@@ -1,0 +1,211 @@
+package compositor
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-gst/go-gst/gst"
+	"github.com/go-gst/go-gst/gst/app"
+
+	"github.com/streamline-media/streamline/internal/gstx"
+	"github.com/streamline-media/streamline/layouts"
+)
+
+// lumaTap records the luma of one pixel of every I420 frame of an appsink.
+type lumaTap struct {
+	mu   sync.Mutex
+	x, y int
+	w    int
+	seq  []byte
+}
+
+func (l *lumaTap) sink(t *testing.T, name string, w, h int) *app.Sink {
+	e, err := gst.NewElementWithName("appsink", name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := app.SinkFromElement(e)
+	_ = s.SetProperty("sync", false)
+	_ = s.SetProperty("async", false)
+	s.SetCaps(gst.NewCapsFromString(fmt.Sprintf("video/x-raw,format=I420,width=%d,height=%d", w, h)))
+	l.w = w
+	s.SetCallbacks(&app.SinkCallbacks{NewSampleFunc: func(s *app.Sink) gst.FlowReturn {
+		smp := s.PullSample()
+		if smp == nil {
+			return gst.FlowEOS
+		}
+		b := smp.GetBuffer().Bytes()
+		l.mu.Lock()
+		if i := l.y*l.w + l.x; i < len(b) {
+			l.seq = append(l.seq, b[i])
+		}
+		l.mu.Unlock()
+		return gst.FlowOK
+	}})
+	return s
+}
+
+// classes since frame from: r(ed video), p(laceholder), b(ackground), ?(other).
+func (l *lumaTap) since(from int) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var sb strings.Builder
+	for _, y := range l.seq[min(from, len(l.seq)):] {
+		switch d := int(y); {
+		case d > 81-12 && d < 81+12:
+			sb.WriteByte('r')
+		case d > 57-12 && d < 57+12:
+			sb.WriteByte('p')
+		case d < 30:
+			sb.WriteByte('b')
+		default:
+			sb.WriteByte('?')
+		}
+	}
+	return sb.String()
+}
+
+func (l *lumaTap) count() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.seq)
+}
+
+// runs shortens a class string for logs: "rrrpp" → "r3 p2".
+func runs(s string) string {
+	var out []string
+	for i := 0; i < len(s); {
+		j := i
+		for j < len(s) && s[j] == s[i] {
+			j++
+		}
+		out = append(out, fmt.Sprintf("%c%d", s[i], j-i))
+		i = j
+	}
+	return strings.Join(out, " ")
+}
+
+// TestPlaceholderOnlyWhileShown: a video tile's placeholder is in the
+// pipeline only while it is shown (before the first frame, muted, stalled)
+// and the switches either way never show the background in between.
+func TestPlaceholderOnlyWhileShown(t *testing.T) {
+	gstx.Init()
+	pipe, err := gst.NewPipeline("phtest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := gst.NewBinFromString("videotestsrc is-live=true pattern=solid-color foreground-color=0xffff0000 ! "+
+		"video/x-raw,width=320,height=180,framerate=15/1 ! valve name=valve ! vp8enc deadline=1 keyframe-max-dist=15 ! "+
+		"tee name=out allow-not-linked=true", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pipe.Add(src.Element); err != nil {
+		t.Fatal(err)
+	}
+	tee, _ := src.GetElementByName("out")
+	valve, _ := src.GetElementByName("valve")
+	ghost := gst.NewGhostPad("src", tee.GetRequestPad("src_%u"))
+	src.AddPad(ghost.Pad)
+	if err := pipe.SetState(gst.StatePlaying); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = gstx.StopElement(pipe.Element, 5*time.Second) }()
+	const w, h = 320, 180
+	g, err := New(Config{Name: "ph", Pipeline: pipe, Width: w, Height: h, FPS: 15, StallAfter: 500 * time.Millisecond,
+		Layout: layouts.Spec{Template: layouts.TemplateGrid}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	out, err := g.VideoOutput()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tap := &lumaTap{}
+	sink := tap.sink(t, "phtap", w, h)
+	pipe.Add(sink.Element)
+	if ret := out.Pad.Link(sink.GetStaticPad("sink")); ret != gst.PadLinkOK {
+		t.Fatal(ret)
+	}
+	sink.SyncStateWithParent()
+	defer func() {
+		out.Finish()
+		out.Close()
+	}()
+
+	if err := g.Add(Input{TrackID: "cam", Participant: "alice", Kind: "video", Decoder: "vp8dec", Pad: ghost.Pad}); err != nil {
+		t.Fatal(err)
+	}
+	_, lay := g.Layout()
+	if len(lay.Tiles) != 1 {
+		t.Fatalf("layout: %+v", lay)
+	}
+	tile := lay.Tiles[0]
+	tap.mu.Lock()
+	tap.x, tap.y = tile.X+tile.Width/8, tile.Y+tile.Height/8 // clear of the initials
+	tap.mu.Unlock()
+	tilePh := regexp.MustCompile(`ph-v\d+-ph`)
+	attached := func() bool { return tilePh.MatchString(gstx.DotGraph(pipe)) }
+
+	// step waits until the tile ends with want (and the placeholder is
+	// attached or not, as said), then checks the frames since mark.
+	step := func(name string, mark int, want byte, ph bool) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			s := tap.since(mark)
+			if len(s) > 8 && strings.Count(s[len(s)-8:], string(want)) == 8 && attached() == ph {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: frames %s, placeholder attached %v (want %c, attached %v)", name, runs(s), attached(), want, ph)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		s := tap.since(mark)
+		t.Logf("%s: %s", name, runs(s))
+		if strings.ContainsAny(s, "b?") {
+			t.Errorf("%s: frames %s show something else than the video and the placeholder", name, runs(s))
+		}
+	}
+	// Wait for the first frame with the tile (the mixer may output a frame
+	// or two of background before the placeholder's first one).
+	for deadline := time.Now().Add(10 * time.Second); !strings.ContainsAny(tap.since(0), "pr"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("no tile in %s", runs(tap.since(0)))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	start := strings.IndexAny(tap.since(0), "pr")
+	t.Logf("before the tile: %s", runs(tap.since(0)[:start]))
+	step("start", start, 'r', false)
+	if s := tap.since(start); s[0] != 'p' {
+		t.Errorf("start: the tile began with %c, not the placeholder", s[0])
+	}
+
+	mark := tap.count()
+	_ = g.SetMuted("cam", true)
+	step("mute", mark, 'p', true)
+	mark = tap.count()
+	_ = g.SetMuted("cam", false)
+	step("unmute", mark, 'r', false)
+
+	mark = tap.count()
+	_ = valve.SetProperty("drop", true)
+	step("stall", mark, 'p', true)
+	mark = tap.count()
+	_ = valve.SetProperty("drop", false)
+	step("resume", mark, 'r', false)
+
+	if err := g.Remove("cam"); err != nil {
+		t.Fatal(err)
+	}
+	if dot := gstx.DotGraph(pipe); regexp.MustCompile(`ph-v\d+-`).MatchString(dot) {
+		t.Error("the tile's elements are still in the pipeline after Remove")
+	}
+}
