@@ -228,6 +228,7 @@ func newVideoTile(g *Graph, in Input, seq int) (*videoTile, error) {
 	// reach the compositor (see DropUntil); added first, so they are not
 	// counted as shown either.
 	gstx.DropUntil(dec.GetStaticPad("src"), g.t0+int64(max(in.Lateness, 0)))
+	gstx.SetFrameDurations(dec.GetStaticPad("src"), time.Second/time.Duration(g.cfg.FPS))
 	vt.frames = gstx.WatchTimes(dec.GetStaticPad("src"))
 	if vt.decPad, err = g.attach(vt.dec, g.comp, true); err != nil {
 		vt.frames.Free()

@@ -168,6 +168,38 @@ static gulong sl_add_drop_until(void *pad, gint64 from) {
 	return gst_pad_add_probe(GST_PAD(pad), GST_PAD_PROBE_TYPE_BUFFER, sl_drop_until, p, g_free);
 }
 
+// SlDurations is the state of sl_durations: the last PTS seen and the
+// duration used when no interval is known.
+typedef struct {
+	gint64 last_pts;
+	gint64 fallback;
+} SlDurations;
+
+// sl_durations gives buffers without a duration the interval from the
+// previous buffer's PTS (the fallback for the first one or after a gap).
+static GstPadProbeReturn sl_durations(GstPad *pad, GstPadProbeInfo *info, gpointer user) {
+	SlDurations *d = user;
+	GstBuffer *b = GST_PAD_PROBE_INFO_BUFFER(info);
+	if (b == NULL || !GST_BUFFER_PTS_IS_VALID(b)) return GST_PAD_PROBE_OK;
+	gint64 pts = (gint64)GST_BUFFER_PTS(b);
+	if (!GST_BUFFER_DURATION_IS_VALID(b)) {
+		gint64 dur = pts - d->last_pts;
+		if (d->last_pts < 0 || dur <= 0 || dur > 4 * d->fallback) dur = d->fallback;
+		b = gst_buffer_make_writable(b);
+		GST_BUFFER_DURATION(b) = (GstClockTime)dur;
+		GST_PAD_PROBE_INFO_DATA(info) = b;
+	}
+	d->last_pts = pts;
+	return GST_PAD_PROBE_OK;
+}
+
+static gulong sl_add_durations(void *pad, gint64 fallback) {
+	SlDurations *d = g_new(SlDurations, 1);
+	d->last_pts = -1;
+	d->fallback = fallback;
+	return gst_pad_add_probe(GST_PAD(pad), GST_PAD_PROBE_TYPE_BUFFER, sl_durations, d, g_free);
+}
+
 static void sl_remove_probe(void *pad, gulong id) {
 	gst_pad_remove_probe(GST_PAD(pad), id);
 }
@@ -176,6 +208,7 @@ import "C"
 
 import (
 	"runtime"
+	"time"
 	"sync"
 	"unsafe"
 
@@ -365,6 +398,17 @@ func GateUntilKeyframe(pad *gst.Pad) {
 // was in flight when the mix started) would block its tile for good.
 func DropUntil(pad *gst.Pad, runningTime int64) {
 	C.sl_add_drop_until(pad.Unsafe(), C.gint64(runningTime))
+	runtime.KeepAlive(pad)
+}
+
+// SetFrameDurations gives video frames crossing pad that carry no duration
+// (decoders of RTP video: the stream has no frame rate) the interval since
+// the previous frame, or fallback. compositor needs a frame's end to
+// decide which output frames it covers; without one it waits for the next
+// frame, and that frame's decoding time relative to the mixer's deadline
+// then decides whether a frame is shown, skipped or repeated.
+func SetFrameDurations(pad *gst.Pad, fallback time.Duration) {
+	C.sl_add_durations(pad.Unsafe(), C.gint64(fallback))
 	runtime.KeepAlive(pad)
 }
 
