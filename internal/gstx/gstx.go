@@ -208,8 +208,8 @@ import "C"
 
 import (
 	"runtime"
-	"time"
 	"sync"
+	"time"
 	"unsafe"
 
 	"github.com/go-gst/go-gst/gst"
