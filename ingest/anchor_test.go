@@ -130,3 +130,53 @@ func TestTimelineLatenessMeasuresALateFirstPacket(t *testing.T) {
 		t.Errorf("TimelineLateness %v, want about 300 ms", late)
 	}
 }
+
+// TestTimelineLatenessAfterRebase: the same late start, then the sender's
+// timestamps jump 10 s ahead (same SSRC) while packets keep coming on time.
+// The jitterbuffer re-bases onto that packet's arrival, so the stamps stop
+// being late, and TimelineLateness must follow: moving the track earlier by
+// the old lateness would put its media in the past.
+func TestTimelineLatenessAfterRebase(t *testing.T) {
+	r := newTestRoom(t)
+	if _, err := r.AddTrack(TrackInfo{ID: "mic", Participant: "alice", Codec: "opus", SSRC: 4243, PayloadType: 111}); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(r.Addr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	const frame = 20 * time.Millisecond
+	send := func(n int, ts uint32) {
+		p := make([]byte, 12+40)
+		p[0], p[1] = 0x80, 111
+		binary.BigEndian.PutUint16(p[2:], uint16(n))
+		binary.BigEndian.PutUint32(p[4:], ts)
+		binary.BigEndian.PutUint32(p[8:], 4243)
+		p[12] = 0xfc
+		if _, err := conn.Write(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start := time.Now().Add(-300 * time.Millisecond)
+	const before, after = 150, 75 // 3 s late-anchored, then 1.5 s after the jump
+	for n := 0; n < before+after; n++ {
+		time.Sleep(time.Until(start.Add(time.Duration(n) * frame)))
+		ts := uint32(1000 + n*960)
+		if n >= before {
+			ts += 10 * 48000
+		}
+		send(n, ts)
+		if n == before-1 {
+			if late := r.TimelineLateness("mic"); late < 250*time.Millisecond {
+				t.Fatalf("before the jump: TimelineLateness %v, want about 300 ms", late)
+			}
+		}
+	}
+	late := r.TimelineLateness("mic")
+	t.Logf("after the jump: TimelineLateness %v", late)
+	if late > latenessSlack+10*time.Millisecond {
+		t.Errorf("after the jitterbuffer re-based: TimelineLateness %v, want ≤ %v", late, latenessSlack)
+	}
+}
+

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/go-gst/go-gst/gst"
+
+	"github.com/streamline-media/streamline/internal/gstx"
 )
 
 // EventType says what happened to a track.
@@ -116,12 +118,36 @@ func (r *Room) TimelineLateness(id string) time.Duration {
 	}
 	t.mu.Lock()
 	seg := t.seg
+	fresh := !t.lastPkt.IsZero() && time.Since(t.lastPkt) < 200*time.Millisecond
 	t.mu.Unlock()
 	if seg == nil {
 		return 0
 	}
-	return time.Duration(seg.lateness.Load())
+	late := time.Duration(seg.lateness.Load())
+	if late <= 0 || !fresh {
+		return late
+	}
+	// The jitterbuffer re-bases its timeline on a large jump in the
+	// sender's timestamps, onto that packet's arrival: the stamps are then
+	// no longer late, and moving the track earlier would put its media in
+	// the past (the compositor drops such frames). While packets flow, the
+	// latest stamp says how late the stamps are now: in-order packets leave
+	// the jitterbuffer as they arrive, so it is at most one packet interval
+	// below the lateness.
+	seg.mu.Lock()
+	pts, _, ok := seg.rtpTimes.RTPPair()
+	seg.mu.Unlock()
+	if now := gstx.RunningTime(r.pipe); ok && now >= 0 {
+		if ahead := time.Duration(pts-now) + latenessSlack; ahead < late {
+			late = max(ahead, 0)
+		}
+	}
+	return late
 }
+
+// latenessSlack covers a packet interval (and scheduling) between the latest
+// stamp and now when TimelineLateness checks the stamps still are late.
+const latenessSlack = 50 * time.Millisecond
 
 // SenderClockOffset is, for the latest media of a track, the sender's
 // wall-clock capture time (from RTCP sender reports) minus the wall-clock time
