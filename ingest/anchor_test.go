@@ -179,4 +179,3 @@ func TestTimelineLatenessAfterRebase(t *testing.T) {
 		t.Errorf("after the jitterbuffer re-based: TimelineLateness %v, want ≤ %v", late, latenessSlack)
 	}
 }
-

@@ -41,7 +41,8 @@ func gstSender(t *testing.T, ctx context.Context, pipeline string) *exec.Cmd {
 }
 
 type probeResult struct {
-	Streams []struct {
+	warnings string // what ffprobe printed on stderr (probeFile)
+	Streams  []struct {
 		CodecName string `json:"codec_name"`
 		CodecType string `json:"codec_type"`
 		Width     int    `json:"width"`
