@@ -170,14 +170,12 @@ func setProps(e *gst.Element, props map[string]any) error {
 	return nil
 }
 
-// push hands one RTP packet (already rewritten onto the segment's timeline)
-// to the jitterbuffer; now is its arrival. Read loop only.
-func (s *segment) push(pkt []byte, now time.Time) gstx.FlowReturn {
-	if len(pkt) >= 8 {
-		ts := uint32(pkt[4])<<24 | uint32(pkt[5])<<16 | uint32(pkt[6])<<8 | uint32(pkt[7])
-		if d, ok := s.anchor.observe(ts, now); ok {
-			s.lateness.Store(int64(d))
-		}
+// push hands one RTP packet (already rewritten onto the segment's timeline,
+// where its timestamp is ts) to the jitterbuffer; now is its arrival. Read
+// loop only.
+func (s *segment) push(pkt []byte, ts uint32, now time.Time) gstx.FlowReturn {
+	if d, ok := s.anchor.observe(ts, now); ok {
+		s.lateness.Store(int64(d))
 	}
 	return gstx.PushBytes(s.src, pkt)
 }

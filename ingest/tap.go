@@ -117,14 +117,18 @@ func (r *Room) TimelineLateness(id string) time.Duration {
 		return 0
 	}
 	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.timelineLatenessLocked()
+}
+
+// timelineLatenessLocked is TimelineLateness; t.mu is held.
+func (t *Track) timelineLatenessLocked() time.Duration {
 	seg := t.seg
-	fresh := !t.lastPkt.IsZero() && time.Since(t.lastPkt) < 200*time.Millisecond
-	t.mu.Unlock()
 	if seg == nil {
 		return 0
 	}
 	late := time.Duration(seg.lateness.Load())
-	if late <= 0 || !fresh {
+	if late <= 0 || t.lastPkt.IsZero() || time.Since(t.lastPkt) >= 200*time.Millisecond {
 		return late
 	}
 	// The jitterbuffer re-bases its timeline on a large jump in the
@@ -137,7 +141,7 @@ func (r *Room) TimelineLateness(id string) time.Duration {
 	seg.mu.Lock()
 	pts, _, ok := seg.rtpTimes.RTPPair()
 	seg.mu.Unlock()
-	if now := gstx.RunningTime(r.pipe); ok && now >= 0 {
+	if now := gstx.RunningTime(t.room.pipe); ok && now >= 0 {
 		if ahead := time.Duration(pts-now) + latenessSlack; ahead < late {
 			late = max(ahead, 0)
 		}

@@ -124,7 +124,7 @@ func (t *Track) handleRTP(pkt []byte, from netip.AddrPort, now time.Time) {
 		t.keyframeSeen, t.lastKeyTS = true, t.hdr.Timestamp
 	}
 	t.rw.rewrite(pkt, now)
-	if t.seg.push(pkt, now) != 0 {
+	if t.seg.push(pkt, t.rw.mapTS(t.hdr.Timestamp), now) != 0 {
 		t.counters.PushDropped++
 	}
 	t.counters.Packets++
@@ -193,9 +193,7 @@ func (t *Track) Info() TrackInfo {
 	st.JitterMS = float64(t.stats.Jitter()) * 1000 / float64(t.info.ClockRate)
 	st.KeyframeRequests = requests
 	st.PLISent, st.FIRSent = t.pliSent.Load(), t.firSent.Load()
-	if t.seg != nil {
-		st.TimelineLateMS = float64(t.seg.lateness.Load()) / float64(time.Millisecond)
-	}
+	st.TimelineLateMS = float64(t.timelineLatenessLocked()) / float64(time.Millisecond)
 	if t.src.IsValid() {
 		st.Source = t.src.String()
 	}
