@@ -907,13 +907,14 @@ func (m *roomMedia) syncLocked() {
 		audio, video string
 		audioCodec   string
 	}
-	shift := map[string]time.Duration{}
+	shift, late := map[string]time.Duration{}, map[string]time.Duration{}
 	byParticipant := map[string]*pair{}
 	for _, t := range m.room.Tracks() {
 		if m.taps[t.ID] == nil {
 			continue
 		}
-		shift[t.ID] = -m.room.TimelineLateness(t.ID)
+		late[t.ID] = m.room.TimelineLateness(t.ID)
+		shift[t.ID] = -late[t.ID]
 		p := byParticipant[t.Participant]
 		if p == nil {
 			p = &pair{}
@@ -959,7 +960,7 @@ func (m *roomMedia) syncLocked() {
 		}
 		m.syncOffsets[id] = got
 		m.log.Info("track shifted in the mix", "track", id, "shift", got, "wanted", want,
-			"timeline_lateness", m.room.TimelineLateness(id))
+			"timeline_lateness", late[id])
 	}
 }
 
