@@ -77,35 +77,20 @@ func TestAnchorCheck(t *testing.T) {
 // behind it, then real time. The jitterbuffer anchors on that first packet
 // and stamps every later one ~300 ms after its arrival; TimelineLateness
 // must report what it really did (the compositor moves the track back by
-// it), and nothing for a sender on time.
+// it); a sender on time gets none (TestAnchorCheck).
 func TestTimelineLatenessMeasuresALateFirstPacket(t *testing.T) {
 	r := newTestRoom(t) // 100 ms jitterbuffer
 	if _, err := r.AddTrack(TrackInfo{ID: "mic", Participant: "alice", Codec: "opus", SSRC: 4242, PayloadType: 111}); err != nil {
 		t.Fatal(err)
 	}
-	conn, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(r.Addr()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	send := opusSender(t, r, 4242)
 	const frame = 20 * time.Millisecond
 	const lateBy = 300 * time.Millisecond
-	send := func(n int) {
-		p := make([]byte, 12+40)
-		p[0], p[1] = 0x80, 111
-		binary.BigEndian.PutUint16(p[2:], uint16(n))
-		binary.BigEndian.PutUint32(p[4:], uint32(77777+n*960))
-		binary.BigEndian.PutUint32(p[8:], 4242)
-		p[12] = 0xfc // an Opus TOC byte (CELT FB 20 ms); the rest is filler
-		if _, err := conn.Write(p); err != nil {
-			t.Fatal(err)
-		}
-	}
 	start := time.Now().Add(-lateBy) // capture of packet 0
 	total := int((4 * time.Second) / frame)
 	for n := 0; n < total; n++ {
 		time.Sleep(time.Until(start.Add(time.Duration(n) * frame)))
-		send(n)
+		send(n, uint32(77777+n*960))
 	}
 	var tr *Track
 	for _, x := range r.trackList() {
@@ -141,23 +126,8 @@ func TestTimelineLatenessAfterRebase(t *testing.T) {
 	if _, err := r.AddTrack(TrackInfo{ID: "mic", Participant: "alice", Codec: "opus", SSRC: 4243, PayloadType: 111}); err != nil {
 		t.Fatal(err)
 	}
-	conn, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(r.Addr()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	send := opusSender(t, r, 4243)
 	const frame = 20 * time.Millisecond
-	send := func(n int, ts uint32) {
-		p := make([]byte, 12+40)
-		p[0], p[1] = 0x80, 111
-		binary.BigEndian.PutUint16(p[2:], uint16(n))
-		binary.BigEndian.PutUint32(p[4:], ts)
-		binary.BigEndian.PutUint32(p[8:], 4243)
-		p[12] = 0xfc
-		if _, err := conn.Write(p); err != nil {
-			t.Fatal(err)
-		}
-	}
 	start := time.Now().Add(-300 * time.Millisecond)
 	const before, after = 150, 75 // 3 s late-anchored, then 1.5 s after the jump
 	for n := 0; n < before+after; n++ {
@@ -177,5 +147,27 @@ func TestTimelineLatenessAfterRebase(t *testing.T) {
 	t.Logf("after the jump: TimelineLateness %v", late)
 	if late > latenessSlack+10*time.Millisecond {
 		t.Errorf("after the jitterbuffer re-based: TimelineLateness %v, want ≤ %v", late, latenessSlack)
+	}
+}
+
+// opusSender sends filler Opus RTP packets (seq n, timestamp ts) of ssrc to
+// the room.
+func opusSender(t *testing.T, r *Room, ssrc uint32) func(n int, ts uint32) {
+	t.Helper()
+	conn, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(r.Addr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return func(n int, ts uint32) {
+		p := make([]byte, 12+40)
+		p[0], p[1] = 0x80, 111
+		binary.BigEndian.PutUint16(p[2:], uint16(n))
+		binary.BigEndian.PutUint32(p[4:], ts)
+		binary.BigEndian.PutUint32(p[8:], ssrc)
+		p[12] = 0xfc // an Opus TOC byte (CELT FB 20 ms); the rest is filler
+		if _, err := conn.Write(p); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

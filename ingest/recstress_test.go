@@ -135,14 +135,7 @@ func checkFiles(t *testing.T, r *Room, files []*FileEntry, hold, wall time.Durat
 
 func TestRecordingStartStopStress(t *testing.T) {
 	r := newTestRoom(t)
-	for _, tr := range []TrackInfo{
-		{ID: "cam", Participant: "alice", Codec: "vp8", SSRC: 1111, PayloadType: 96},
-		{ID: "mic", Participant: "alice", Codec: "opus", SSRC: 2222, PayloadType: 111},
-	} {
-		if _, err := r.AddTrack(tr); err != nil {
-			t.Fatal(err)
-		}
-	}
+	addAV(t, r, "cam", "mic", "alice")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	sendAV(t, ctx, r.Addr().Port())
@@ -272,14 +265,7 @@ func TestRecordingEdgeCases(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, tr := range []TrackInfo{
-		{ID: "cam", Participant: "alice", Codec: "vp8", SSRC: 1111, PayloadType: 96},
-		{ID: "mic", Participant: "alice", Codec: "opus", SSRC: 2222, PayloadType: 111},
-	} {
-		if _, err := r.AddTrack(tr); err != nil {
-			t.Fatal(err)
-		}
-	}
+	addAV(t, r, "cam", "mic", "alice")
 
 	// Started and stopped before any packet: a clear "empty" status with
 	// its reason, no file, and a stopped (not failed) recording.
@@ -349,14 +335,7 @@ func TestRecordingEdgeCases(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for _, tr := range []TrackInfo{
-		{ID: "cam2", Participant: "bob", Codec: "vp8", SSRC: 1111, PayloadType: 96},
-		{ID: "mic2", Participant: "bob", Codec: "opus", SSRC: 2222, PayloadType: 111},
-	} {
-		if _, err := r.AddTrack(tr); err != nil {
-			t.Fatal(err)
-		}
-	}
+	addAV(t, r, "cam2", "mic2", "bob")
 	leaving, _ := r.StartRecording("leaving", "")
 	sendAV(t, ctx, r.Addr().Port())
 	waitPackets(t, r, "cam2", "mic2")
@@ -382,5 +361,19 @@ func TestRecordingEdgeCases(t *testing.T) {
 	}
 	if _, err := r.StopRecording(leaving.ID); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// addAV registers a participant's VP8 camera (SSRC 1111) and Opus
+// microphone (SSRC 2222), the streams sendAV sends.
+func addAV(t *testing.T, r *Room, cam, mic, participant string) {
+	t.Helper()
+	for _, tr := range []TrackInfo{
+		{ID: cam, Participant: participant, Codec: "vp8", SSRC: 1111, PayloadType: 96},
+		{ID: mic, Participant: participant, Codec: "opus", SSRC: 2222, PayloadType: 111},
+	} {
+		if _, err := r.AddTrack(tr); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
