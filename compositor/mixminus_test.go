@@ -3,7 +3,6 @@ package compositor
 import (
 	"encoding/binary"
 	"fmt"
-	"math"
 	"sync"
 	"testing"
 	"time"
@@ -12,21 +11,9 @@ import (
 	"github.com/go-gst/go-gst/gst/app"
 
 	"github.com/streamline-media/streamline/internal/gstx"
+	"github.com/streamline-media/streamline/internal/testpeer"
 	"github.com/streamline-media/streamline/layouts"
 )
-
-// goertzel is the power of freq in mono S16 samples (normalised per sample).
-func goertzel(samples []float64, rate, freq float64) float64 {
-	w := 2 * math.Pi * freq / rate
-	c := 2 * math.Cos(w)
-	var s1, s2 float64
-	for _, x := range samples {
-		s0 := x + c*s1 - s2
-		s2, s1 = s1, s0
-	}
-	p := s1*s1 + s2*s2 - c*s1*s2
-	return p / float64(len(samples)*len(samples))
-}
 
 // pcmTap collects the left channel of S16LE stereo from an appsink.
 type pcmTap struct {
@@ -35,6 +22,18 @@ type pcmTap struct {
 }
 
 func (p *pcmTap) sink(t *testing.T, name string) *app.Sink {
+	return bytesSink(t, name, "audio/x-raw,format=S16LE,rate=48000,channels=2", func(b []byte) {
+		p.mu.Lock()
+		for i := 0; i+3 < len(b); i += 4 {
+			p.samples = append(p.samples, float64(int16(binary.LittleEndian.Uint16(b[i:]))))
+		}
+		p.mu.Unlock()
+	})
+}
+
+// bytesSink is an appsink of caps, not synchronised, that hands the bytes
+// of every buffer to got (on the streaming thread).
+func bytesSink(t *testing.T, name, caps string, got func([]byte)) *app.Sink {
 	e, err := gst.NewElementWithName("appsink", name)
 	if err != nil {
 		t.Fatal(err)
@@ -42,18 +41,13 @@ func (p *pcmTap) sink(t *testing.T, name string) *app.Sink {
 	s := app.SinkFromElement(e)
 	_ = s.SetProperty("sync", false)
 	_ = s.SetProperty("async", false)
-	s.SetCaps(gst.NewCapsFromString("audio/x-raw,format=S16LE,rate=48000,channels=2"))
+	s.SetCaps(gst.NewCapsFromString(caps))
 	s.SetCallbacks(&app.SinkCallbacks{NewSampleFunc: func(s *app.Sink) gst.FlowReturn {
 		smp := s.PullSample()
 		if smp == nil {
 			return gst.FlowEOS
 		}
-		b := smp.GetBuffer().Bytes()
-		p.mu.Lock()
-		for i := 0; i+3 < len(b); i += 4 {
-			p.samples = append(p.samples, float64(int16(binary.LittleEndian.Uint16(b[i:]))))
-		}
-		p.mu.Unlock()
+		got(smp.GetBuffer().Bytes())
 		return gst.FlowOK
 	}})
 	return s
@@ -160,7 +154,7 @@ func TestMixMinusTones(t *testing.T) {
 				in[q] = true
 			}
 			for q, f := range freqs {
-				pw := goertzel(x, 48000, f)
+				pw := testpeer.Goertzel(x, 48000, f)
 				if in[q] && pw < 1e5 {
 					t.Errorf("%s: %s's tone (%g Hz) missing from %s's mix-minus (power %.3g)", stage, q, f, p, pw)
 				}

@@ -24,29 +24,14 @@ type lumaTap struct {
 }
 
 func (l *lumaTap) sink(t *testing.T, name string, w, h int) *app.Sink {
-	e, err := gst.NewElementWithName("appsink", name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := app.SinkFromElement(e)
-	_ = s.SetProperty("sync", false)
-	_ = s.SetProperty("async", false)
-	s.SetCaps(gst.NewCapsFromString(fmt.Sprintf("video/x-raw,format=I420,width=%d,height=%d", w, h)))
 	l.w = w
-	s.SetCallbacks(&app.SinkCallbacks{NewSampleFunc: func(s *app.Sink) gst.FlowReturn {
-		smp := s.PullSample()
-		if smp == nil {
-			return gst.FlowEOS
-		}
-		b := smp.GetBuffer().Bytes()
+	return bytesSink(t, name, fmt.Sprintf("video/x-raw,format=I420,width=%d,height=%d", w, h), func(b []byte) {
 		l.mu.Lock()
 		if i := l.y*l.w + l.x; i < len(b) {
 			l.seq = append(l.seq, b[i])
 		}
 		l.mu.Unlock()
-		return gst.FlowOK
-	}})
-	return s
+	})
 }
 
 // classes since frame from: r(ed video), p(laceholder), b(ackground), ?(other).
