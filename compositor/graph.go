@@ -251,17 +251,20 @@ func (g *Graph) build() error {
 // frame the compositor has output, or -1.
 func (g *Graph) outputTime() int64 { return g.outTimes.LastRunningTime() }
 
-// setBackground shows a full-frame solid colour under every tile. A running
-// videotestsrc must not have its colour changed (GStreamer 1.22 frees its
-// cached frame under the streaming thread), so a new colour gets a new
-// source on the other of the two lowest zorders, and the old one goes.
+// setBackground shows a full-frame solid colour under every tile: one frame
+// rendered once and repeated live by imagefreeze. A videotestsrc rendering
+// every frame cost a full-frame fill per output frame, and every frame it
+// made waited in the latency queue for the mixer's whole latency (tens of
+// frames of 1280x720: ~45 MiB of a 9-person room's peak); imagefreeze
+// pushes references to its one buffer. A new colour gets a new source on
+// the other of the two lowest zorders, and the old one goes.
 func (g *Graph) setBackground(c layouts.Color) error {
 	if g.bgBin != nil && c == g.bgColor {
 		return nil
 	}
 	g.seq++
 	name := fmt.Sprintf("%s-bg%d", g.cfg.Name, g.seq)
-	src, err := element("videotestsrc", name+"-src", map[string]any{"is-live": true, "foreground-color": uint(c.ARGB())})
+	src, err := element("videotestsrc", name+"-src", map[string]any{"num-buffers": 1, "foreground-color": uint(c.ARGB())})
 	if err != nil {
 		return err
 	}
@@ -270,11 +273,15 @@ func (g *Graph) setBackground(c layouts.Color) error {
 	if err != nil {
 		return err
 	}
+	freeze, err := element("imagefreeze", name+"-freeze", map[string]any{"is-live": true})
+	if err != nil {
+		return err
+	}
 	q, err := latencyQueue(name + "-q")
 	if err != nil {
 		return err
 	}
-	bin, err := chain(name, src, caps, q)
+	bin, err := chain(name, src, caps, freeze, q)
 	if err != nil {
 		return err
 	}
