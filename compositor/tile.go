@@ -174,7 +174,8 @@ type videoTile struct {
 	decPad *gst.Pad
 	decSrc *gst.Pad     // the decoder's src pad: its caps give the video size
 	crop   *gst.Element // videocrop for fit=cover
-	scaled bool         // decPad has the bilinear scaler (applyScaler)
+	size   *gst.Element // capsfilter after videoscale: the tile's content size
+	sized  string       // size's caps as last set
 	label  *gst.Element
 	frames *gstx.Times
 	eosID  uint64
@@ -212,6 +213,18 @@ func newVideoTile(g *Graph, in Input, seq int) (*videoTile, error) {
 	if vt.crop, err = element("videocrop", name+"-crop", nil); err != nil {
 		return nil, err
 	}
+	// Bilinear: at the ratios of a grid (at most 2:1 either way) it looks
+	// the same as the default (4-tap) and costs a fraction; add-borders off:
+	// the layout's content rectangle already has the picture's aspect, up
+	// to even-pixel rounding, which must stretch, not letterbox.
+	scale, err := element("videoscale", name+"-scale", map[string]any{"add-borders": false})
+	if err != nil {
+		return nil, err
+	}
+	scale.SetArg("method", "bilinear")
+	if vt.size, err = element("capsfilter", name+"-size", nil); err != nil {
+		return nil, err
+	}
 	vt.decSrc = dec.GetStaticPad("src")
 	vt.label, err = element("textoverlay", name+"-label", map[string]any{"text": displayName(in), "silent": true,
 		"font-desc": "Sans 18", "shaded-background": true})
@@ -220,7 +233,7 @@ func newVideoTile(g *Graph, in Input, seq int) (*videoTile, error) {
 	}
 	vt.label.SetArg("valignment", "bottom")
 	vt.label.SetArg("halignment", "left")
-	if vt.dec, err = chain(name, q, dec, vt.crop, vt.label); err != nil {
+	if vt.dec, err = chain(name, q, dec, vt.crop, scale, vt.size, vt.label); err != nil {
 		return nil, err
 	}
 	vt.eosID = dropEOS(vt.dec.GetStaticPad("sink"))
@@ -292,8 +305,8 @@ func (vt *videoTile) place(t *layouts.Tile) {
 	vt.applyVisibility()
 }
 
-// applyCrop cuts the decoded video to the part the layout shows (fit=cover);
-// the compositor then scales what is left into the cell.
+// applyCrop cuts the decoded video to the part the layout shows (fit=cover)
+// and scales what is left to the tile's content size.
 func (vt *videoTile) applyCrop() {
 	left, right, top, bottom := 0, 0, 0, 0
 	if t := vt.tile; t != nil && vt.srcW > 0 && vt.srcH > 0 {
@@ -309,30 +322,30 @@ func (vt *videoTile) applyCrop() {
 		}
 		_ = vt.crop.SetProperty(k, max(v, 0))
 	}
-	vt.applyScaler(vt.srcW-max(left, 0)-max(right, 0), vt.srcH-max(top, 0)-max(bottom, 0))
+	vt.applySize()
 }
 
-// applyScaler gives the tile's compositor pad the bilinear scaler when the
-// (cropped) decoded picture of w x h must be scaled into its cell, and no
-// converter settings when it need not: GStreamer's default (cubic) made
-// scaling nine 640x360 tiles into a 1280x720 grid cost 0.26 cores on this
-// machine and bilinear 0.04 (at these ratios, at most 2:1 either way, they
-// look the same), but any converter-config at all made the compositor
-// convert every frame of an unscaled tile (0.7 cores for four). Hidden
-// placeholder pads (alpha 0) get none either: with one they were converted
-// every frame although never shown (0.4 cores for eighteen).
-func (vt *videoTile) applyScaler(w, h int) {
+// applySize scales the tile's video to its content size in its own chain
+// (videoscale ! capsfilter), so that the compositor only copies it. The
+// compositor could scale it too, but GStreamer 1.22's video aggregator
+// converts into a new buffer of the whole output frame's size per input,
+// per frame (1.4 MB at 720p: 12 MB held at once for nine tiles), on the
+// mixer's one thread, and queues the full-size decoded frames for its
+// latency; scaled here, the work runs on each tile's own thread and the
+// frames waiting in the mixer are tile-sized. Until the new size flows (a
+// frame or two after a layout change) the compositor scales the old one.
+// A hidden tile keeps its size: the compositor skips a pad of alpha 0.
+func (vt *videoTile) applySize() {
 	t := vt.tile
-	need := t != nil && w > 0 && h > 0 && (w != t.Content.Width || h != t.Content.Height)
-	if need == vt.scaled {
+	if t == nil || t.Content.Width <= 0 || t.Content.Height <= 0 {
 		return
 	}
-	vt.scaled = need
-	if need {
-		gstx.SetBilinearScaling(vt.decPad)
-	} else {
-		gstx.ClearScaling(vt.decPad)
+	caps := fmt.Sprintf("video/x-raw,width=%d,height=%d,pixel-aspect-ratio=1/1", t.Content.Width, t.Content.Height)
+	if caps == vt.sized {
+		return
 	}
+	vt.sized = caps
+	_ = vt.size.SetProperty("caps", gst.NewCapsFromString(caps))
 }
 
 // readSize notes the decoded video size; it reports a change.

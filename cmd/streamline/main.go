@@ -22,6 +22,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/streamline-media/streamline/ctl"
 	"github.com/streamline-media/streamline/internal/gstx"
 	"github.com/streamline-media/streamline/web"
@@ -72,6 +74,7 @@ type options struct {
 	cpuCapacity   float64
 	maxTracks     int
 	shutdownGrace time.Duration
+	hugePages     bool
 }
 
 func parseFlags(args []string) (options, error) {
@@ -99,6 +102,8 @@ func parseFlags(args []string) (options, error) {
 	fs.Float64Var(&o.cpuCapacity, "cpu-capacity", 0, "CPU cores this node offers to room placement (0 = all of them); see the cost model in docs/architecture.md")
 	fs.IntVar(&o.maxTracks, "max-tracks-per-room", 0, "maximum tracks per room (0 = unlimited)")
 	fs.DurationVar(&o.shutdownGrace, "shutdown-grace", 30*time.Second, "time allowed for in-flight HTTP requests on shutdown (files are then finalized, each within its own EOS timeout)")
+	fs.BoolVar(&o.hugePages, "huge-pages", false, "let encoders back their buffers with transparent huge pages (off: x264 asks for them, "+
+		"which rounds a 720p encoder's buffers up to 2 MiB pages for ~6 MiB more per encoding and was no faster here)")
 	// Environment first, so explicit flags override it.
 	var envErr error
 	fs.VisitAll(func(f *flag.Flag) {
@@ -119,6 +124,16 @@ func parseFlags(args []string) (options, error) {
 		return o, fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
 	return o, nil
+}
+
+// disableHugePages opts the whole process out of transparent huge pages
+// (it is a property of the address space, so every thread, GStreamer's
+// included, is covered; memory already backed by huge pages keeps them).
+func disableHugePages() error {
+	if err := unix.Prctl(unix.PR_SET_THP_DISABLE, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("prctl PR_SET_THP_DISABLE: %w", err)
+	}
+	return nil
 }
 
 func newLogger(level, format string) (*slog.Logger, error) {
@@ -149,6 +164,11 @@ func serve(args []string) error {
 		return err
 	}
 	slog.SetDefault(log)
+	if !o.hugePages {
+		if err := disableHugePages(); err != nil {
+			log.Warn("could not opt out of transparent huge pages", "error", err)
+		}
+	}
 	ports, err := ctl.ParsePortRange(o.rtpPorts)
 	if err != nil {
 		return err

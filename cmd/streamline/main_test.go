@@ -1,0 +1,46 @@
+package main
+
+import (
+	"os"
+	"strings"
+	"testing"
+)
+
+// TestDisableHugePages: after the opt-out the kernel reports transparent
+// huge pages off for this process (THP_enabled in /proc/self/status,
+// Linux 5.0+).
+func TestDisableHugePages(t *testing.T) {
+	thp := func() string {
+		b, err := os.ReadFile("/proc/self/status")
+		if err != nil {
+			t.Skipf("no /proc: %v", err)
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "THP_enabled:"); ok {
+				return strings.TrimSpace(v)
+			}
+		}
+		t.Skip("kernel does not report THP_enabled")
+		return ""
+	}
+	if err := disableHugePages(); err != nil {
+		t.Fatal(err)
+	}
+	if got := thp(); got != "0" {
+		t.Fatalf("THP_enabled after the opt-out = %q, want 0", got)
+	}
+}
+
+// TestHugePagesFlag: off by default (the server opts out), on with the flag.
+func TestHugePagesFlag(t *testing.T) {
+	o, err := parseFlags(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.hugePages {
+		t.Fatal("huge pages on by default")
+	}
+	if o, err = parseFlags([]string{"--huge-pages"}); err != nil || !o.hugePages {
+		t.Fatalf("--huge-pages: %v, %v", o.hugePages, err)
+	}
+}
