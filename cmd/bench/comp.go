@@ -1021,7 +1021,10 @@ func hasFFmpeg(r *compRun) bool { return r.ffmpegRate() > 0 }
 func ratioOf(rs []*compRun, num func(*compRun) float64, den func(*compRun) float64) (float64, int) {
 	var v []float64
 	for _, r := range rs {
-		if r.Err == "" && den(r) > 0 {
+		// A zero numerator is a run whose server was not measured (e.g.
+		// -server names a wrapper that is not the server process), not a
+		// free composite.
+		if r.Err == "" && den(r) > 0 && num(r) > 0 {
 			v = append(v, num(r)/den(r))
 		}
 	}
@@ -1160,14 +1163,14 @@ func (cb *compBench) compSummary(res *compResults, interrupted bool) string {
 			s.Size, cf, tf, t, verdict(cf <= t), cm, tm, compMedian(s.Runs, (*compRun).compRate, nil),
 			compMedian(s.Runs, (*compRun).floorRate, hasFloor), n, note))
 		for _, r := range s.Runs {
-			if r.Err == "" {
+			if r.Err == "" && r.PeakRSS > 0 {
 				perRoom = append(perRoom, r.mibPerRoom())
 			}
 		}
 	}
 	for _, c := range res.Capacity {
 		for _, r := range c.Runs {
-			if r.Err == "" {
+			if r.Err == "" && r.PeakRSS > 0 {
 				perRoom = append(perRoom, r.mibPerRoom())
 			}
 		}

@@ -224,6 +224,19 @@ func TestCompRunVerdicts(t *testing.T) {
 	}
 }
 
+// TestUnmeasuredServerIsNoVerdict: a run whose server process was not
+// measured (no CPU, no RSS: -server named a wrapper) must not read as a
+// composite costing nothing that meets every target.
+func TestUnmeasuredServerIsNoVerdict(t *testing.T) {
+	r := &compRun{Size: 9, Rooms: 1, WindowS: 10, IdleS: 5, Sent: 10, Received: 10,
+		Floor: &floorRun{DecodeCPU: 2, AudioCPU: 1, EncodeCPU: 7}, FFmpegCPU: 12}
+	cb := &compBench{bench: &bench{}}
+	got := cb.compSummary(&compResults{Sizes: []*sizeResult{{Size: 9, Runs: []*compRun{r}}}}, false)
+	if strings.Contains(got, "met") || !strings.Contains(got, "no complete run") {
+		t.Fatalf("summary of an unmeasured run: %q", got)
+	}
+}
+
 // TestQuickCompositeBench runs the composite mode end to end at its
 // smallest (one room of 2, 3 s of media, no capacity series): it checks the
 // machinery — inputs, server run, output checks, floor, ffmpeg, report —
