@@ -41,7 +41,7 @@ fuzz:
 	$(GO) test ./layouts -run='^$$' -fuzz='^FuzzLayoutSpec$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=3s
 
 ## bench: every benchmark. bench-tracks: raw-track capacity (flags: BENCHFLAGS);
-## bench-composite: composite recordings against a gst-launch floor and ffmpeg,
+## bench-composite: composite recordings against a gst-launch floor, ffmpeg and the same composite in gst-launch (free-running and paced),
 ## memory per room, simultaneous real-time rooms (flags: COMPBENCHFLAGS, e.g. -quick or -perf);
 ## bench-control: WebSocket fan-out to 1000 clients and layout → first frame latency (flags: CTLBENCHFLAGS);
 ## bench-mcu: glass-to-glass latency RTP in → MCU RTP out, CPU per extra live output (MCUBENCHFLAGS).

@@ -453,9 +453,15 @@ type compRun struct {
 	Floor     *floorRun `json:"floor,omitempty"`
 	FFmpegCPU float64   `json:"ffmpeg_cpu_s,omitempty"`
 	FFmpegErr string    `json:"ffmpeg_error,omitempty"`
-	mediaS    float64
-	tiles     []tileRef
-	profile   string
+	// The same composite as one gst-launch-1.0 pipeline: as fast as it
+	// goes, and paced to real time.
+	GstCPU      float64 `json:"gst_composite_cpu_s,omitempty"`
+	GstErr      string  `json:"gst_composite_error,omitempty"`
+	GstPacedCPU float64 `json:"gst_paced_cpu_s,omitempty"`
+	GstPacedErr string  `json:"gst_paced_error,omitempty"`
+	mediaS      float64
+	tiles       []tileRef
+	profile     string
 }
 
 type roomOutput struct {
@@ -492,6 +498,18 @@ func (r *compRun) ffmpegRate() float64 {
 		return 0
 	}
 	return safeDiv(r.FFmpegCPU, r.mediaS)
+}
+func (r *compRun) gstRate() float64 {
+	if r.GstErr != "" {
+		return 0
+	}
+	return safeDiv(r.GstCPU, r.mediaS)
+}
+func (r *compRun) gstPacedRate() float64 {
+	if r.GstPacedErr != "" {
+		return 0
+	}
+	return safeDiv(r.GstPacedCPU, r.mediaS)
 }
 func (r *compRun) otherLoad() float64 { return safeDiv(r.OtherCPU, r.WindowS) }
 
@@ -633,6 +651,18 @@ func (cb *compBench) ratioRun(ctx context.Context, n, run int) *compRun {
 		r.FFmpegErr = err.Error()
 	}
 	r.FFmpegCPU = cpu.Seconds()
+	for _, p := range []struct {
+		paced bool
+		cpu   *float64
+		err   *string
+	}{{false, &r.GstCPU, &r.GstErr}, {true, &r.GstPacedCPU, &r.GstPacedErr}} {
+		cpu, err := cb.gstLaunch(ctx, cb.launch, gstCompositeDesc(webms, tiles, compWidth, compHeight, compFPS,
+			compVideoKbps, aac, compAudioKbps, filepath.Join(dir, "gst.mp4"), p.paced))
+		if err != nil {
+			*p.err = err.Error()
+		}
+		*p.cpu = cpu.Seconds()
+	}
 	return r
 }
 
@@ -998,6 +1028,11 @@ func (cb *compBench) progressComp(r *compRun) {
 		} else {
 			fmt.Fprintf(cb.log, "; ffmpeg %.3f", r.ffmpegRate())
 		}
+		if r.GstErr != "" || r.GstPacedErr != "" {
+			fmt.Fprintf(cb.log, "; gst-launch ERROR: %s", firstNonEmpty(r.GstErr, r.GstPacedErr))
+		} else {
+			fmt.Fprintf(cb.log, "; gst-launch %.3f, paced %.3f", r.gstRate(), r.gstPacedRate())
+		}
 	}
 	fmt.Fprintf(cb.log, " [%s]\n", verdict)
 }
@@ -1016,6 +1051,17 @@ func compMedian(rs []*compRun, f func(*compRun) float64, need func(*compRun) boo
 
 func hasFloor(r *compRun) bool  { return r.floorRate() > 0 }
 func hasFFmpeg(r *compRun) bool { return r.ffmpegRate() > 0 }
+func hasGst(r *compRun) bool    { return r.gstRate() > 0 }
+func hasGstRT(r *compRun) bool  { return r.gstPacedRate() > 0 }
+
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
 
 // ratioOf is the median over runs of a per-run ratio.
 func ratioOf(rs []*compRun, num func(*compRun) float64, den func(*compRun) float64) (float64, int) {
@@ -1042,34 +1088,38 @@ func (cb *compBench) compReport(res *compResults, interrupted bool) {
 	w := cb.out
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "ratio runs: medians over runs; figures are CPU-seconds per media-second (= cores in real time)")
-	fmt.Fprintf(w, "%3s %5s %7s %7s %7s %7s %7s %7s %7s %7s %7s %8s %8s %8s %9s %8s %6s %7s\n",
-		"N", "clean", "server", "ingest", "compos", "floor", "f.dec", "f.aud", "f.enc", "ffmpeg",
-		"cmp/flr", "tot/flr", "cmp/ffm", "tot/ffm", "peakRSS", "MiB/rm", "skips", "freeze")
+	fmt.Fprintf(w, "%3s %5s %7s %7s %7s %7s %7s %7s %7s %7s %7s %7s %7s %8s %8s %8s %8s %9s %8s %6s %7s\n",
+		"N", "clean", "server", "ingest", "compos", "floor", "f.dec", "f.aud", "f.enc", "ffmpeg", "gst", "gst-rt",
+		"cmp/flr", "tot/flr", "cmp/ffm", "tot/ffm", "cmp/gRT", "peakRSS", "MiB/rm", "skips", "freeze")
 	for _, s := range res.Sizes {
 		rs := s.Runs
 		cf, _ := ratioOf(rs, (*compRun).compRate, (*compRun).floorRate)
 		tf, _ := ratioOf(rs, (*compRun).serverRate, (*compRun).floorRate)
 		cm, _ := ratioOf(rs, (*compRun).compRate, (*compRun).ffmpegRate)
 		tm, _ := ratioOf(rs, (*compRun).serverRate, (*compRun).ffmpegRate)
+		cg, _ := ratioOf(rs, (*compRun).compRate, (*compRun).gstPacedRate)
 		fl := func(f func(*floorRun) float64) float64 {
 			return compMedian(rs, func(r *compRun) float64 { return f(r.Floor) / r.mediaS }, hasFloor)
 		}
 		skips := maxOfComp(rs, func(r *compRun) float64 { _, _, s, _, _, _ := r.worstOutput(); return float64(s) })
 		freeze := maxOfComp(rs, func(r *compRun) float64 { _, _, _, m, _, _ := r.worstOutput(); return float64(m) })
-		fmt.Fprintf(w, "%3d %5s %7.3f %7.3f %7.3f %7.3f %7.3f %7.3f %7.3f %7.3f %7.2fx %7.2fx %7.2fx %7.2fx %9s %8.0f %6.0f %7.0f\n",
+		fmt.Fprintf(w, "%3d %5s %7.3f %7.3f %7.3f %7.3f %7.3f %7.3f %7.3f %7.3f %7.3f %7.3f %7.2fx %7.2fx %7.2fx %7.2fx %7.2fx %9s %8.0f %6.0f %7.0f\n",
 			s.Size, fmt.Sprintf("%d/%d", cleanCount(rs), len(rs)),
 			compMedian(rs, (*compRun).serverRate, nil), compMedian(rs, (*compRun).ingestRate, nil), compMedian(rs, (*compRun).compRate, nil),
 			compMedian(rs, (*compRun).floorRate, hasFloor),
 			fl(func(f *floorRun) float64 { return f.DecodeCPU }), fl(func(f *floorRun) float64 { return f.AudioCPU }),
 			fl(func(f *floorRun) float64 { return f.EncodeCPU }),
-			compMedian(rs, (*compRun).ffmpegRate, hasFFmpeg), cf, tf, cm, tm,
+			compMedian(rs, (*compRun).ffmpegRate, hasFFmpeg), compMedian(rs, (*compRun).gstRate, hasGst),
+			compMedian(rs, (*compRun).gstPacedRate, hasGstRT), cf, tf, cm, tm, cg,
 			mib(uint64(compMedian(rs, func(r *compRun) float64 { return float64(r.PeakRSS) }, nil))),
 			compMedian(rs, (*compRun).mibPerRoom, nil), skips, freeze)
 	}
 	fmt.Fprintln(w, "  server: the server's CPU during the composite window (RTP ingest + composite); ingest: the same server, tracks and load, no recording;")
 	fmt.Fprintln(w, "  compos: server − ingest (composite-attributable); floor = f.dec + f.aud + f.enc, gst-launch-1.0 alone on the same files: vp8dec ×N,")
 	fmt.Fprintln(w, "  opusdec ×N + audiomixer + AAC, x264enc (server settings) of the same grid picture; ffmpeg: xstack + amix + libx264 + aac, same files;")
-	fmt.Fprintln(w, "  cmp/flr, tot/flr, cmp/ffm, tot/ffm: per-run ratios (median); MiB/rm: VmHWM − idle RSS; skips: input frames never shown, summed")
+	fmt.Fprintln(w, "  gst: the same composite as one gst-launch-1.0 pipeline (compositor + audiomixer, same encoders), as fast as it goes; gst-rt: that")
+	fmt.Fprintln(w, "  pipeline with each input released at its media time, i.e. decoding and encoding at a live room's pace, as the server does;")
+	fmt.Fprintln(w, "  cmp/flr, tot/flr, cmp/ffm, tot/ffm, cmp/gRT: per-run ratios (median); MiB/rm: VmHWM − idle RSS; skips: input frames never shown, summed")
 	fmt.Fprintln(w, "  over the tiles (worst run); freeze: most consecutive output frames showing one input frame (worst run)")
 
 	if len(res.Capacity) > 0 {
@@ -1111,6 +1161,9 @@ func (cb *compBench) compReport(res *compResults, interrupted bool) {
 			}
 			if r.FFmpegErr != "" {
 				fmt.Fprintf(w, "  N=%d run %d ffmpeg failed: %s\n", r.Size, r.Run, r.FFmpegErr)
+			}
+			if e := firstNonEmpty(r.GstErr, r.GstPacedErr); e != "" {
+				fmt.Fprintf(w, "  N=%d run %d gst-launch composite failed: %s\n", r.Size, r.Run, e)
 			}
 		}
 	}
@@ -1154,13 +1207,14 @@ func (cb *compBench) compSummary(res *compResults, interrupted bool) string {
 		tf, _ := ratioOf(s.Runs, (*compRun).serverRate, (*compRun).floorRate)
 		cm, _ := ratioOf(s.Runs, (*compRun).compRate, (*compRun).ffmpegRate)
 		tm, _ := ratioOf(s.Runs, (*compRun).serverRate, (*compRun).ffmpegRate)
+		cg, _ := ratioOf(s.Runs, (*compRun).compRate, (*compRun).gstPacedRate)
 		t := targetRatio(s.Size)
 		note := ""
 		if c := cleanCount(s.Runs); c < len(s.Runs) {
 			note = fmt.Sprintf(", only %d/%d runs clean", c, len(s.Runs))
 		}
-		parts = append(parts, fmt.Sprintf("N=%d: server/floor %.2fx composite-attributable (%.2fx incl. RTP ingest; target ≤%.2fx: %s), server/ffmpeg %.2fx (%.2fx incl. ingest), %.3f vs floor %.3f CPU-s per media-s (median of %d%s)",
-			s.Size, cf, tf, t, verdict(cf <= t), cm, tm, compMedian(s.Runs, (*compRun).compRate, nil),
+		parts = append(parts, fmt.Sprintf("N=%d: server/floor %.2fx composite-attributable (%.2fx incl. RTP ingest; target ≤%.2fx: %s), server/ffmpeg %.2fx (%.2fx incl. ingest), server/gst-launch paced %.2fx, %.3f vs floor %.3f CPU-s per media-s (median of %d%s)",
+			s.Size, cf, tf, t, verdict(cf <= t), cm, tm, cg, compMedian(s.Runs, (*compRun).compRate, nil),
 			compMedian(s.Runs, (*compRun).floorRate, hasFloor), n, note))
 		for _, r := range s.Runs {
 			if r.Err == "" && r.PeakRSS > 0 {

@@ -297,3 +297,34 @@ func (b *bench) renderGrid(ctx context.Context, ffmpeg string, webms []string, t
 	}
 	return nil
 }
+
+// gstCompositeDesc is the same composite as one gst-launch-1.0 pipeline, the
+// way one would write it by hand: each file demuxed, vp8dec into a
+// compositor pad placed (and scaled, by the compositor) on the server's
+// tile, opusdec into audiomixer, x264enc with the server's settings, AAC,
+// fragmented MP4. As fast as it can go, like the floor and ffmpeg; with
+// paced, both mixers' outputs are released at their media time (identity
+// sync=true), and the decoders, held back by full queues, decode one frame
+// per output frame: decoding, mixing and encoding at a live room's pace, as
+// in the server. (Pacing the inputs before the decoders instead made the
+// compositor's output lose its timestamps.)
+func gstCompositeDesc(webms []string, tiles []tileRef, w, h, fps, kbps int, aacEnc string, aacKbps int, out string, paced bool) string {
+	var sb strings.Builder
+	pace := ""
+	if paced {
+		pace = "identity sync=true ! "
+	}
+	sb.WriteString("compositor name=comp background=black")
+	for i, t := range tiles {
+		c := t.Content
+		fmt.Fprintf(&sb, " sink_%d::xpos=%d sink_%d::ypos=%d sink_%d::width=%d sink_%d::height=%d", i, c.X, i, c.Y, i, c.W, i, c.H)
+	}
+	fmt.Fprintf(&sb, " ! video/x-raw,format=I420,width=%d,height=%d,framerate=%d/1 ! %sx264enc speed-preset=veryfast tune=zerolatency bitrate=%d key-int-max=%d bframes=0 ! h264parse ! queue ! mux.", w, h, fps, pace, kbps, 2*fps)
+	fmt.Fprintf(&sb, " audiomixer name=amix ! audio/x-raw,format=S16LE,rate=48000,channels=2 ! %saudioconvert ! %s bitrate=%d ! aacparse ! queue ! mux.", pace, aacEnc, aacKbps*1000)
+	fmt.Fprintf(&sb, " mp4mux name=mux fragment-duration=1000 ! filesink location=%s", out)
+	for i, f := range webms {
+		fmt.Fprintf(&sb, " filesrc location=%s ! matroskademux name=d%d d%d. ! video/x-vp8 ! queue ! vp8dec ! comp.sink_%d", f, i, i, i)
+		fmt.Fprintf(&sb, " d%d. ! audio/x-opus ! queue ! opusdec ! audioconvert ! audioresample ! amix.", i)
+	}
+	return sb.String()
+}

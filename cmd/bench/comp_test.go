@@ -202,6 +202,25 @@ func TestFloorDescs(t *testing.T) {
 	}
 }
 
+func TestGstCompositeDesc(t *testing.T) {
+	tiles := []tileRef{{Content: rect{X: 0, Y: 90, W: 640, H: 360}}, {Content: rect{X: 640, Y: 90, W: 640, H: 360}}}
+	free := gstCompositeDesc([]string{"/t/p0.webm", "/t/p1.webm"}, tiles, 1280, 720, 30, 2500, "avenc_aac", 128, "/t/g.mp4", false)
+	for _, want := range []string{"sink_1::xpos=640 sink_1::ypos=90 sink_1::width=640 sink_1::height=360",
+		"x264enc speed-preset=veryfast tune=zerolatency bitrate=2500 key-int-max=60 bframes=0", "avenc_aac bitrate=128000",
+		"filesrc location=/t/p1.webm ! matroskademux name=d1 d1. ! video/x-vp8 ! queue ! vp8dec ! comp.sink_1"} {
+		if !strings.Contains(free, want) {
+			t.Errorf("%q lacks %q", free, want)
+		}
+	}
+	if strings.Contains(free, "sync=true") {
+		t.Errorf("unpaced pipeline syncs: %q", free)
+	}
+	paced := gstCompositeDesc([]string{"/t/p0.webm", "/t/p1.webm"}, tiles, 1280, 720, 30, 2500, "avenc_aac", 128, "/t/g.mp4", true)
+	if strings.Count(paced, "identity sync=true") != 2 || strings.Count(paced, "vp8dec") != 2 {
+		t.Errorf("paced pipeline: %q", paced)
+	}
+}
+
 func TestCompRunVerdicts(t *testing.T) {
 	r := &compRun{Rooms: 2, WindowS: 10, CPU: 8, IdleS: 5, IdleCPU: 1, mediaS: 20, Sent: 10, Received: 10,
 		IdleRSS: 100 << 20, PeakRSS: 300 << 20, Floor: &floorRun{DecodeCPU: 2, AudioCPU: 1, EncodeCPU: 7}, FFmpegCPU: 12}
@@ -289,7 +308,8 @@ func TestQuickCompositeBench(t *testing.T) {
 		t.Fatalf("json: %s", data)
 	}
 	r := res.Sizes[0].Runs[0]
-	if r.CPU <= 0 || r.IdleCPU <= 0 || r.Floor == nil || r.Floor.EncodeCPU <= 0 || r.FFmpegCPU <= 0 || len(r.Outputs) != 1 {
+	if r.CPU <= 0 || r.IdleCPU <= 0 || r.Floor == nil || r.Floor.EncodeCPU <= 0 || r.FFmpegCPU <= 0 || len(r.Outputs) != 1 ||
+		r.GstCPU <= 0 || r.GstPacedCPU <= 0 || r.GstErr != "" || r.GstPacedErr != "" {
 		t.Fatalf("run: %+v", r)
 	}
 	// The tiles were found and followed by their stamps.
