@@ -14,8 +14,7 @@ import (
 const (
 	placeholderFill = 0xff2b303b
 	placeholderText = 0xffe8eaed
-	placeholderW    = 320
-	placeholderH    = 180
+	minPlaceholder  = 16 // smallest side a placeholder is rendered at
 )
 
 // chain builds a bin of linked elements with ghost pads "sink" (unless the
@@ -113,17 +112,23 @@ func detach(p *gst.Pipeline, bin *gst.Bin, mixer *gst.Element, pad *gst.Pad) {
 	_ = p.Remove(bin.Element)
 }
 
-// newPlaceholder renders a dark frame with the participant's initials once;
-// imagefreeze repeats that buffer live at the output rate (a reference, not
-// a copy), which costs next to nothing and adds one frame of latency.
-func newPlaceholder(name, label string, fps int) (*gst.Bin, error) {
+// newPlaceholder renders a dark frame with the participant's initials once,
+// at the size of the tile it fills (w x h); imagefreeze repeats that buffer
+// live at the output rate (a reference, not a copy), which costs next to
+// nothing and adds one frame of latency. Rendered at the tile's size, the
+// compositor only copies it; one rendered smaller was scaled by the
+// compositor every frame (its default 4-tap scaler, into a new full-frame
+// buffer). If the tile changes size while it is shown, the compositor
+// scales it. textoverlay sizes the initials by the frame's width.
+func newPlaceholder(name, label string, fps, w, h int) (*gst.Bin, error) {
+	w, h = max(w, minPlaceholder)&^1, max(h, minPlaceholder)&^1
 	src, err := element("videotestsrc", name+"-src", map[string]any{"num-buffers": 1, "foreground-color": uint(placeholderFill)})
 	if err != nil {
 		return nil, err
 	}
 	src.SetArg("pattern", "solid-color")
 	caps, err := element("capsfilter", name+"-caps", map[string]any{
-		"caps": gst.NewCapsFromString(fmt.Sprintf("video/x-raw,%s,width=%d,height=%d,framerate=%d/1", rawVideo, placeholderW, placeholderH, fps))})
+		"caps": gst.NewCapsFromString(fmt.Sprintf("video/x-raw,%s,width=%d,height=%d,framerate=%d/1", rawVideo, w, h, fps))})
 	if err != nil {
 		return nil, err
 	}
@@ -412,7 +417,7 @@ func (vt *videoTile) applyVisibility() {
 func (vt *videoTile) addPlaceholder() {
 	g, t := vt.g, vt.tile
 	name := fmt.Sprintf("%s-v%d-ph", g.cfg.Name, vt.seq)
-	ph, err := newPlaceholder(name, layouts.Initials(displayName(vt.in)), g.cfg.FPS)
+	ph, err := newPlaceholder(name, layouts.Initials(displayName(vt.in)), g.cfg.FPS, t.Width, t.Height)
 	if err == nil {
 		// Before linking, so that the first buffer is seen.
 		vt.phTimes = gstx.WatchTimes(ph.GetStaticPad("src"))
@@ -552,7 +557,7 @@ func (ai *audioInput) placeholderAt(t *layouts.Tile) {
 	}
 	if ai.ph == nil {
 		name := fmt.Sprintf("%s-a%d-ph", ai.g.cfg.Name, ai.seq)
-		ph, err := newPlaceholder(name, layouts.Initials(displayName(ai.in)), ai.g.cfg.FPS)
+		ph, err := newPlaceholder(name, layouts.Initials(displayName(ai.in)), ai.g.cfg.FPS, t.Width, t.Height)
 		if err != nil {
 			ai.g.log.Warn("placeholder", "track", ai.in.TrackID, "error", err)
 			return
