@@ -31,9 +31,10 @@ type CostModel struct {
 const refPixelRate = 1280 * 720 * 30
 
 // DefaultCosts are the measured figures: a composite of 4 participants at
-// 1280x720 H.264 costs ~0.8 CPU-s per media second and one of 9 ~1.0, so
-// 0.04 per participant on top of 0.64 per 720p30 rendition.
-var DefaultCosts = CostModel{RawTrack: 0.002, CompositeParticipant: 0.04, CompositeEncoding: 0.64, NewRoom: 0.01}
+// 1280x720 H.264 costs ~0.6 CPU-s per media second and one of 9 ~0.75 (one
+// room alone, bench-composite; several rooms on a node cost less each), so
+// 0.03 per participant on top of 0.48 per 720p30 rendition.
+var DefaultCosts = CostModel{RawTrack: 0.002, CompositeParticipant: 0.03, CompositeEncoding: 0.48, NewRoom: 0.01}
 
 // Tracks is the cost of n raw tracks.
 func (c CostModel) Tracks(n int) float64 { return c.RawTrack * float64(n) }

@@ -23,12 +23,12 @@ func TestCostModelMatchesTheMeasurements(t *testing.T) {
 	}{
 		{"raw track", c.Tracks(1), 0.002},
 		{"100 raw tracks", c.Tracks(100), 0.2},
-		{"composite of 4 at 1280x720", c.Composite(4, hd), 0.8},
-		{"composite of 9 at 1280x720", c.Composite(9, hd), 1.0},
-		{"defaults are 1280x720@30", c.Composite(4, []VideoJSON{{}}), 0.8},
-		{"1920x1080 scales the encoding by pixel rate", c.Composite(4, []VideoJSON{{Width: 1920, Height: 1080, FPS: 30}}), 0.16 + 0.64*2.25},
-		{"half the frame rate halves the encoding", c.Composite(4, []VideoJSON{{Width: 1280, Height: 720, FPS: 15}}), 0.16 + 0.32},
-		{"a second rendition adds its encoding", c.Composite(4, append(hd, VideoJSON{Width: 640, Height: 360, FPS: 30})), 0.8 + 0.16},
+		{"composite of 4 at 1280x720", c.Composite(4, hd), 0.6},
+		{"composite of 9 at 1280x720", c.Composite(9, hd), 0.75},
+		{"defaults are 1280x720@30", c.Composite(4, []VideoJSON{{}}), 0.6},
+		{"1920x1080 scales the encoding by pixel rate", c.Composite(4, []VideoJSON{{Width: 1920, Height: 1080, FPS: 30}}), 0.12 + 0.48*2.25},
+		{"half the frame rate halves the encoding", c.Composite(4, []VideoJSON{{Width: 1280, Height: 720, FPS: 15}}), 0.12 + 0.24},
+		{"a second rendition adds its encoding", c.Composite(4, append(hd, VideoJSON{Width: 640, Height: 360, FPS: 30})), 0.6 + 0.12},
 	} {
 		if math.Abs(tc.got-tc.want) > 1e-9 {
 			t.Errorf("%s: %.4f cores, want %.4f", tc.name, tc.got, tc.want)
