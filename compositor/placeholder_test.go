@@ -176,6 +176,48 @@ func TestPlaceholderOnlyWhileShown(t *testing.T) {
 	mark := tap.count()
 	_ = g.SetMuted("cam", true)
 	step("mute", mark, 'p', true)
+	// A layout change while muted: the placeholder is rendered again at the
+	// tile's new size, and the tile shows a placeholder throughout.
+	if _, err := g.SetLayout(layouts.Spec{Template: layouts.TemplateGrid, Gap: 20}); err != nil {
+		t.Fatal(err)
+	}
+	_, lay = g.Layout()
+	small := lay.Tiles[0]
+	if small.Width >= tile.Width {
+		t.Fatalf("gap did not shrink the tile: %+v → %+v", tile, small)
+	}
+	tap.mu.Lock()
+	tap.x, tap.y = small.X+small.Width/8, small.Y+small.Height/8
+	tap.mu.Unlock()
+	mark = tap.count()
+	phSize := func() (int, int, bool) {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		vt := g.videos["cam"]
+		if vt.phPad == nil || vt.phOld != nil {
+			return 0, 0, false
+		}
+		caps := vt.phPad.GetCurrentCaps()
+		if caps == nil || caps.GetSize() == 0 {
+			return 0, 0, false
+		}
+		w, _ := caps.GetStructureAt(0).GetValue("width")
+		h, _ := caps.GetStructureAt(0).GetValue("height")
+		wi, _ := w.(int)
+		hi, _ := h.(int)
+		return wi, hi, true
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if pw, phh, ok := phSize(); ok && pw == small.Width && phh == small.Height {
+			break
+		}
+		if time.Now().After(deadline) {
+			pw, phh, ok := phSize()
+			t.Fatalf("placeholder %dx%d (settled %v) after the resize, want %dx%d", pw, phh, ok, small.Width, small.Height)
+		}
+	}
+	step("resize while muted", mark, 'p', true)
+
 	mark = tap.count()
 	_ = g.SetMuted("cam", false)
 	step("unmute", mark, 'r', false)

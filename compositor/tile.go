@@ -118,8 +118,10 @@ func detach(p *gst.Pipeline, bin *gst.Bin, mixer *gst.Element, pad *gst.Pad) {
 // nothing and adds one frame of latency. Rendered at the tile's size, the
 // compositor only copies it; one rendered smaller was scaled by the
 // compositor every frame (its default 4-tap scaler, into a new full-frame
-// buffer). If the tile changes size while it is shown, the compositor
-// scales it. textoverlay sizes the initials by the frame's width.
+// buffer). A video tile's placeholder is rendered again when its cell
+// changes size (videoTile.resizePlaceholder); an audio-only participant's
+// is then scaled by the compositor. textoverlay sizes the initials by the
+// frame's width.
 func newPlaceholder(name, label string, fps, w, h int) (*gst.Bin, error) {
 	w, h = max(w, minPlaceholder)&^1, max(h, minPlaceholder)&^1
 	src, err := element("videotestsrc", name+"-src", map[string]any{"num-buffers": 1, "foreground-color": uint(placeholderFill)})
@@ -189,6 +191,12 @@ type videoTile struct {
 	phPad    *gst.Pad    // its compositor pad
 	phTimes  *gstx.Times // its output, for the running time of its first frame
 	phFailed bool        // attaching failed; not retried until the video shows
+	phW, phH int         // the size ph was rendered at
+	// A placeholder replaced by one of the tile's new size stays until the
+	// new one's first frame is out (resizePlaceholder).
+	phOld    *gst.Bin
+	phOldPad *gst.Pad
+	placedAt time.Time // when the tile last moved or changed size
 	// phDropAt is the output running time from which the video covers the
 	// tile, so the placeholder can go (-1: not leaving).
 	phDropAt int64
@@ -301,9 +309,13 @@ func (vt *videoTile) place(t *layouts.Tile) {
 		return
 	}
 	z := zorder(t.Z)
+	if vt.phOldPad != nil {
+		setPad(vt.phOldPad, t.X, t.Y, t.Width, t.Height, z, 1)
+	}
 	if vt.phPad != nil {
 		setPad(vt.phPad, t.X, t.Y, t.Width, t.Height, z, 1)
 	}
+	vt.placedAt = time.Now()
 	setPad(vt.decPad, t.Content.X, t.Content.Y, t.Content.Width, t.Content.Height, z+1, vt.videoAlpha)
 	_ = vt.label.SetProperty("silent", t.Label == "")
 	vt.applyCrop()
@@ -378,6 +390,14 @@ func (vt *videoTile) applyVisibility() {
 	if vt.tile == nil {
 		return
 	}
+	if vt.phOld != nil {
+		if first := vt.phTimes.FirstRunningTime(); first >= 0 && vt.g.outputTime() >= first {
+			vt.dropOldPlaceholder()
+		}
+	} else if t := vt.tile; vt.ph != nil && (t.Width != vt.phW || t.Height != vt.phH) &&
+		time.Since(vt.placedAt) >= placeholderResizeAfter {
+		vt.resizePlaceholder()
+	}
 	if !vt.muted && vt.hasFrame && !vt.stalled {
 		vt.phFailed = false
 		vt.setVideoAlpha(1)
@@ -416,7 +436,8 @@ func (vt *videoTile) applyVisibility() {
 // addPlaceholder attaches the tile's placeholder just below the video.
 func (vt *videoTile) addPlaceholder() {
 	g, t := vt.g, vt.tile
-	name := fmt.Sprintf("%s-v%d-ph", g.cfg.Name, vt.seq)
+	g.seq++ // a resize has the old one in the pipeline still
+	name := fmt.Sprintf("%s-v%d-ph%d", g.cfg.Name, vt.seq, g.seq)
 	ph, err := newPlaceholder(name, layouts.Initials(displayName(vt.in)), g.cfg.FPS, t.Width, t.Height)
 	if err == nil {
 		// Before linking, so that the first buffer is seen.
@@ -432,13 +453,48 @@ func (vt *videoTile) addPlaceholder() {
 		g.log.Warn("placeholder", "track", vt.in.TrackID, "error", err)
 		return
 	}
-	vt.ph = ph
+	vt.ph, vt.phW, vt.phH = ph, t.Width, t.Height
 	setPad(vt.phPad, t.X, t.Y, t.Width, t.Height, zorder(t.Z), 1)
+}
+
+// placeholderResizeAfter is how long a tile keeps its size before its
+// placeholder is rendered again at that size: participants joining one
+// after another re-flow the grid several times a second, and each
+// re-render builds a source and renders text.
+const placeholderResizeAfter = 500 * time.Millisecond
+
+// resizePlaceholder replaces the shown placeholder by one rendered at the
+// tile's new size (one of the old size is scaled by the compositor every
+// frame while shown: muted participants in a speaker layout change size
+// with every new speaker). The old one stays, scaled to the new cell, until
+// the new one's first frame is out (applyVisibility), so that the tile
+// never shows the background in between.
+func (vt *videoTile) resizePlaceholder() {
+	old, oldPad, oldTimes := vt.ph, vt.phPad, vt.phTimes
+	vt.ph, vt.phPad, vt.phTimes = nil, nil, nil
+	vt.addPlaceholder()
+	if vt.ph == nil { // could not build one: keep the old, scaled
+		vt.ph, vt.phPad, vt.phTimes = old, oldPad, oldTimes
+		vt.phW, vt.phH = vt.tile.Width, vt.tile.Height // not retried at this size
+		vt.phFailed = false
+		return
+	}
+	oldTimes.Free()
+	vt.phOld, vt.phOldPad = old, oldPad
+}
+
+func (vt *videoTile) dropOldPlaceholder() {
+	if vt.phOld == nil {
+		return
+	}
+	detach(vt.g.pipe, vt.phOld, vt.g.comp, vt.phOldPad)
+	vt.phOld, vt.phOldPad = nil, nil
 }
 
 // dropPlaceholder detaches and frees the tile's placeholder, if any.
 func (vt *videoTile) dropPlaceholder() {
 	vt.phDropAt = -1
+	vt.dropOldPlaceholder()
 	if vt.ph == nil {
 		return
 	}
