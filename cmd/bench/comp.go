@@ -1247,8 +1247,17 @@ func (cb *compBench) compSummary(res *compResults, interrupted bool) string {
 				failed = c
 			}
 		}
+		smallest := res.Capacity[0].Rooms
+		for _, c := range res.Capacity {
+			smallest = min(smallest, c.Rooms)
+		}
 		s := fmt.Sprintf("real-time capacity: %d simultaneous rooms of %d on %d cores (target ≥%d rooms of 4: %s)",
 			best, cb.cc.roomSize, runtime.NumCPU(), targetRoomsOf4, verdict(cb.cc.roomSize == 4 && best >= targetRoomsOf4))
+		if best == 0 && smallest > 1 {
+			// Fewer rooms than the smallest count were not tried: no verdict.
+			s = fmt.Sprintf("real-time capacity: no count tried held (%d or more rooms of %d on %d cores; fewer not tried, so no verdict)",
+				smallest, cb.cc.roomSize, runtime.NumCPU())
+		}
 		if failed != nil {
 			if p := firstCapProblem(failed); p != "" {
 				s += fmt.Sprintf("; %d rooms failed (%s)", failed.Rooms, p)

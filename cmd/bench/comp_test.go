@@ -243,6 +243,21 @@ func TestCompRunVerdicts(t *testing.T) {
 	}
 }
 
+// TestCapacityVerdictOnlyFromOne: when the smallest room count tried
+// already fails, the summary says so instead of "0 rooms: NOT met".
+func TestCapacityVerdictOnlyFromOne(t *testing.T) {
+	failing := &compRun{Rooms: 5, Size: 4, Outputs: []*roomOutput{{Room: "comp-00", Problems: []string{"late"}}}}
+	cb := &compBench{bench: &bench{}, cc: compConfig{roomSize: 4}}
+	got := cb.compSummary(&compResults{Capacity: []*capResult{{Rooms: 5, Runs: []*compRun{failing}}}}, false)
+	if !strings.Contains(got, "no count tried held (5 or more rooms of 4") || strings.Contains(got, "0 simultaneous") {
+		t.Fatalf("summary: %q", got)
+	}
+	got = cb.compSummary(&compResults{Capacity: []*capResult{{Rooms: 1, Runs: []*compRun{failing}}}}, false)
+	if !strings.Contains(got, "0 simultaneous rooms of 4") || !strings.Contains(got, "NOT met") {
+		t.Fatalf("summary from one room: %q", got)
+	}
+}
+
 // TestUnmeasuredServerIsNoVerdict: a run whose server process was not
 // measured (no CPU, no RSS: -server named a wrapper) must not read as a
 // composite costing nothing that meets every target.
