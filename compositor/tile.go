@@ -394,9 +394,9 @@ func (vt *videoTile) applyVisibility() {
 		if first := vt.phTimes.FirstRunningTime(); first >= 0 && vt.g.outputTime() >= first {
 			vt.dropOldPlaceholder()
 		}
-	} else if t := vt.tile; vt.ph != nil && (t.Width != vt.phW || t.Height != vt.phH) &&
-		time.Since(vt.placedAt) >= placeholderResizeAfter {
-		vt.resizePlaceholder()
+	} else if t := vt.tile; vt.ph != nil && (vt.muted || !vt.hasFrame || vt.stalled) &&
+		(t.Width != vt.phW || t.Height != vt.phH) && time.Since(vt.placedAt) >= placeholderResizeAfter {
+		vt.resizePlaceholder() // only while it is what the tile shows, not while it leaves
 	}
 	if !vt.muted && vt.hasFrame && !vt.stalled {
 		vt.phFailed = false
