@@ -264,24 +264,7 @@ func (g *Graph) setBackground(c layouts.Color) error {
 	}
 	g.seq++
 	name := fmt.Sprintf("%s-bg%d", g.cfg.Name, g.seq)
-	src, err := element("videotestsrc", name+"-src", map[string]any{"num-buffers": 1, "foreground-color": uint(c.ARGB())})
-	if err != nil {
-		return err
-	}
-	src.SetArg("pattern", "solid-color")
-	caps, err := newCapsFilter(name+"-caps", fmt.Sprintf("video/x-raw,%s,width=%d,height=%d,framerate=%d/1", rawVideo, g.cfg.Width, g.cfg.Height, g.cfg.FPS))
-	if err != nil {
-		return err
-	}
-	freeze, err := element("imagefreeze", name+"-freeze", map[string]any{"is-live": true})
-	if err != nil {
-		return err
-	}
-	q, err := latencyQueue(name + "-q")
-	if err != nil {
-		return err
-	}
-	bin, err := chain(name, src, caps, freeze, q)
+	bin, err := newStill(name, uint(c.ARGB()), g.cfg.Width, g.cfg.Height, g.cfg.FPS)
 	if err != nil {
 		return err
 	}

@@ -124,16 +124,6 @@ func detach(p *gst.Pipeline, bin *gst.Bin, mixer *gst.Element, pad *gst.Pad) {
 // frame's width.
 func newPlaceholder(name, label string, fps, w, h int) (*gst.Bin, error) {
 	w, h = max(w, minPlaceholder)&^1, max(h, minPlaceholder)&^1
-	src, err := element("videotestsrc", name+"-src", map[string]any{"num-buffers": 1, "foreground-color": uint(placeholderFill)})
-	if err != nil {
-		return nil, err
-	}
-	src.SetArg("pattern", "solid-color")
-	caps, err := element("capsfilter", name+"-caps", map[string]any{
-		"caps": gst.NewCapsFromString(fmt.Sprintf("video/x-raw,%s,width=%d,height=%d,framerate=%d/1", rawVideo, w, h, fps))})
-	if err != nil {
-		return nil, err
-	}
 	text, err := element("textoverlay", name+"-text", map[string]any{"text": label, "font-desc": "Sans Bold 40",
 		"color": uint(placeholderText), "shaded-background": false})
 	if err != nil {
@@ -141,6 +131,23 @@ func newPlaceholder(name, label string, fps, w, h int) (*gst.Bin, error) {
 	}
 	text.SetArg("valignment", "center")
 	text.SetArg("halignment", "center")
+	return newStill(name, placeholderFill, w, h, fps, text)
+}
+
+// newStill is a live source of one solid-colour (ARGB) w x h frame, drawn
+// on by the overlays in order, rendered once and repeated by imagefreeze at
+// fps (references to one buffer), behind a latencyQueue: the background and
+// the placeholders.
+func newStill(name string, argb uint, w, h, fps int, overlays ...*gst.Element) (*gst.Bin, error) {
+	src, err := element("videotestsrc", name+"-src", map[string]any{"num-buffers": 1, "foreground-color": argb})
+	if err != nil {
+		return nil, err
+	}
+	src.SetArg("pattern", "solid-color")
+	caps, err := newCapsFilter(name+"-caps", fmt.Sprintf("video/x-raw,%s,width=%d,height=%d,framerate=%d/1", rawVideo, w, h, fps))
+	if err != nil {
+		return nil, err
+	}
 	freeze, err := element("imagefreeze", name+"-freeze", map[string]any{"is-live": true})
 	if err != nil {
 		return nil, err
@@ -149,7 +156,8 @@ func newPlaceholder(name, label string, fps, w, h int) (*gst.Bin, error) {
 	if err != nil {
 		return nil, err
 	}
-	return chain(name, src, caps, text, freeze, q)
+	elems := append(append([]*gst.Element{src, caps}, overlays...), freeze, q)
+	return chain(name, elems...)
 }
 
 // latencyQueue follows a live test source. Such sources report a maximum
