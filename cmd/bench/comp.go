@@ -37,6 +37,7 @@ package main
 // the server drops nothing, and the output keeps up with the wall clock.
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -493,23 +494,16 @@ func (r *compRun) floorRate() float64 {
 	}
 	return safeDiv(r.Floor.total(), r.mediaS)
 }
-func (r *compRun) ffmpegRate() float64 {
-	if r.FFmpegErr != "" {
+func (r *compRun) ffmpegRate() float64   { return r.peerRate(r.FFmpegCPU, r.FFmpegErr) }
+func (r *compRun) gstRate() float64      { return r.peerRate(r.GstCPU, r.GstErr) }
+func (r *compRun) gstPacedRate() float64 { return r.peerRate(r.GstPacedCPU, r.GstPacedErr) }
+
+// peerRate is a peer's CPU per media-second, 0 when its run failed.
+func (r *compRun) peerRate(cpu float64, err string) float64 {
+	if err != "" {
 		return 0
 	}
-	return safeDiv(r.FFmpegCPU, r.mediaS)
-}
-func (r *compRun) gstRate() float64 {
-	if r.GstErr != "" {
-		return 0
-	}
-	return safeDiv(r.GstCPU, r.mediaS)
-}
-func (r *compRun) gstPacedRate() float64 {
-	if r.GstPacedErr != "" {
-		return 0
-	}
-	return safeDiv(r.GstPacedCPU, r.mediaS)
+	return safeDiv(cpu, r.mediaS)
 }
 func (r *compRun) otherLoad() float64 { return safeDiv(r.OtherCPU, r.WindowS) }
 
@@ -1029,7 +1023,7 @@ func (cb *compBench) progressComp(r *compRun) {
 			fmt.Fprintf(cb.log, "; ffmpeg %.3f", r.ffmpegRate())
 		}
 		if r.GstErr != "" || r.GstPacedErr != "" {
-			fmt.Fprintf(cb.log, "; gst-launch ERROR: %s", firstNonEmpty(r.GstErr, r.GstPacedErr))
+			fmt.Fprintf(cb.log, "; gst-launch ERROR: %s", cmp.Or(r.GstErr, r.GstPacedErr))
 		} else {
 			fmt.Fprintf(cb.log, "; gst-launch %.3f, paced %.3f", r.gstRate(), r.gstPacedRate())
 		}
@@ -1053,15 +1047,6 @@ func hasFloor(r *compRun) bool  { return r.floorRate() > 0 }
 func hasFFmpeg(r *compRun) bool { return r.ffmpegRate() > 0 }
 func hasGst(r *compRun) bool    { return r.gstRate() > 0 }
 func hasGstRT(r *compRun) bool  { return r.gstPacedRate() > 0 }
-
-func firstNonEmpty(s ...string) string {
-	for _, v := range s {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
-}
 
 // ratioOf is the median over runs of a per-run ratio.
 func ratioOf(rs []*compRun, num func(*compRun) float64, den func(*compRun) float64) (float64, int) {
@@ -1118,7 +1103,7 @@ func (cb *compBench) compReport(res *compResults, interrupted bool) {
 	fmt.Fprintln(w, "  compos: server − ingest (composite-attributable); floor = f.dec + f.aud + f.enc, gst-launch-1.0 alone on the same files: vp8dec ×N,")
 	fmt.Fprintln(w, "  opusdec ×N + audiomixer + AAC, x264enc (server settings) of the same grid picture; ffmpeg: xstack + amix + libx264 + aac, same files;")
 	fmt.Fprintln(w, "  gst: the same composite as one gst-launch-1.0 pipeline (compositor + audiomixer, same encoders), as fast as it goes; gst-rt: that")
-	fmt.Fprintln(w, "  pipeline with each input released at its media time, i.e. decoding and encoding at a live room's pace, as the server does;")
+	fmt.Fprintln(w, "  pipeline with both mixers' outputs released at their media time, so decoding, mixing and encoding run at a live room's pace;")
 	fmt.Fprintln(w, "  cmp/flr, tot/flr, cmp/ffm, tot/ffm, cmp/gRT: per-run ratios (median); MiB/rm: VmHWM − idle RSS; skips: input frames never shown, summed")
 	fmt.Fprintln(w, "  over the tiles (worst run); freeze: most consecutive output frames showing one input frame (worst run)")
 
@@ -1162,7 +1147,7 @@ func (cb *compBench) compReport(res *compResults, interrupted bool) {
 			if r.FFmpegErr != "" {
 				fmt.Fprintf(w, "  N=%d run %d ffmpeg failed: %s\n", r.Size, r.Run, r.FFmpegErr)
 			}
-			if e := firstNonEmpty(r.GstErr, r.GstPacedErr); e != "" {
+			if e := cmp.Or(r.GstErr, r.GstPacedErr); e != "" {
 				fmt.Fprintf(w, "  N=%d run %d gst-launch composite failed: %s\n", r.Size, r.Run, e)
 			}
 		}

@@ -206,23 +206,37 @@ type floorPipelines struct {
 	Decode, Audio, Encode, ReadGrid string
 }
 
+// x264Launch is x264enc with the server's settings (encode/table.go) as a
+// gst-launch element.
+func x264Launch(kbps, fps int) string {
+	return fmt.Sprintf("x264enc speed-preset=veryfast tune=zerolatency bitrate=%d key-int-max=%d bframes=0", kbps, 2*fps)
+}
+
+// mixToAAC is the mixed audio's caps (as the server's mixer outputs it) to
+// the parsed AAC of aacEnc; pace goes in front of the conversion.
+func mixToAAC(pace, aacEnc string, aacKbps int) string {
+	return fmt.Sprintf("audio/x-raw,format=S16LE,rate=48000,channels=2 ! %saudioconvert ! %s bitrate=%d ! aacparse", pace, aacEnc, aacKbps*1000)
+}
+
+// opusToMix decodes a demuxed Opus stream into a mixer's format.
+const opusToMix = "opusdec ! audioconvert ! audioresample"
+
 func floorDescs(webms []string, grid, outDir string, w, h, fps, kbps int, aacEnc string, aacKbps int) floorPipelines {
 	var dec, aud strings.Builder
 	for _, f := range webms {
 		fmt.Fprintf(&dec, "filesrc location=%s ! matroskademux ! video/x-vp8 ! vp8dec ! fakesink sync=false ", f)
 	}
-	fmt.Fprintf(&aud, "audiomixer name=mix ! audio/x-raw,format=S16LE,rate=48000,channels=2 ! audioconvert ! %s bitrate=%d ! "+
-		"aacparse ! mp4mux ! filesink location=%s ", aacEnc, aacKbps*1000, filepath.Join(outDir, "floor-audio.mp4"))
+	fmt.Fprintf(&aud, "audiomixer name=mix ! %s ! mp4mux ! filesink location=%s ", mixToAAC("", aacEnc, aacKbps),
+		filepath.Join(outDir, "floor-audio.mp4"))
 	for _, f := range webms {
-		fmt.Fprintf(&aud, "filesrc location=%s ! matroskademux ! audio/x-opus ! opusdec ! audioconvert ! audioresample ! mix. ", f)
+		fmt.Fprintf(&aud, "filesrc location=%s ! matroskademux ! audio/x-opus ! %s ! mix. ", f, opusToMix)
 	}
 	raw := fmt.Sprintf("filesrc location=%s blocksize=%d ! rawvideoparse width=%d height=%d format=i420 framerate=%d/1", grid, w*h*3/2, w, h, fps)
 	return floorPipelines{
 		Decode: strings.TrimSpace(dec.String()),
 		Audio:  strings.TrimSpace(aud.String()),
-		// The server's x264enc settings (encode/table.go).
-		Encode: fmt.Sprintf("%s ! x264enc speed-preset=veryfast tune=zerolatency bitrate=%d key-int-max=%d bframes=0 ! "+
-			"h264parse ! mp4mux fragment-duration=1000 ! filesink location=%s", raw, kbps, 2*fps, filepath.Join(outDir, "floor-video.mp4")),
+		Encode: fmt.Sprintf("%s ! %s ! h264parse ! mp4mux fragment-duration=1000 ! filesink location=%s", raw, x264Launch(kbps, fps),
+			filepath.Join(outDir, "floor-video.mp4")),
 		ReadGrid: raw + " ! fakesink sync=false",
 	}
 }
@@ -319,12 +333,12 @@ func gstCompositeDesc(webms []string, tiles []tileRef, w, h, fps, kbps int, aacE
 		c := t.Content
 		fmt.Fprintf(&sb, " sink_%d::xpos=%d sink_%d::ypos=%d sink_%d::width=%d sink_%d::height=%d", i, c.X, i, c.Y, i, c.W, i, c.H)
 	}
-	fmt.Fprintf(&sb, " ! video/x-raw,format=I420,width=%d,height=%d,framerate=%d/1 ! %sx264enc speed-preset=veryfast tune=zerolatency bitrate=%d key-int-max=%d bframes=0 ! h264parse ! queue ! mux.", w, h, fps, pace, kbps, 2*fps)
-	fmt.Fprintf(&sb, " audiomixer name=amix ! audio/x-raw,format=S16LE,rate=48000,channels=2 ! %saudioconvert ! %s bitrate=%d ! aacparse ! queue ! mux.", pace, aacEnc, aacKbps*1000)
+	fmt.Fprintf(&sb, " ! video/x-raw,format=I420,width=%d,height=%d,framerate=%d/1 ! %s%s ! h264parse ! queue ! mux.", w, h, fps, pace, x264Launch(kbps, fps))
+	fmt.Fprintf(&sb, " audiomixer name=amix ! %s ! queue ! mux.", mixToAAC(pace, aacEnc, aacKbps))
 	fmt.Fprintf(&sb, " mp4mux name=mux fragment-duration=1000 ! filesink location=%s", out)
 	for i, f := range webms {
 		fmt.Fprintf(&sb, " filesrc location=%s ! matroskademux name=d%d d%d. ! video/x-vp8 ! queue ! vp8dec ! comp.sink_%d", f, i, i, i)
-		fmt.Fprintf(&sb, " d%d. ! audio/x-opus ! queue ! opusdec ! audioconvert ! audioresample ! amix.", i)
+		fmt.Fprintf(&sb, " d%d. ! audio/x-opus ! queue ! %s ! amix.", i, opusToMix)
 	}
 	return sb.String()
 }
