@@ -633,6 +633,7 @@ func (g *Graph) watch(ctx context.Context) {
 			}
 			levels := map[string]float64{}
 			for _, ai := range g.audios {
+				ai.ph.refresh()
 				if db, ok := ai.level(); ok && !ai.muted {
 					if cur, seen := levels[ai.in.Participant]; !seen || db > cur {
 						levels[ai.in.Participant] = db

@@ -190,23 +190,8 @@ func TestPlaceholderOnlyWhileShown(t *testing.T) {
 	tap.x, tap.y = small.X+small.Width/8, small.Y+small.Height/8
 	tap.mu.Unlock()
 	mark = tap.count()
-	phSize := func() (int, int, bool) {
-		g.mu.Lock()
-		defer g.mu.Unlock()
-		vt := g.videos["cam"]
-		if vt.phPad == nil || vt.phOld != nil {
-			return 0, 0, false
-		}
-		caps := vt.phPad.GetCurrentCaps()
-		if caps == nil || caps.GetSize() == 0 {
-			return 0, 0, false
-		}
-		w, _ := caps.GetStructureAt(0).GetValue("width")
-		h, _ := caps.GetStructureAt(0).GetValue("height")
-		wi, _ := w.(int)
-		hi, _ := h.(int)
-		return wi, hi, true
-	}
+	cam := func() *placeholder { return g.videos["cam"].ph }
+	phSize := func() (int, int, bool) { return placeholderSize(g, cam) }
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		if pw, phh, ok := phSize(); ok && pw == small.Width && phh == small.Height {
 			break
@@ -234,5 +219,127 @@ func TestPlaceholderOnlyWhileShown(t *testing.T) {
 	}
 	if dot := gstx.DotGraph(pipe); regexp.MustCompile(`ph-v\d+-`).MatchString(dot) {
 		t.Error("the tile's elements are still in the pipeline after Remove")
+	}
+}
+
+// placeholderSize is the caps size of a placeholder's compositor pad once
+// it has settled (no replaced one still waiting), else ok false.
+func placeholderSize(g *Graph, ph func() *placeholder) (w, h int, ok bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	p := ph()
+	if p == nil || p.pad == nil || p.old != nil {
+		return 0, 0, false
+	}
+	caps := p.pad.GetCurrentCaps()
+	if caps == nil || caps.GetSize() == 0 {
+		return 0, 0, false
+	}
+	wv, _ := caps.GetStructureAt(0).GetValue("width")
+	hv, _ := caps.GetStructureAt(0).GetValue("height")
+	w, _ = wv.(int)
+	h, _ = hv.(int)
+	return w, h, true
+}
+
+// TestAudioOnlyPlaceholderFollowsTileSize: a participant with a microphone
+// and no camera gets a placeholder tile rendered at its tile's size; when a
+// layout change resizes the tile, it is rendered again at the new size and
+// the tile shows a placeholder throughout; leaving removes it.
+func TestAudioOnlyPlaceholderFollowsTileSize(t *testing.T) {
+	gstx.Init()
+	pipe, err := gst.NewPipeline("aphtest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := gst.NewBinFromString("audiotestsrc is-live=true wave=sine volume=0.3 samplesperbuffer=960 ! "+
+		"audio/x-raw,rate=48000,channels=2 ! opusenc ! tee name=out allow-not-linked=true", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pipe.Add(src.Element); err != nil {
+		t.Fatal(err)
+	}
+	tee, _ := src.GetElementByName("out")
+	ghost := gst.NewGhostPad("src", tee.GetRequestPad("src_%u"))
+	src.AddPad(ghost.Pad)
+	if err := pipe.SetState(gst.StatePlaying); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = gstx.StopElement(pipe.Element, 5*time.Second) }()
+	const w, h = 320, 180
+	g, err := New(Config{Name: "aph", Pipeline: pipe, Width: w, Height: h, FPS: 15, Layout: layouts.Spec{Template: layouts.TemplateGrid}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	out, err := g.VideoOutput()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tap := &lumaTap{}
+	sink := tap.sink(t, "aphtap", w, h)
+	pipe.Add(sink.Element)
+	if ret := out.Pad.Link(sink.GetStaticPad("sink")); ret != gst.PadLinkOK {
+		t.Fatal(ret)
+	}
+	sink.SyncStateWithParent()
+	defer func() {
+		out.Finish()
+		out.Close()
+	}()
+	if err := g.Add(Input{TrackID: "mic", Participant: "bob", Kind: "audio", Decoder: "opusdec", Pad: ghost.Pad}); err != nil {
+		t.Fatal(err)
+	}
+	mic := func() *placeholder {
+		if ai := g.audios["mic"]; ai != nil {
+			return ai.ph
+		}
+		return nil
+	}
+	waitSize := func(what string, want layouts.Tile) {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			if pw, phh, ok := placeholderSize(g, mic); ok && pw == want.Width && phh == want.Height {
+				return
+			}
+			if time.Now().After(deadline) {
+				pw, phh, ok := placeholderSize(g, mic)
+				t.Fatalf("%s: placeholder %dx%d (settled %v), want the tile's %dx%d", what, pw, phh, ok, want.Width, want.Height)
+			}
+		}
+	}
+	_, lay := g.Layout()
+	if len(lay.Tiles) != 1 {
+		t.Fatalf("layout: %+v", lay)
+	}
+	big := lay.Tiles[0]
+	waitSize("start", big)
+
+	if _, err := g.SetLayout(layouts.Spec{Template: layouts.TemplateGrid, Gap: 20}); err != nil {
+		t.Fatal(err)
+	}
+	_, lay = g.Layout()
+	small := lay.Tiles[0]
+	if small.Width >= big.Width {
+		t.Fatalf("gap did not shrink the tile: %+v → %+v", big, small)
+	}
+	tap.mu.Lock()
+	tap.x, tap.y = small.X+small.Width/8, small.Y+small.Height/8 // clear of the initials
+	tap.mu.Unlock()
+	mark := tap.count()
+	waitSize("after the resize", small)
+	time.Sleep(300 * time.Millisecond) // frames after the new one is in
+	if s := tap.since(mark); len(s) < 5 || strings.ContainsAny(s, "rb?") {
+		t.Errorf("the tile showed something else than its placeholder across the resize: %s", runs(s))
+	} else {
+		t.Logf("across the resize: %s", runs(s))
+	}
+
+	if err := g.Remove("mic"); err != nil {
+		t.Fatal(err)
+	}
+	if dot := gstx.DotGraph(pipe); regexp.MustCompile(`aph-a\d+-`).MatchString(dot) {
+		t.Error("the participant's elements are still in the pipeline after Remove")
 	}
 }

@@ -10,13 +10,6 @@ import (
 	"github.com/streamline-media/streamline/layouts"
 )
 
-// placeholder colours: a dark tile with light initials.
-const (
-	placeholderFill = 0xff2b303b
-	placeholderText = 0xffe8eaed
-	minPlaceholder  = 16 // smallest side a placeholder is rendered at
-)
-
 // chain builds a bin of linked elements with ghost pads "sink" (unless the
 // first element is a source) and "src".
 func chain(name string, elems ...*gst.Element) (*gst.Bin, error) {
@@ -112,28 +105,6 @@ func detach(p *gst.Pipeline, bin *gst.Bin, mixer *gst.Element, pad *gst.Pad) {
 	_ = p.Remove(bin.Element)
 }
 
-// newPlaceholder renders a dark frame with the participant's initials once,
-// at the size of the tile it fills (w x h); imagefreeze repeats that buffer
-// live at the output rate (a reference, not a copy), which costs next to
-// nothing and adds one frame of latency. Rendered at the tile's size, the
-// compositor only copies it; one rendered smaller was scaled by the
-// compositor every frame (its default 4-tap scaler, into a new full-frame
-// buffer). A video tile's placeholder is rendered again when its cell
-// changes size (videoTile.resizePlaceholder); an audio-only participant's
-// is then scaled by the compositor. textoverlay sizes the initials by the
-// frame's width.
-func newPlaceholder(name, label string, fps, w, h int) (*gst.Bin, error) {
-	w, h = max(w, minPlaceholder)&^1, max(h, minPlaceholder)&^1
-	text, err := element("textoverlay", name+"-text", map[string]any{"text": label, "font-desc": "Sans Bold 40",
-		"color": uint(placeholderText), "shaded-background": false})
-	if err != nil {
-		return nil, err
-	}
-	text.SetArg("valignment", "center")
-	text.SetArg("halignment", "center")
-	return newStill(name, placeholderFill, w, h, fps, text)
-}
-
 // newStill is a live source of one solid-colour (ARGB) w x h frame, drawn
 // on by the overlays in order, rendered once and repeated by imagefreeze at
 // fps (references to one buffer), behind a latencyQueue: the background and
@@ -195,16 +166,7 @@ type videoTile struct {
 	frames *gstx.Times
 	eosID  uint64
 
-	ph       *gst.Bin    // nil while detached
-	phPad    *gst.Pad    // its compositor pad
-	phTimes  *gstx.Times // its output, for the running time of its first frame
-	phFailed bool        // attaching failed; not retried until the video shows
-	phW, phH int         // the size ph was rendered at
-	// A placeholder replaced by one of the tile's new size stays until the
-	// new one's first frame is out (resizePlaceholder).
-	phOld    *gst.Bin
-	phOldPad *gst.Pad
-	placedAt time.Time // when the tile last moved or changed size
+	ph *placeholder // while muted, stalled, or before the first frame
 	// phDropAt is the output running time from which the video covers the
 	// tile, so the placeholder can go (-1: not leaving).
 	phDropAt int64
@@ -222,6 +184,7 @@ type videoTile struct {
 func newVideoTile(g *Graph, in Input, seq int) (*videoTile, error) {
 	vt := &videoTile{g: g, in: in, seq: seq, muted: in.Muted, phDropAt: -1}
 	name := fmt.Sprintf("%s-v%d", g.cfg.Name, seq)
+	vt.ph = newPlaceholderFor(g, name, layouts.Initials(displayName(in)))
 	q, err := element("queue", name+"-q", map[string]any{"max-size-buffers": uint(60), "max-size-bytes": uint(0), "max-size-time": uint64(0)})
 	if err != nil {
 		return nil, err
@@ -317,13 +280,7 @@ func (vt *videoTile) place(t *layouts.Tile) {
 		return
 	}
 	z := zorder(t.Z)
-	if vt.phOldPad != nil {
-		setPad(vt.phOldPad, t.X, t.Y, t.Width, t.Height, z, 1)
-	}
-	if vt.phPad != nil {
-		setPad(vt.phPad, t.X, t.Y, t.Width, t.Height, z, 1)
-	}
-	vt.placedAt = time.Now()
+	vt.ph.place(t)
 	setPad(vt.decPad, t.Content.X, t.Content.Y, t.Content.Width, t.Content.Height, z+1, vt.videoAlpha)
 	_ = vt.label.SetProperty("silent", t.Label == "")
 	vt.applyCrop()
@@ -398,18 +355,15 @@ func (vt *videoTile) applyVisibility() {
 	if vt.tile == nil {
 		return
 	}
-	if vt.phOld != nil {
-		if first := vt.phTimes.FirstRunningTime(); first >= 0 && vt.g.outputTime() >= first {
-			vt.dropOldPlaceholder()
-		}
-	} else if t := vt.tile; vt.ph != nil && (vt.muted || !vt.hasFrame || vt.stalled) &&
-		(t.Width != vt.phW || t.Height != vt.phH) && time.Since(vt.placedAt) >= placeholderResizeAfter {
-		vt.resizePlaceholder() // only while it is what the tile shows, not while it leaves
+	live := !vt.muted && vt.hasFrame && !vt.stalled
+	vt.ph.settle()
+	if !live {
+		vt.ph.resize() // only while it is what the tile shows, not while it leaves
 	}
-	if !vt.muted && vt.hasFrame && !vt.stalled {
-		vt.phFailed = false
+	if live {
 		vt.setVideoAlpha(1)
-		if vt.ph == nil {
+		if !vt.ph.attached() {
+			vt.ph.drop() // nothing to drop: forgets a failed attach, so the next need tries again
 			return
 		}
 		if vt.phDropAt < 0 {
@@ -426,89 +380,23 @@ func (vt *videoTile) applyVisibility() {
 		return
 	}
 	vt.phDropAt = -1
-	if vt.ph == nil && !vt.phFailed {
-		vt.addPlaceholder()
-	}
-	if vt.ph == nil || !vt.hasFrame {
+	vt.ph.show()
+	if !vt.ph.attached() || !vt.hasFrame {
 		vt.setVideoAlpha(0) // nothing better to show (or nothing shown yet)
 		return
 	}
 	// Keep the video (frozen, or still playing while muted) over the
 	// placeholder until the compositor has output the placeholder's first
 	// frame; hiding it earlier shows the background for about a latency.
-	if first := vt.phTimes.FirstRunningTime(); first >= 0 && vt.g.outputTime() >= first {
+	if vt.ph.out() {
 		vt.setVideoAlpha(0)
 	}
 }
 
-// addPlaceholder attaches the tile's placeholder just below the video.
-func (vt *videoTile) addPlaceholder() {
-	g, t := vt.g, vt.tile
-	g.seq++ // a resize has the old one in the pipeline still
-	name := fmt.Sprintf("%s-v%d-ph%d", g.cfg.Name, vt.seq, g.seq)
-	ph, err := newPlaceholder(name, layouts.Initials(displayName(vt.in)), g.cfg.FPS, t.Width, t.Height)
-	if err == nil {
-		// Before linking, so that the first buffer is seen.
-		vt.phTimes = gstx.WatchTimes(ph.GetStaticPad("src"))
-		vt.phPad, err = g.attach(ph, g.comp, false)
-		if err != nil {
-			vt.phTimes.Free()
-			vt.phTimes = nil
-		}
-	}
-	if err != nil {
-		vt.phFailed = true
-		g.log.Warn("placeholder", "track", vt.in.TrackID, "error", err)
-		return
-	}
-	vt.ph, vt.phW, vt.phH = ph, t.Width, t.Height
-	setPad(vt.phPad, t.X, t.Y, t.Width, t.Height, zorder(t.Z), 1)
-}
-
-// placeholderResizeAfter is how long a tile keeps its size before its
-// placeholder is rendered again at that size: participants joining one
-// after another re-flow the grid several times a second, and each
-// re-render builds a source and renders text.
-const placeholderResizeAfter = 500 * time.Millisecond
-
-// resizePlaceholder replaces the shown placeholder by one rendered at the
-// tile's new size (one of the old size is scaled by the compositor every
-// frame while shown: muted participants in a speaker layout change size
-// with every new speaker). The old one stays, scaled to the new cell, until
-// the new one's first frame is out (applyVisibility), so that the tile
-// never shows the background in between.
-func (vt *videoTile) resizePlaceholder() {
-	old, oldPad, oldTimes := vt.ph, vt.phPad, vt.phTimes
-	vt.ph, vt.phPad, vt.phTimes = nil, nil, nil
-	vt.addPlaceholder()
-	if vt.ph == nil { // could not build one: keep the old, scaled
-		vt.ph, vt.phPad, vt.phTimes = old, oldPad, oldTimes
-		vt.phW, vt.phH = vt.tile.Width, vt.tile.Height // not retried at this size
-		vt.phFailed = false
-		return
-	}
-	oldTimes.Free()
-	vt.phOld, vt.phOldPad = old, oldPad
-}
-
-func (vt *videoTile) dropOldPlaceholder() {
-	if vt.phOld == nil {
-		return
-	}
-	detach(vt.g.pipe, vt.phOld, vt.g.comp, vt.phOldPad)
-	vt.phOld, vt.phOldPad = nil, nil
-}
-
-// dropPlaceholder detaches and frees the tile's placeholder, if any.
+// dropPlaceholder detaches the tile's placeholder, if any.
 func (vt *videoTile) dropPlaceholder() {
 	vt.phDropAt = -1
-	vt.dropOldPlaceholder()
-	if vt.ph == nil {
-		return
-	}
-	detach(vt.g.pipe, vt.ph, vt.g.comp, vt.phPad)
-	vt.phTimes.Free()
-	vt.ph, vt.phPad, vt.phTimes = nil, nil, nil
+	vt.ph.drop()
 }
 
 // checkFrames notices the first decoded frame and stalls.
@@ -545,8 +433,7 @@ type audioInput struct {
 	muted bool
 	eosID uint64
 
-	ph    *gst.Bin
-	phPad *gst.Pad
+	ph *placeholder // while its participant has no video tile
 
 	lastBuffers uint64
 	lastChange  time.Time
@@ -555,6 +442,7 @@ type audioInput struct {
 func newAudioInput(g *Graph, in Input, seq int) (*audioInput, error) {
 	ai := &audioInput{g: g, in: in, seq: seq, muted: in.Muted}
 	name := fmt.Sprintf("%s-a%d", g.cfg.Name, seq)
+	ai.ph = newPlaceholderFor(g, name, layouts.Initials(displayName(in)))
 	q, err := element("queue", name+"-q", map[string]any{"max-size-buffers": uint(100), "max-size-bytes": uint(0), "max-size-time": uint64(0)})
 	if err != nil {
 		return nil, err
@@ -610,30 +498,13 @@ func (ai *audioInput) level() (float64, bool) {
 // placeholderAt shows (t != nil) or removes the participant's audio-only tile.
 func (ai *audioInput) placeholderAt(t *layouts.Tile) {
 	if t == nil {
-		// Removed, not hidden: a live placeholder source costs two thread
-		// wake-ups per output frame and a mixer pad even when hidden, and
-		// most participants with audio also send video.
-		if ai.phPad != nil {
-			detach(ai.g.pipe, ai.ph, ai.g.comp, ai.phPad)
-			ai.ph, ai.phPad = nil, nil
-		}
+		// Removed, not hidden (see placeholder): most participants with
+		// audio also send video.
+		ai.ph.drop()
 		return
 	}
-	if ai.ph == nil {
-		name := fmt.Sprintf("%s-a%d-ph", ai.g.cfg.Name, ai.seq)
-		ph, err := newPlaceholder(name, layouts.Initials(displayName(ai.in)), ai.g.cfg.FPS, t.Width, t.Height)
-		if err != nil {
-			ai.g.log.Warn("placeholder", "track", ai.in.TrackID, "error", err)
-			return
-		}
-		pad, err := ai.g.attach(ph, ai.g.comp, false)
-		if err != nil {
-			ai.g.log.Warn("placeholder", "track", ai.in.TrackID, "error", err)
-			return
-		}
-		ai.ph, ai.phPad = ph, pad
-	}
-	setPad(ai.phPad, t.X, t.Y, t.Width, t.Height, zorder(t.Z), 1)
+	ai.ph.place(t)
+	ai.ph.show()
 }
 
 func (ai *audioInput) remove() {
@@ -641,9 +512,7 @@ func (ai *audioInput) remove() {
 	if ai.pad != nil {
 		detach(ai.g.pipe, ai.bin, ai.g.amix, ai.pad)
 	}
-	if ai.phPad != nil {
-		detach(ai.g.pipe, ai.ph, ai.g.comp, ai.phPad)
-	}
+	ai.ph.drop()
 	ai.lvl.Free()
 }
 
