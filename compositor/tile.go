@@ -355,12 +355,8 @@ func (vt *videoTile) applyVisibility() {
 	if vt.tile == nil {
 		return
 	}
-	live := !vt.muted && vt.hasFrame && !vt.stalled
 	vt.ph.settle()
-	if !live {
-		vt.ph.resize() // only while it is what the tile shows, not while it leaves
-	}
-	if live {
+	if !vt.muted && vt.hasFrame && !vt.stalled {
 		vt.setVideoAlpha(1)
 		if !vt.ph.attached() {
 			vt.ph.drop() // nothing to drop: forgets a failed attach, so the next need tries again
@@ -380,6 +376,7 @@ func (vt *videoTile) applyVisibility() {
 		return
 	}
 	vt.phDropAt = -1
+	vt.ph.resize() // only while it is what the tile shows, not while it leaves
 	vt.ph.show()
 	if !vt.ph.attached() || !vt.hasFrame {
 		vt.setVideoAlpha(0) // nothing better to show (or nothing shown yet)
