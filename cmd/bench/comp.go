@@ -1180,9 +1180,40 @@ func verdict(ok bool) string {
 	return "NOT met"
 }
 
+// memorySummary is the peak memory per room of each room size and of each
+// capacity count (medians: a room of 9 and three rooms of 4 share no
+// median), and the verdict on the worst run of all; "" when nothing was
+// measured.
+func (cb *compBench) memorySummary(res *compResults) string {
+	var each []string
+	worst := -1.0
+	add := func(what string, runs []*compRun) {
+		var v []float64
+		for _, r := range runs {
+			if r.Err == "" && r.PeakRSS > 0 {
+				v = append(v, r.mibPerRoom())
+				worst = max(worst, r.mibPerRoom())
+			}
+		}
+		if len(v) > 0 {
+			each = append(each, fmt.Sprintf("%s %.0f", what, median(v)))
+		}
+	}
+	for _, s := range res.Sizes {
+		add(fmt.Sprintf("N=%d", s.Size), s.Runs)
+	}
+	for _, c := range res.Capacity {
+		add(fmt.Sprintf("%d rooms of %d", c.Rooms, cb.cc.roomSize), c.Runs)
+	}
+	if worst < 0 {
+		return ""
+	}
+	return fmt.Sprintf("peak memory per room (MiB, medians): %s; worst run %.0f (target ≤%d: %s)",
+		strings.Join(each, ", "), worst, targetMiBPerRm, verdict(worst <= targetMiBPerRm))
+}
+
 func (cb *compBench) compSummary(res *compResults, interrupted bool) string {
 	var parts []string
-	var perRoom []float64
 	for _, s := range res.Sizes {
 		cf, n := ratioOf(s.Runs, (*compRun).compRate, (*compRun).floorRate)
 		if n == 0 {
@@ -1201,26 +1232,9 @@ func (cb *compBench) compSummary(res *compResults, interrupted bool) string {
 		parts = append(parts, fmt.Sprintf("N=%d: server/floor %.2fx composite-attributable (%.2fx incl. RTP ingest; target ≤%.2fx: %s), server/ffmpeg %.2fx (%.2fx incl. ingest), server/gst-launch paced %.2fx, %.3f vs floor %.3f CPU-s per media-s (median of %d%s)",
 			s.Size, cf, tf, t, verdict(cf <= t), cm, tm, cg, compMedian(s.Runs, (*compRun).compRate, nil),
 			compMedian(s.Runs, (*compRun).floorRate, hasFloor), n, note))
-		for _, r := range s.Runs {
-			if r.Err == "" && r.PeakRSS > 0 {
-				perRoom = append(perRoom, r.mibPerRoom())
-			}
-		}
 	}
-	for _, c := range res.Capacity {
-		for _, r := range c.Runs {
-			if r.Err == "" && r.PeakRSS > 0 {
-				perRoom = append(perRoom, r.mibPerRoom())
-			}
-		}
-	}
-	if len(perRoom) > 0 {
-		worst := 0.0
-		for _, v := range perRoom {
-			worst = max(worst, v)
-		}
-		parts = append(parts, fmt.Sprintf("peak memory %.0f MiB per room (median; worst run %.0f; target ≤%d: %s)",
-			median(perRoom), worst, targetMiBPerRm, verdict(worst <= targetMiBPerRm)))
+	if mem := cb.memorySummary(res); mem != "" {
+		parts = append(parts, mem)
 	}
 	if len(res.Capacity) > 0 {
 		best := 0

@@ -338,3 +338,33 @@ func TestQuickCompositeBench(t *testing.T) {
 		}
 	}
 }
+
+// TestMemorySummaryPerSize: the memory figure is given per room size and
+// per capacity count (not one median over rooms of 4, of 9 and several
+// rooms at once), and the verdict comes from the worst run of all.
+func TestMemorySummaryPerSize(t *testing.T) {
+	const mib = 1 << 20
+	run := func(rooms int, peak, idle uint64) *compRun {
+		return &compRun{Rooms: rooms, PeakRSS: peak * mib, IdleRSS: idle * mib}
+	}
+	cb := &compBench{bench: &bench{}, cc: compConfig{roomSize: 4}}
+	res := &compResults{
+		Sizes: []*sizeResult{
+			{Size: 4, Runs: []*compRun{run(1, 140, 20), run(1, 142, 20), run(1, 150, 20)}},
+			{Size: 9, Runs: []*compRun{run(1, 160, 20), {Err: "failed", Rooms: 1, PeakRSS: 900 * mib}}},
+		},
+		Capacity: []*capResult{{Rooms: 3, Runs: []*compRun{run(3, 290, 20)}}},
+	}
+	got := cb.memorySummary(res)
+	want := "peak memory per room (MiB, medians): N=4 122, N=9 140, 3 rooms of 4 90; worst run 140 (target ≤150: met)"
+	if got != want {
+		t.Fatalf("summary\n got %q\nwant %q", got, want)
+	}
+	res.Sizes[1].Runs = append(res.Sizes[1].Runs, run(1, 180, 20))
+	if got := cb.memorySummary(res); !strings.Contains(got, "worst run 160 (target ≤150: NOT met)") || !strings.Contains(got, "N=9 150") {
+		t.Fatalf("a run over the target: %q", got)
+	}
+	if got := cb.memorySummary(&compResults{Sizes: []*sizeResult{{Size: 4, Runs: []*compRun{{Rooms: 1}}}}}); got != "" {
+		t.Fatalf("nothing measured: %q", got)
+	}
+}
