@@ -1203,7 +1203,11 @@ func (cb *compBench) memorySummary(res *compResults) string {
 		add(fmt.Sprintf("N=%d", s.Size), s.Runs)
 	}
 	for _, c := range res.Capacity {
-		add(fmt.Sprintf("%d rooms of %d", c.Rooms, cb.cc.roomSize), c.Runs)
+		noun := "rooms"
+		if c.Rooms == 1 {
+			noun = "room"
+		}
+		add(fmt.Sprintf("%d %s of %d", c.Rooms, noun, cb.cc.roomSize), c.Runs)
 	}
 	if worst < 0 {
 		return ""

@@ -353,10 +353,10 @@ func TestMemorySummaryPerSize(t *testing.T) {
 			{Size: 4, Runs: []*compRun{run(1, 140, 20), run(1, 142, 20), run(1, 150, 20)}},
 			{Size: 9, Runs: []*compRun{run(1, 160, 20), {Err: "failed", Rooms: 1, PeakRSS: 900 * mib}}},
 		},
-		Capacity: []*capResult{{Rooms: 3, Runs: []*compRun{run(3, 290, 20)}}},
+		Capacity: []*capResult{{Rooms: 1, Runs: []*compRun{run(1, 145, 20)}}, {Rooms: 3, Runs: []*compRun{run(3, 290, 20)}}},
 	}
 	got := cb.memorySummary(res)
-	want := "peak memory per room (MiB, medians): N=4 122, N=9 140, 3 rooms of 4 90; worst run 140 (target ≤150: met)"
+	want := "peak memory per room (MiB, medians): N=4 122, N=9 140, 1 room of 4 125, 3 rooms of 4 90; worst run 140 (target ≤150: met)"
 	if got != want {
 		t.Fatalf("summary\n got %q\nwant %q", got, want)
 	}
