@@ -1180,6 +1180,14 @@ func verdict(ok bool) string {
 	return "NOT met"
 }
 
+// roomsNoun is "room" for one, else "rooms".
+func roomsNoun(n int) string {
+	if n == 1 {
+		return "room"
+	}
+	return "rooms"
+}
+
 // memorySummary is the peak memory per room of each room size and of each
 // capacity count (medians: a room of 9 and three rooms of 4 share no
 // median), and the verdict on the worst run of all; "" when nothing was
@@ -1203,11 +1211,7 @@ func (cb *compBench) memorySummary(res *compResults) string {
 		add(fmt.Sprintf("N=%d", s.Size), s.Runs)
 	}
 	for _, c := range res.Capacity {
-		noun := "rooms"
-		if c.Rooms == 1 {
-			noun = "room"
-		}
-		add(fmt.Sprintf("%d %s of %d", c.Rooms, noun, cb.cc.roomSize), c.Runs)
+		add(fmt.Sprintf("%d %s of %d", c.Rooms, roomsNoun(c.Rooms), cb.cc.roomSize), c.Runs)
 	}
 	if worst < 0 {
 		return ""
@@ -1254,8 +1258,8 @@ func (cb *compBench) compSummary(res *compResults, interrupted bool) string {
 		for _, c := range res.Capacity {
 			smallest = min(smallest, c.Rooms)
 		}
-		s := fmt.Sprintf("real-time capacity: %d simultaneous rooms of %d on %d cores (target ≥%d rooms of 4: %s)",
-			best, cb.cc.roomSize, runtime.NumCPU(), targetRoomsOf4, verdict(cb.cc.roomSize == 4 && best >= targetRoomsOf4))
+		s := fmt.Sprintf("real-time capacity: %d simultaneous %s of %d on %d cores (target ≥%d rooms of 4: %s)",
+			best, roomsNoun(best), cb.cc.roomSize, runtime.NumCPU(), targetRoomsOf4, verdict(cb.cc.roomSize == 4 && best >= targetRoomsOf4))
 		if best == 0 && smallest > 1 {
 			// Fewer rooms than the smallest count were not tried: no verdict.
 			s = fmt.Sprintf("real-time capacity: no count tried held (%d or more rooms of %d on %d cores; fewer not tried, so no verdict)",
