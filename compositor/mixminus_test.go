@@ -80,18 +80,8 @@ func TestMixMinusTones(t *testing.T) {
 	freqs := map[string]float64{"alice": 440, "bob": 660, "carol": 990}
 	encoded := map[string]*gst.Pad{}
 	for _, p := range []string{"alice", "bob", "carol"} {
-		bin, err := gst.NewBinFromString(fmt.Sprintf("audiotestsrc is-live=true wave=sine volume=0.3 freq=%g samplesperbuffer=960 ! "+
-			"audio/x-raw,rate=48000,channels=2 ! opusenc ! tee name=out-%s allow-not-linked=true", freqs[p], p), false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := pipe.Add(bin.Element); err != nil {
-			t.Fatal(err)
-		}
-		tee, _ := bin.GetElementByName("out-" + p) // like a room's track tap
-		g := gst.NewGhostPad("src", tee.GetRequestPad("src_%u"))
-		bin.AddPad(g.Pad)
-		encoded[p] = g.Pad
+		_, encoded[p] = teeSource(t, pipe, fmt.Sprintf("audiotestsrc is-live=true wave=sine volume=0.3 freq=%g samplesperbuffer=960 ! "+
+			"audio/x-raw,rate=48000,channels=2 ! opusenc ! tee name=out-%s allow-not-linked=true", freqs[p], p), "out-"+p)
 	}
 	if err := pipe.SetState(gst.StatePlaying); err != nil {
 		t.Fatal(err)

@@ -74,6 +74,45 @@ func runs(s string) string {
 	return strings.Join(out, " ")
 }
 
+// teeSource adds the bin described by desc, which ends in a tee named tee,
+// to pipe and returns it with a ghost pad on a new branch of the tee, as a
+// room's track tap gives the compositor.
+func teeSource(t *testing.T, pipe *gst.Pipeline, desc, tee string) (*gst.Bin, *gst.Pad) {
+	t.Helper()
+	bin, err := gst.NewBinFromString(desc, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pipe.Add(bin.Element); err != nil {
+		t.Fatal(err)
+	}
+	te, _ := bin.GetElementByName(tee)
+	ghost := gst.NewGhostPad("src", te.GetRequestPad("src_%u"))
+	bin.AddPad(ghost.Pad)
+	return bin, ghost.Pad
+}
+
+// tapVideo links a luma tap (appsink name) to a new video output of g; stop
+// finishes and closes the output.
+func tapVideo(t *testing.T, g *Graph, pipe *gst.Pipeline, name string, w, h int) (tap *lumaTap, stop func()) {
+	t.Helper()
+	out, err := g.VideoOutput()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tap = &lumaTap{}
+	sink := tap.sink(t, name, w, h)
+	pipe.Add(sink.Element)
+	if ret := out.Pad.Link(sink.GetStaticPad("sink")); ret != gst.PadLinkOK {
+		t.Fatal(ret)
+	}
+	sink.SyncStateWithParent()
+	return tap, func() {
+		out.Finish()
+		out.Close()
+	}
+}
+
 // TestPlaceholderOnlyWhileShown: a video tile's placeholder is in the
 // pipeline only while it is shown (before the first frame, muted, stalled)
 // and the switches either way never show the background in between.
@@ -83,19 +122,10 @@ func TestPlaceholderOnlyWhileShown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	src, err := gst.NewBinFromString("videotestsrc is-live=true pattern=solid-color foreground-color=0xffff0000 ! "+
+	src, camPad := teeSource(t, pipe, "videotestsrc is-live=true pattern=solid-color foreground-color=0xffff0000 ! "+
 		"video/x-raw,width=320,height=180,framerate=15/1 ! valve name=valve ! vp8enc deadline=1 keyframe-max-dist=15 ! "+
-		"tee name=out allow-not-linked=true", false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := pipe.Add(src.Element); err != nil {
-		t.Fatal(err)
-	}
-	tee, _ := src.GetElementByName("out")
+		"tee name=out allow-not-linked=true", "out")
 	valve, _ := src.GetElementByName("valve")
-	ghost := gst.NewGhostPad("src", tee.GetRequestPad("src_%u"))
-	src.AddPad(ghost.Pad)
 	if err := pipe.SetState(gst.StatePlaying); err != nil {
 		t.Fatal(err)
 	}
@@ -107,23 +137,10 @@ func TestPlaceholderOnlyWhileShown(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer g.Close()
-	out, err := g.VideoOutput()
-	if err != nil {
-		t.Fatal(err)
-	}
-	tap := &lumaTap{}
-	sink := tap.sink(t, "phtap", w, h)
-	pipe.Add(sink.Element)
-	if ret := out.Pad.Link(sink.GetStaticPad("sink")); ret != gst.PadLinkOK {
-		t.Fatal(ret)
-	}
-	sink.SyncStateWithParent()
-	defer func() {
-		out.Finish()
-		out.Close()
-	}()
+	tap, stopTap := tapVideo(t, g, pipe, "phtap", w, h)
+	defer stopTap()
 
-	if err := g.Add(Input{TrackID: "cam", Participant: "alice", Kind: "video", Decoder: "vp8dec", Pad: ghost.Pad}); err != nil {
+	if err := g.Add(Input{TrackID: "cam", Participant: "alice", Kind: "video", Decoder: "vp8dec", Pad: camPad}); err != nil {
 		t.Fatal(err)
 	}
 	_, lay := g.Layout()
@@ -252,17 +269,8 @@ func TestAudioOnlyPlaceholderFollowsTileSize(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	src, err := gst.NewBinFromString("audiotestsrc is-live=true wave=sine volume=0.3 samplesperbuffer=960 ! "+
-		"audio/x-raw,rate=48000,channels=2 ! opusenc ! tee name=out allow-not-linked=true", false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := pipe.Add(src.Element); err != nil {
-		t.Fatal(err)
-	}
-	tee, _ := src.GetElementByName("out")
-	ghost := gst.NewGhostPad("src", tee.GetRequestPad("src_%u"))
-	src.AddPad(ghost.Pad)
+	_, micPad := teeSource(t, pipe, "audiotestsrc is-live=true wave=sine volume=0.3 samplesperbuffer=960 ! "+
+		"audio/x-raw,rate=48000,channels=2 ! opusenc ! tee name=out allow-not-linked=true", "out")
 	if err := pipe.SetState(gst.StatePlaying); err != nil {
 		t.Fatal(err)
 	}
@@ -273,22 +281,9 @@ func TestAudioOnlyPlaceholderFollowsTileSize(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer g.Close()
-	out, err := g.VideoOutput()
-	if err != nil {
-		t.Fatal(err)
-	}
-	tap := &lumaTap{}
-	sink := tap.sink(t, "aphtap", w, h)
-	pipe.Add(sink.Element)
-	if ret := out.Pad.Link(sink.GetStaticPad("sink")); ret != gst.PadLinkOK {
-		t.Fatal(ret)
-	}
-	sink.SyncStateWithParent()
-	defer func() {
-		out.Finish()
-		out.Close()
-	}()
-	if err := g.Add(Input{TrackID: "mic", Participant: "bob", Kind: "audio", Decoder: "opusdec", Pad: ghost.Pad}); err != nil {
+	tap, stopTap := tapVideo(t, g, pipe, "aphtap", w, h)
+	defer stopTap()
+	if err := g.Add(Input{TrackID: "mic", Participant: "bob", Kind: "audio", Decoder: "opusdec", Pad: micPad}); err != nil {
 		t.Fatal(err)
 	}
 	mic := func() *placeholder {
