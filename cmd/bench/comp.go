@@ -1199,8 +1199,9 @@ func (cb *compBench) memorySummary(res *compResults) string {
 		var v []float64
 		for _, r := range runs {
 			if r.Err == "" && r.PeakRSS > 0 {
-				v = append(v, r.mibPerRoom())
-				worst = max(worst, r.mibPerRoom())
+				m := r.mibPerRoom()
+				v = append(v, m)
+				worst = max(worst, m)
 			}
 		}
 		if len(v) > 0 {
@@ -1245,18 +1246,15 @@ func (cb *compBench) compSummary(res *compResults, interrupted bool) string {
 		parts = append(parts, mem)
 	}
 	if len(res.Capacity) > 0 {
-		best := 0
+		best, smallest := 0, res.Capacity[0].Rooms
 		var failed *capResult
 		for _, c := range res.Capacity {
+			smallest = min(smallest, c.Rooms)
 			if capPassed(c) {
 				best = max(best, c.Rooms)
 			} else if failed == nil {
 				failed = c
 			}
-		}
-		smallest := res.Capacity[0].Rooms
-		for _, c := range res.Capacity {
-			smallest = min(smallest, c.Rooms)
 		}
 		s := fmt.Sprintf("real-time capacity: %d simultaneous %s of %d on %d cores (target ≥%d rooms of 4: %s)",
 			best, roomsNoun(best), cb.cc.roomSize, runtime.NumCPU(), targetRoomsOf4, verdict(cb.cc.roomSize == 4 && best >= targetRoomsOf4))
