@@ -99,6 +99,7 @@ type compConfig struct {
 	server    string
 	srvArgs   []string
 	jsonOut   string
+	haltPoll  time.Duration // -halt-poll; negative: leave the machine as it is
 }
 
 // splitMode takes -mode/--mode out of the arguments.
@@ -168,6 +169,7 @@ func parseCompFlags(args []string, stderr io.Writer) (compConfig, error) {
 	fs.StringVar(&c.server, "server", "", "streamline binary (default: bin/streamline of this module)")
 	fs.Var((*stringList)(&c.srvArgs), "server-arg", "extra argument for `streamline serve` (repeatable)")
 	fs.StringVar(&c.jsonOut, "json", "", "also write every run's measurements to this JSON file")
+	fs.DurationVar(&c.haltPoll, "halt-poll", -1, haltPollUsage)
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -232,6 +234,12 @@ func runComposite(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "bench:", err)
 		return 2
 	}
+	undoHaltPoll, err := withHaltPoll(cc.haltPoll, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "bench:", err)
+		return 1
+	}
+	defer undoHaltPoll()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	b := &bench{out: stdout, log: stderr, rng: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 9))}
@@ -406,7 +414,7 @@ func (cb *compBench) compHeader() {
 	c := cb.cc
 	w := cb.out
 	fmt.Fprintf(w, "Streamline composite benchmark\n")
-	fmt.Fprintf(w, "  machine: %s, %s; load average at start %s\n", cpuInfo(), runtime.GOOS+"/"+runtime.GOARCH, loadAvg())
+	fmt.Fprintf(w, "  machine: %s\n", machineLine())
 	fmt.Fprintf(w, "  inputs: per participant %d s of %dx%d@%d VP8 (target %d kbit/s) + Opus 32 kbit/s in WebM, %.0f kbit/s per file (measured), a different moving pattern each, frames stamped;\n",
 		c.seconds, inputW, inputH, inputFPS, c.videoKbps, cb.inputKbps())
 	fmt.Fprintf(w, "          replayed as RTP by loadgen (separate process), decoded from the files by the floor and by ffmpeg\n")

@@ -351,7 +351,7 @@ func (b *bench) prepare(ctx context.Context) error {
 func (b *bench) header() {
 	c := b.cfg
 	fmt.Fprintf(b.out, "Streamline raw-track capacity benchmark\n")
-	fmt.Fprintf(b.out, "  machine: %s, %s; load average at start %s\n", cpuInfo(), runtime.GOOS+"/"+runtime.GOARCH, loadAvg())
+	fmt.Fprintf(b.out, "  machine: %s\n", machineLine())
 	fmt.Fprintf(b.out, "  load: loadgen (separate process) replays VP8 %.0f kbit/s (%.0f packets/s) + Opus %.0f kbit/s (%.0f packets/s) per participant, RTP+RTCP SR\n",
 		b.media.Video.BitrateKbps, b.media.Video.PacketRate, b.media.Audio.BitrateKbps, b.media.Audio.PacketRate)
 	fmt.Fprintf(b.out, "  rooms of %d tracks, one tracks recording each; counts %v; %d run(s) each; window %s after %s warm-up; baseline window %s\n",

@@ -48,6 +48,7 @@ type mcuConfig struct {
 	server   string
 	keep     bool
 	warmup   time.Duration
+	haltPoll time.Duration // -halt-poll; negative: leave the machine as it is
 }
 
 func parseMCUFlags(args []string, stderr io.Writer) (mcuConfig, error) {
@@ -61,6 +62,7 @@ func parseMCUFlags(args []string, stderr io.Writer) (mcuConfig, error) {
 	fs.BoolVar(&c.keep, "keep", false, "keep the temporary directory")
 	fs.DurationVar(&c.warmup, "warmup", 0, "the sender encodes this long before its first packet (0: cold start, its first packets late and bunched)")
 	quick := fs.Bool("quick", false, "smoke run: 1 run, 3 s windows")
+	fs.DurationVar(&c.haltPoll, "halt-poll", -1, haltPollUsage)
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -82,6 +84,12 @@ func runMCU(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "bench:", err)
 		return 2
 	}
+	undoHaltPoll, err := withHaltPoll(mc.haltPoll, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "bench:", err)
+		return 1
+	}
+	defer undoHaltPoll()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	b := &bench{out: stdout, log: stderr, rng: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 11))}
@@ -126,6 +134,7 @@ func mcuMain(ctx context.Context, b *bench, mc mcuConfig) error {
 	}
 	fmt.Fprintf(b.out, "MCU bench: 1 participant 640x360 VP8 30 fps in, composite 640x360 H.264 out over RTP; server jitter buffer %d ms; sender warm-up %s; %d run(s), %s windows\n",
 		mc.jitterMS, mc.warmup, mc.runs, mc.window)
+	fmt.Fprintf(b.out, "  machine: %s\n", machineLine())
 	var lat []float64
 	steps := mcuSteps(0, "")
 	cpu := make([][]float64, len(steps))
