@@ -379,14 +379,14 @@ func (s *Server) startComposite(m *roomMedia, req compositeRequest) (CompositeIn
 	for i, v := range encodings {
 		vs := encode.VideoSettings{Codec: v.Codec, Width: v.Width, Height: v.Height, FPS: v.FPS, BitrateKbps: v.BitrateKbps}
 		if err := vs.Validate(); err != nil {
-			return CompositeInfo{}, fmt.Errorf("%w: encodings[%d]: %w", ingest.ErrInvalid, i, err)
+			return CompositeInfo{}, settingsError(encodingPath(req.Video != nil, i), err)
 		}
 		if err := encode.CheckCompat(format, v.Codec, audio.Codec); err != nil {
-			return CompositeInfo{}, fmt.Errorf("%w: encodings[%d]: %w", ingest.ErrInvalid, i, err)
+			return CompositeInfo{}, settingsError(encodingPath(req.Video != nil, i), err)
 		}
 	}
 	if err := (encode.AudioSettings{Codec: audio.Codec, BitrateKbps: audio.BitrateKbps}).Validate(); err != nil {
-		return CompositeInfo{}, fmt.Errorf("%w: audio: %w", ingest.ErrInvalid, err)
+		return CompositeInfo{}, settingsError("audio", err)
 	}
 	outputs, err := s.prepareOutputs(req.ID, req.Outputs)
 	if err != nil {
@@ -440,16 +440,16 @@ func (s *Server) startComposite(m *roomMedia, req compositeRequest) (CompositeIn
 		rel := filepath.Join(dir, fmt.Sprintf("composite_%d_%dx%d%s", i, v.Width, v.Height, encode.Extension(format)))
 		enc := &EncodingInfo{Path: rel, Format: format, Video: v, Audio: audio, State: ingest.FileRecording}
 		rec.info.Encodings = append(rec.info.Encodings, enc)
-		if err := s.startEncoding(m, enc, name, reg); err != nil {
+		at := encodingPath(req.Video != nil, i)
+		if err := s.startEncoding(m, enc, name, reg, at); err != nil {
 			for _, e := range rec.info.Encodings {
 				s.stopEncoding(m, rec, e)
 			}
 			undo()
-			var fe *encode.FieldError
-			if errors.As(err, &fe) || errors.Is(err, encode.ErrNoEncoder) {
-				err = fmt.Errorf("%w: %w", ingest.ErrInvalid, err)
+			if !errors.Is(err, ingest.ErrInvalid) {
+				err = fmt.Errorf("%s: %w", at, err)
 			}
-			return CompositeInfo{}, fmt.Errorf("encodings[%d]: %w", i, err)
+			return CompositeInfo{}, err
 		}
 	}
 	if err := s.startOutputsLocked(m, req.ID, outputs); err != nil {
@@ -476,15 +476,17 @@ func (m *roomMedia) currentLayout() layouts.Spec {
 	return m.layout
 }
 
-// startEncoding links queue ! encoder → muxer → file to the compositor's tees.
-func (s *Server) startEncoding(m *roomMedia, enc *EncodingInfo, name string, reg encode.Registry) error {
+// startEncoding links queue ! encoder → muxer → file to the compositor's
+// tees. at is where the encoding's video settings are in the request, for
+// the errors about them.
+func (s *Server) startEncoding(m *roomMedia, enc *EncodingInfo, name string, reg encode.Registry, at string) error {
 	vchoice, err := encode.Select(enc.Video.Codec, encode.Options{Force: enc.Video.Encoder, Prefer: enc.Video.Prefer}, reg, s.log)
 	if err != nil {
-		return err
+		return settingsError(at, err)
 	}
 	achoice, err := encode.Select(enc.Audio.Codec, encode.Options{}, reg, s.log)
 	if err != nil {
-		return err
+		return settingsError("audio", err)
 	}
 	enc.VideoEncoder, enc.AudioEncoder = vchoice, achoice
 	ch := &encodingChain{}

@@ -100,7 +100,7 @@ func (s *Server) prepareStream(req StreamRequest) (StreamRequest, VideoJSON, Aud
 	}
 	v = defaultVideo(v)
 	if err := (encode.VideoSettings{Codec: v.Codec, Width: v.Width, Height: v.Height, FPS: v.FPS, BitrateKbps: v.BitrateKbps}).Validate(); err != nil {
-		return invalid(fmt.Errorf("video: %w", err))
+		return req, VideoJSON{}, AudioJSON{}, settingsError("video", err)
 	}
 	a := AudioJSON{Codec: acodec}
 	if req.Audio != nil {
@@ -114,7 +114,7 @@ func (s *Server) prepareStream(req StreamRequest) (StreamRequest, VideoJSON, Aud
 	}
 	a = defaultAudio(a, "")
 	if err := (encode.AudioSettings{Codec: a.Codec, BitrateKbps: a.BitrateKbps}).Validate(); err != nil {
-		return invalid(fmt.Errorf("audio: %w", err))
+		return req, VideoJSON{}, AudioJSON{}, settingsError("audio", err)
 	}
 	return req, v, a, nil
 }
@@ -171,18 +171,23 @@ func (s *Server) startStreamLocked(m *roomMedia, req StreamRequest, v VideoJSON,
 	fail := func(err error) (*stream, error) {
 		s.stopStreamLocked(m, st)
 		m.releaseGraphLocked(key)
+		return nil, err
+	}
+	// A bad encoder setting (an unknown or missing forced encoder, no
+	// encoder for the codec) is the request's error; at names the settings.
+	failSettings := func(at string, err error) (*stream, error) {
 		var fe *encode.FieldError
 		if errors.As(err, &fe) || errors.Is(err, encode.ErrNoEncoder) {
-			err = fmt.Errorf("%w: %w", ingest.ErrInvalid, err)
+			err = settingsError(at, err)
 		}
-		return nil, err
+		return fail(err)
 	}
 	var err error
 	if st.vfeed, err = s.acquireVideoFeedLocked(m, v); err != nil {
-		return fail(err)
+		return failSettings("video", err)
 	}
 	if st.afeed, err = s.acquireAudioFeedLocked(m, a, req.Participant); err != nil {
-		return fail(err)
+		return failSettings("audio", err)
 	}
 	st.info.VideoEncoder, st.info.AudioEncoder = st.vfeed.choice, st.afeed.choice
 	venc := st.vfeed.enc
