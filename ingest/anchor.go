@@ -53,3 +53,40 @@ func (a *anchorCheck) observe(ts uint32, now time.Time) (time.Duration, bool) {
 	}
 	return 0, false
 }
+
+// How the compositor's correction follows the stamps once packets flow
+// (latenessFollower): it gives way at once when the stamps turn out to be
+// less late (a re-based jitterbuffer, a slower path), and takes back only
+// what the stamps have shown for latenessRaiseAfter, by at least
+// latenessRaise: each change moves the track in the mix, a jump in its
+// picture and sound, so a sender's jitter must not move it back and forth.
+const (
+	latenessRaise      = 20 * time.Millisecond
+	latenessRaiseAfter = 10 * time.Second
+)
+
+// latenessFollower smooths the estimates of how late a track's stamps are.
+type latenessFollower struct {
+	val      time.Duration
+	set      bool
+	above    time.Time     // since when every estimate was ≥ val + latenessRaise (zero: not)
+	aboveMin time.Duration // the least estimate since then
+}
+
+// follow takes the estimate read at now and returns the lateness to use.
+func (f *latenessFollower) follow(est time.Duration, now time.Time) time.Duration {
+	switch {
+	case !f.set || est < f.val:
+		f.val, f.set, f.above = est, true, time.Time{}
+	case est < f.val+latenessRaise:
+		f.above = time.Time{}
+	case f.above.IsZero():
+		f.above, f.aboveMin = now, est
+	default:
+		f.aboveMin = min(f.aboveMin, est)
+		if now.Sub(f.above) >= latenessRaiseAfter {
+			f.val, f.above = f.aboveMin, time.Time{}
+		}
+	}
+	return f.val
+}

@@ -2,7 +2,9 @@ package ingest
 
 import (
 	"encoding/binary"
+	"math/rand/v2"
 	"net"
+	"slices"
 	"testing"
 	"time"
 
@@ -150,6 +152,47 @@ func TestTimelineLatenessAfterRebase(t *testing.T) {
 	}
 }
 
+// TestTimelineLatenessSteadyUnderJitter: the same late start, then every
+// packet leaves the sender up to 80 ms late (a busy encoder, a jittery
+// path). How late the stamps are, as TimelineLateness reports it, must not
+// follow each packet's delay: the compositor moves the track by it every
+// second, and each move is a jump in the mix.
+func TestTimelineLatenessSteadyUnderJitter(t *testing.T) {
+	r := newTestRoom(t)
+	if _, err := r.AddTrack(TrackInfo{ID: "mic", Participant: "alice", Codec: "opus", SSRC: 4244, PayloadType: 111}); err != nil {
+		t.Fatal(err)
+	}
+	send := opusSender(t, r, 4244)
+	const frame = 20 * time.Millisecond
+	const jitter = 80 * time.Millisecond
+	start := time.Now().Add(-300 * time.Millisecond)
+	rng := rand.New(rand.NewPCG(7, 11))
+	var samples []time.Duration
+	total := int((7 * time.Second) / frame)
+	for n := 0; n < total; n++ {
+		delay := time.Duration(0)
+		if n > 0 && time.Duration(n)*frame > anchorWindow+300*time.Millisecond {
+			delay = time.Duration(rng.Int64N(int64(jitter)))
+		}
+		time.Sleep(time.Until(start.Add(time.Duration(n)*frame + delay)))
+		send(n, uint32(5000+n*960))
+		// Read as the compositor does, from 2 s into the jittery part on.
+		if n%10 == 0 && time.Duration(n)*frame > anchorWindow+2300*time.Millisecond {
+			samples = append(samples, r.TimelineLateness("mic"))
+		}
+	}
+	lo, hi := slices.Min(samples), slices.Max(samples)
+	t.Logf("TimelineLateness over %d reads: %v … %v", len(samples), lo, hi)
+	if hi-lo > 15*time.Millisecond {
+		t.Errorf("TimelineLateness moved by %v with the arrival jitter (%v … %v), want ≤ 15 ms", hi-lo, lo, hi)
+	}
+	// The stamps are ~300 ms late for a packet on time and ~220 ms for the
+	// latest: the track may move earlier by the least of it plus the slack.
+	if lo < 180*time.Millisecond || hi > 300*time.Millisecond {
+		t.Errorf("TimelineLateness %v … %v, want within 180–300 ms", lo, hi)
+	}
+}
+
 // opusSender sends filler Opus RTP packets (seq n, timestamp ts) of ssrc to
 // the room.
 func opusSender(t *testing.T, r *Room, ssrc uint32) func(n int, ts uint32) {
@@ -168,6 +211,35 @@ func opusSender(t *testing.T, r *Room, ssrc uint32) func(n int, ts uint32) {
 		p[12] = 0xfc // an Opus TOC byte (CELT FB 20 ms); the rest is filler
 		if _, err := conn.Write(p); err != nil {
 			t.Fatal(err)
+		}
+	}
+}
+
+func TestLatenessFollower(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	ms := func(v int) time.Duration { return time.Duration(v) * time.Millisecond }
+	steps := []struct {
+		at   time.Duration // since t0
+		est  time.Duration
+		want time.Duration
+	}{
+		{0, ms(200), ms(200)},                // first estimate: taken
+		{time.Second, ms(150), ms(150)},      // less late: at once
+		{2 * time.Second, ms(165), ms(150)},  // within the raise margin: held
+		{3 * time.Second, ms(190), ms(150)},  // above it: held until it lasts
+		{8 * time.Second, ms(180), ms(150)},  //
+		{12 * time.Second, ms(210), ms(150)}, // 9 s above: still held
+		{13 * time.Second, ms(200), ms(180)}, // 10 s above: the least seen meanwhile
+		{14 * time.Second, ms(250), ms(180)}, // a new spell starts
+		{15 * time.Second, ms(185), ms(180)}, // back within the margin: the spell ends
+		{26 * time.Second, ms(260), ms(180)}, // a new spell…
+		{30 * time.Second, ms(100), ms(100)}, // …ended by a drop, taken at once
+		{41 * time.Second, ms(90), ms(90)},   //
+	}
+	var f latenessFollower
+	for i, s := range steps {
+		if got := f.follow(s.est, t0.Add(s.at)); got != s.want {
+			t.Errorf("step %d (at %v, estimate %v): %v, want %v", i, s.at, s.est, got, s.want)
 		}
 	}
 }

@@ -35,8 +35,9 @@ type segment struct {
 	fkuProbe uint64      // upstream force-key-unit watch on the appsrc pad
 	srcPad   *gst.Pad
 
-	anchor   anchorCheck  // read loop only (under the track's lock)
-	lateness atomic.Int64 // how late the timeline's anchor was (ns; anchorCheck)
+	anchor   anchorCheck      // read loop only (under the track's lock)
+	lateness atomic.Int64     // how late the timeline's anchor was (ns; anchorCheck)
+	follower latenessFollower // how late the stamps run since (under the track's lock)
 
 	mu       sync.Mutex
 	branches map[string]*branch // by recording id
@@ -136,7 +137,7 @@ func newSegment(p *gst.Pipeline, index int, cfg segmentConfig) (*segment, error)
 	if err := gst.ElementLinkMany(chain...); err != nil {
 		return nil, fmt.Errorf("segment %s: link: %w", cfg.Name, err)
 	}
-	s.rtpTimes = gstx.WatchRTP(s.jbuf.GetStaticPad("src"))
+	s.rtpTimes = gstx.WatchRTP(s.jbuf.GetStaticPad("sink"), s.jbuf.GetStaticPad("src"))
 	s.srcPad = src.GetStaticPad("src")
 	if cfg.OnKeyframeNeeded != nil {
 		notify := cfg.OnKeyframeNeeded

@@ -7,7 +7,6 @@ import (
 
 	"github.com/go-gst/go-gst/gst"
 
-	"github.com/streamline-media/streamline/internal/gstx"
 )
 
 // EventType says what happened to a track.
@@ -128,29 +127,39 @@ func (t *Track) timelineLatenessLocked() time.Duration {
 		return 0
 	}
 	late := time.Duration(seg.lateness.Load())
-	if late <= 0 || t.lastPkt.IsZero() || time.Since(t.lastPkt) >= 200*time.Millisecond {
+	if late <= 0 {
 		return late
 	}
 	// The jitterbuffer re-bases its timeline on a large jump in the
 	// sender's timestamps, onto that packet's arrival: the stamps are then
 	// no longer late, and moving the track earlier would put its media in
 	// the past (the compositor drops such frames). While packets flow, the
-	// latest stamp says how late the stamps are now: in-order packets leave
-	// the jitterbuffer as they arrive, so it is at most one packet interval
-	// below the lateness.
-	seg.mu.Lock()
-	pts, _, ok := seg.rtpTimes.RTPPair()
-	seg.mu.Unlock()
-	if now := gstx.RunningTime(t.room.pipe); ok && now >= 0 {
-		if ahead := time.Duration(pts-now) + latenessSlack; ahead < late {
-			late = max(ahead, 0)
+	// stamps say how late they are now: in-order packets leave the
+	// jitterbuffer as they arrive, stamped that far after it. The least of
+	// that over the last seconds, not the latest packet's, and through the
+	// follower, so that a sender's arrival jitter (tens of ms from packet
+	// to packet, more for a busy encoder's bursts) does not move the track
+	// in the mix every time it is read: each move is a jump in the mixed
+	// picture and sound. Between packets (DTX, a mute) the last value
+	// holds.
+	if !t.lastPkt.IsZero() && time.Since(t.lastPkt) < 200*time.Millisecond {
+		seg.mu.Lock()
+		ahead, ok := seg.rtpTimes.MinRTPAhead()
+		seg.mu.Unlock()
+		if ok {
+			seg.follower.follow(ahead+latenessSlack, time.Now())
 		}
+	}
+	if seg.follower.set {
+		late = min(late, max(seg.follower.val, 0))
 	}
 	return late
 }
 
-// latenessSlack covers a packet interval (and scheduling) between the latest
-// stamp and now when TimelineLateness checks the stamps still are late.
+// latenessSlack is how far behind the clock TimelineLateness lets the
+// least-ahead packet of the last seconds be once the track is moved: the
+// mixers wait that long for an input (their latency), so its frame is
+// still shown.
 const latenessSlack = 50 * time.Millisecond
 
 // SenderClockOffset is, for the latest media of a track, the sender's

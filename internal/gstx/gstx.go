@@ -33,7 +33,29 @@ typedef struct {
 	guint64 bytes;
 	gint64 rtp_pts;     // PTS of the last RTP buffer seen (rtp probes only)
 	guint32 rtp_ts;     // its RTP timestamp
+	// How far after its arrival each RTP buffer is stamped (rtp probes
+	// with an arrivals probe only): the least over the current window of
+	// SL_AHEAD_WINDOW ns and over the one before it (G_MAXINT64: none).
+	gint64 ahead_min, ahead_prev_min, ahead_window_start, ahead_first;
+	struct SlArrivals *arr;
 } SlTimes;
+
+// SlArrivals keeps the arrival stamp (appsrc do-timestamp) of the latest
+// packets going into a jitterbuffer, by sequence number, for its output
+// side: one thread writes a slot, another reads it long after (a slot is
+// rewritten only SL_ARRIVALS packets later).
+#define SL_ARRIVALS 1024
+typedef struct SlArrivals {
+	gint64 key[SL_ARRIVALS]; // seqnum + 1, 0: empty
+	gint64 pts[SL_ARRIVALS];
+} SlArrivals;
+
+#define SL_AHEAD_WINDOW (2 * GST_SECOND)
+// SL_AHEAD_SKIP: the first packets of a stream are stamped from the first
+// one's arrival, a start-up burst among them (see ingest's anchorCheck,
+// which measures those seconds): they say nothing of how late the stamps
+// run afterwards.
+#define SL_AHEAD_SKIP (2 * GST_SECOND)
 
 static SlTimes *sl_times_new(void) {
 	SlTimes *t = g_new0(SlTimes, 1);
@@ -41,7 +63,60 @@ static SlTimes *sl_times_new(void) {
 	t->last_pts = -1;
 	t->last_dur = -1;
 	t->rtp_pts = -1;
+	t->ahead_min = t->ahead_prev_min = G_MAXINT64;
+	t->ahead_window_start = t->ahead_first = -1;
 	return t;
+}
+
+static void sl_times_free(SlTimes *t) {
+	g_free(t->arr);
+	g_free(t);
+}
+
+static guint16 sl_rtp_seq(GstBuffer *b, guint32 *ts) {
+	guint8 hdr[8];
+	if (gst_buffer_extract(b, 0, hdr, 8) != 8) return 0;
+	if (ts != NULL) *ts = ((guint32)hdr[4] << 24) | ((guint32)hdr[5] << 16) | ((guint32)hdr[6] << 8) | hdr[7];
+	return ((guint16)hdr[2] << 8) | hdr[3];
+}
+
+// sl_arrival_probe (on the jitterbuffer's sink pad) notes each packet's
+// arrival stamp under its sequence number.
+static GstPadProbeReturn sl_arrival_probe(GstPad *pad, GstPadProbeInfo *info, gpointer user) {
+	SlArrivals *a = user;
+	GstBuffer *b = GST_PAD_PROBE_INFO_BUFFER(info);
+	if (b == NULL || !GST_BUFFER_PTS_IS_VALID(b) || gst_buffer_get_size(b) < 12) return GST_PAD_PROBE_OK;
+	guint16 seq = sl_rtp_seq(b, NULL);
+	guint i = seq % SL_ARRIVALS;
+	__atomic_store_n(&a->key[i], 0, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&a->pts[i], (gint64)GST_BUFFER_PTS(b), __ATOMIC_SEQ_CST);
+	__atomic_store_n(&a->key[i], (gint64)seq + 1, __ATOMIC_SEQ_CST);
+	return GST_PAD_PROBE_OK;
+}
+
+// sl_note_ahead adds how far after its arrival an output packet is stamped
+// to the windowed minimum. Only the output's streaming thread writes;
+// readers load the two minima (a torn pair only mixes neighbouring
+// windows). The time a packet waited in the jitterbuffer (for a lost one)
+// does not count: its stamp is compared with its arrival, not with now.
+static void sl_note_ahead(SlTimes *t, guint16 seq, gint64 pts) {
+	SlArrivals *a = t->arr;
+	if (a == NULL) return;
+	guint i = seq % SL_ARRIVALS;
+	if (__atomic_load_n(&a->key[i], __ATOMIC_SEQ_CST) != (gint64)seq + 1) return;
+	gint64 arrival = __atomic_load_n(&a->pts[i], __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&a->key[i], __ATOMIC_SEQ_CST) != (gint64)seq + 1) return;
+	if (t->ahead_first < 0) t->ahead_first = arrival;
+	if (arrival - t->ahead_first < SL_AHEAD_SKIP) return;
+	gint64 ahead = pts - arrival;
+	if (t->ahead_window_start < 0 || arrival - t->ahead_window_start >= SL_AHEAD_WINDOW) {
+		gboolean adjacent = t->ahead_window_start >= 0 && arrival - t->ahead_window_start < 2 * SL_AHEAD_WINDOW;
+		__atomic_store_n(&t->ahead_prev_min, adjacent ? t->ahead_min : G_MAXINT64, __ATOMIC_SEQ_CST);
+		__atomic_store_n(&t->ahead_min, ahead, __ATOMIC_SEQ_CST);
+		t->ahead_window_start = arrival;
+	} else if (ahead < t->ahead_min) {
+		__atomic_store_n(&t->ahead_min, ahead, __ATOMIC_SEQ_CST);
+	}
 }
 
 static GstPadProbeReturn sl_times_probe(GstPad *pad, GstPadProbeInfo *info, gpointer user) {
@@ -67,12 +142,13 @@ static GstPadProbeReturn sl_rtp_probe(GstPad *pad, GstPadProbeInfo *info, gpoint
 	SlTimes *t = user;
 	GstBuffer *b = GST_PAD_PROBE_INFO_BUFFER(info);
 	if (b == NULL || !GST_BUFFER_PTS_IS_VALID(b)) return GST_PAD_PROBE_OK;
-	guint8 hdr[8];
-	if (gst_buffer_extract(b, 0, hdr, 8) != 8) return GST_PAD_PROBE_OK;
-	guint32 ts = ((guint32)hdr[4] << 24) | ((guint32)hdr[5] << 16) | ((guint32)hdr[6] << 8) | hdr[7];
+	if (gst_buffer_get_size(b) < 12) return GST_PAD_PROBE_OK;
+	guint32 ts = 0;
+	guint16 seq = sl_rtp_seq(b, &ts);
 	__atomic_store_n(&t->rtp_pts, (gint64)-2, __ATOMIC_SEQ_CST); // writing
 	__atomic_store_n(&t->rtp_ts, ts, __ATOMIC_SEQ_CST);
 	__atomic_store_n(&t->rtp_pts, (gint64)GST_BUFFER_PTS(b), __ATOMIC_SEQ_CST);
+	sl_note_ahead(t, seq, (gint64)GST_BUFFER_PTS(b));
 	return GST_PAD_PROBE_OK;
 }
 
@@ -82,6 +158,11 @@ static gulong sl_add_times_probe(void *pad, SlTimes *t) {
 
 static gulong sl_add_rtp_probe(void *pad, SlTimes *t) {
 	return gst_pad_add_probe(GST_PAD(pad), GST_PAD_PROBE_TYPE_BUFFER, sl_rtp_probe, t, NULL);
+}
+
+static gulong sl_add_arrival_probe(void *pad, SlTimes *t) {
+	t->arr = g_new0(SlArrivals, 1);
+	return gst_pad_add_probe(GST_PAD(pad), GST_PAD_PROBE_TYPE_BUFFER, sl_arrival_probe, t->arr, NULL);
 }
 
 static gint64 sl_load64(gint64 *p) { return __atomic_load_n(p, __ATOMIC_SEQ_CST); }
@@ -207,6 +288,7 @@ static void sl_remove_probe(void *pad, gulong id) {
 import "C"
 
 import (
+	"math"
 	"runtime"
 	"sync"
 	"time"
@@ -258,7 +340,10 @@ type Times struct {
 	pad *gst.Pad
 	c   *C.SlTimes
 	ids []C.gulong
-	mu  sync.Mutex
+	// in and inID: WatchRTP's arrivals probe, on the jitterbuffer's input.
+	in   *gst.Pad
+	inID C.gulong
+	mu   sync.Mutex
 }
 
 // NoTime is returned for timestamps that have not been seen yet.
@@ -275,11 +360,17 @@ func WatchTimes(pad *gst.Pad) *Times {
 	return t
 }
 
-// WatchRTP attaches a probe to a pad carrying RTP buffers that records the PTS
-// and RTP timestamp of the latest buffer (see RTPPair).
-func WatchRTP(pad *gst.Pad) *Times {
-	t := newTimes(pad)
-	t.ids = append(t.ids, C.sl_add_rtp_probe(pad.Unsafe(), t.c))
+// WatchRTP attaches a probe to a jitterbuffer's output pad that records the
+// PTS and RTP timestamp of the latest buffer (see RTPPair) and, with in, the
+// jitterbuffer's input pad (its buffers stamped with their arrival), how
+// far after their arrival the packets are stamped (see MinRTPAhead).
+func WatchRTP(in, out *gst.Pad) *Times {
+	t := newTimes(out)
+	if in != nil {
+		t.in = in
+		t.inID = C.sl_add_arrival_probe(in.Unsafe(), t.c)
+	}
+	t.ids = append(t.ids, C.sl_add_rtp_probe(out.Unsafe(), t.c))
 	return t
 }
 
@@ -337,6 +428,22 @@ func (t *Times) Bytes() uint64 {
 	return uint64(t.read(0, func(c *C.SlTimes) int64 { return int64(C.sl_loadu64(&c.bytes)) }))
 }
 
+// MinRTPAhead is the least amount by which the RTP buffers that left the
+// jitterbuffer over the last two to four seconds (not counting its first
+// two) were stamped after their arrival (negative: before it); ok is false
+// without such buffers. Unlike the latest buffer's, it does not move with
+// each packet's arrival jitter, nor with the time packets wait in the
+// jitterbuffer for a lost one.
+func (t *Times) MinRTPAhead() (ahead time.Duration, ok bool) {
+	v := t.read(math.MaxInt64, func(c *C.SlTimes) int64 {
+		return min(int64(C.sl_load64(&c.ahead_min)), int64(C.sl_load64(&c.ahead_prev_min)))
+	})
+	if v == math.MaxInt64 {
+		return 0, false
+	}
+	return time.Duration(v), true
+}
+
 // RTPPair returns the PTS and RTP timestamp of the latest RTP buffer seen by
 // a WatchRTP probe; ok is false before the first one.
 func (t *Times) RTPPair() (pts int64, rtpTS uint32, ok bool) {
@@ -369,6 +476,11 @@ func (t *Times) Remove() {
 	}
 	t.ids = nil
 	runtime.KeepAlive(t.pad)
+	if t.in != nil && t.inID != 0 {
+		C.sl_remove_probe(t.in.Unsafe(), t.inID)
+		t.inID = 0
+		runtime.KeepAlive(t.in)
+	}
 }
 
 // Free releases the counters; the probes must have been removed, or the pad
@@ -378,7 +490,7 @@ func (t *Times) Free() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.c != nil {
-		C.g_free(C.gpointer(unsafe.Pointer(t.c)))
+		C.sl_times_free(t.c)
 		t.c = nil
 	}
 }

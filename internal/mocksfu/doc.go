@@ -45,9 +45,10 @@
 // keyframe.
 //
 // RTCP: every ~1 s per track a compound SR + SDES (one CNAME per participant
-// stay). The SR maps NTP to RTP time from the send times of the packets
-// actually sent; its packet/octet counts include packets later dropped by
-// the loss impairment (the "network" is behind the SFU).
+// stay). The SR maps NTP to RTP time from the capture times of the media
+// (the live source's timestamps, as a browser's SR does); its packet/octet
+// counts include packets later dropped by the loss impairment (the
+// "network" is behind the SFU).
 //
 // Impairments (per participant or global) apply to RTP only: random loss,
 // reordering (a packet is held behind the next 1-2 packets of its track),

@@ -123,12 +123,19 @@ type senderPipeline struct {
 
 	mu      sync.Mutex // guards stopped and element access from other goroutines
 	stopped bool
+
+	// The pipeline's clock and base time, read at the first packet (the
+	// pipeline is playing by then), for capture times.
+	clockOnce sync.Once
+	clock     *gst.Clock
+	baseTime  gst.ClockTime
 }
 
 // newSenderPipeline builds the pipeline (state NULL). onPacket receives each
-// RTP packet as a fresh Go slice; it runs on a GStreamer streaming thread and
+// RTP packet as a fresh Go slice with the wall-clock time its media was
+// captured (zero if unknown); it runs on a GStreamer streaming thread and
 // must not block.
-func newSenderPipeline(spec pipeSpec, onPacket func([]byte)) (*senderPipeline, error) {
+func newSenderPipeline(spec pipeSpec, onPacket func(b []byte, captured time.Time)) (*senderPipeline, error) {
 	initGStreamer()
 	desc, err := spec.launch()
 	if err != nil {
@@ -168,8 +175,8 @@ func newSenderPipeline(spec pipeSpec, onPacket func([]byte)) (*senderPipeline, e
 	}
 	p.sink.SetCallbacks(&app.SinkCallbacks{
 		NewSampleFunc: func(s *app.Sink) gst.FlowReturn {
-			if b := pullPacket(s); len(b) > 0 {
-				onPacket(b)
+			if b, pts := pullPacket(s); len(b) > 0 {
+				onPacket(b, p.captureTime(pts))
 			}
 			return gst.FlowOK
 		},
@@ -182,20 +189,41 @@ func newSenderPipeline(spec pipeSpec, onPacket func([]byte)) (*senderPipeline, e
 // (GSTREAMER.md pitfall 2): both wrappers own exactly one reference (the
 // sample by transfer-full, the buffer wrapper took its own ref), so dropping
 // the finalizer and unreffing once is balanced, and nothing is used afterwards.
-func pullPacket(s *app.Sink) []byte {
+func pullPacket(s *app.Sink) (data []byte, pts gst.ClockTime) {
 	smp := s.PullSample()
 	if smp == nil {
-		return nil
+		return nil, gst.ClockTimeNone
 	}
-	var data []byte
+	pts = gst.ClockTimeNone
 	if buf := smp.GetBuffer(); buf != nil {
 		data = buf.Bytes() // map, copy (C.GoBytes), unmap
+		pts = buf.PresentationTimestamp()
 		runtime.SetFinalizer(buf, nil)
 		buf.Unref()
 	}
 	runtime.SetFinalizer(smp, nil)
 	smp.Unref()
-	return data
+	return data, pts
+}
+
+// captureTime is the wall-clock time at which the media of a packet stamped
+// pts was captured: the live source stamps its buffers with the pipeline's
+// running time at capture, and the payloader keeps that stamp. Zero if
+// unknown.
+func (p *senderPipeline) captureTime(pts gst.ClockTime) time.Time {
+	if pts == gst.ClockTimeNone {
+		return time.Time{}
+	}
+	p.clockOnce.Do(func() {
+		p.clock = p.pipeline.GetPipelineClock()
+		p.baseTime = p.pipeline.GetBaseTime()
+	})
+	if p.clock == nil {
+		return time.Time{}
+	}
+	now := time.Now()
+	running := time.Duration(int64(p.clock.GetTime()) - int64(p.baseTime))
+	return now.Add(time.Duration(pts) - running)
 }
 
 // pollBus pops pending messages without blocking (no GLib main loop, no

@@ -76,8 +76,9 @@ type queuedPkt struct {
 }
 
 type inPkt struct {
-	t *track
-	b []byte
+	t        *track
+	b        []byte
+	captured time.Time // when its media was captured (zero: unknown)
 }
 
 // session is one stay of a participant: one UDP socket, its tracks, their
@@ -188,13 +189,13 @@ func newSession(sfu *SFU, p *participant, stay int) (*session, error) {
 			spec.dtx = sfu.cfg.DTX
 		}
 		spec.pt = t.pt
-		pipe, err := newSenderPipeline(spec, func(b []byte) {
+		pipe, err := newSenderPipeline(spec, func(b []byte, captured time.Time) {
 			// Streaming thread: never block.
 			if s.closing.Load() {
 				return
 			}
 			select {
-			case s.in <- inPkt{t: t, b: b}:
+			case s.in <- inPkt{t: t, b: b, captured: captured}:
 			default:
 				t.c.queueDrops.Add(1)
 			}
@@ -498,16 +499,23 @@ func (s *session) forward(p inPkt) {
 	t.srPackets++
 	t.srOctets += uint32(f.payloadLen)
 
-	// NTP<->RTP mapping: each new timestamp gives an estimate of "send time
-	// minus media time"; the smallest one over the last ~2 s is the one with
-	// the least encoder/scheduling delay.
+	// NTP<->RTP mapping, as a browser's: the media's capture time minus its
+	// media time, the same for every packet. Without a capture time, each
+	// packet's send time gives an estimate, and the smallest over the last
+	// ~2 s is the one with the least encoder/scheduling delay; but a busy
+	// encoder's delay moves from one window to the next, and the receiver
+	// would see the sender's clock jump by as much.
 	if !t.haveTS {
 		t.extTS, t.haveTS = int64(f.ts), true
 	} else {
 		t.extTS += int64(int32(f.ts - t.lastTS)) // unwraps the 32-bit timestamp
 	}
 	t.lastTS = f.ts
-	if off := int64(s.now.Sub(s.t0)) - mediaNanos(t.extTS, t.clock); !t.offValid[0] || off < t.offMin[0] {
+	at := s.now
+	if !p.captured.IsZero() {
+		at = p.captured
+	}
+	if off := int64(at.Sub(s.t0)) - mediaNanos(t.extTS, t.clock); !t.offValid[0] || off < t.offMin[0] {
 		t.offMin[0], t.offValid[0] = off, true
 	}
 
