@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/go-gst/go-gst/gst"
-
 )
 
 // EventType says what happened to a track.
