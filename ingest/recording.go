@@ -89,7 +89,11 @@ type RecordingInfo struct {
 
 // Recording is a raw-track recording of a room: one branch per track segment.
 type Recording struct {
-	mu      sync.Mutex
+	mu sync.Mutex
+	// writeMu orders the manifest's rewrites: several goroutines rewrite it
+	// (the read loop on a new file, the control API, the room's stop), and
+	// two writing the same temporary file at once leave a mix of both.
+	writeMu sync.Mutex
 	info    RecordingInfo
 	startRT int64 // room running time at start
 	dataDir string
@@ -160,6 +164,8 @@ func partsDirFor(dir, mode string) string {
 
 // writeManifest atomically rewrites manifest.json next to the files.
 func (r *Recording) writeManifest() error {
+	r.writeMu.Lock()
+	defer r.writeMu.Unlock()
 	r.mu.Lock()
 	info := r.infoLocked()
 	r.mu.Unlock()
