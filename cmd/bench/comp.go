@@ -1225,7 +1225,7 @@ func (cb *compBench) memorySummary(res *compResults) string {
 	if worst < 0 {
 		return ""
 	}
-	return fmt.Sprintf("peak memory per room (MiB, medians): %s; worst run %.0f (target ≤%d: %s)",
+	return fmt.Sprintf("peak memory per room (MiB, medians): %s; worst run %.1f (target ≤%d: %s)",
 		strings.Join(each, ", "), worst, targetMiBPerRm, verdict(worst <= targetMiBPerRm))
 }
 

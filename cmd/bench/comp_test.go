@@ -356,13 +356,18 @@ func TestMemorySummaryPerSize(t *testing.T) {
 		Capacity: []*capResult{{Rooms: 1, Runs: []*compRun{run(1, 145, 20)}}, {Rooms: 3, Runs: []*compRun{run(3, 290, 20)}}},
 	}
 	got := cb.memorySummary(res)
-	want := "peak memory per room (MiB, medians): N=4 122, N=9 140, 1 room of 4 125, 3 rooms of 4 90; worst run 140 (target ≤150: met)"
+	want := "peak memory per room (MiB, medians): N=4 122, N=9 140, 1 room of 4 125, 3 rooms of 4 90; worst run 140.0 (target ≤150: met)"
 	if got != want {
 		t.Fatalf("summary\n got %q\nwant %q", got, want)
 	}
 	res.Sizes[1].Runs = append(res.Sizes[1].Runs, run(1, 180, 20))
-	if got := cb.memorySummary(res); !strings.Contains(got, "worst run 160 (target ≤150: NOT met)") || !strings.Contains(got, "N=9 150") {
+	if got := cb.memorySummary(res); !strings.Contains(got, "worst run 160.0 (target ≤150: NOT met)") || !strings.Contains(got, "N=9 150") {
 		t.Fatalf("a run over the target: %q", got)
+	}
+	// Just over the target: the figure shows it (a rounded "150" read "NOT met").
+	res.Sizes[1].Runs = []*compRun{{Rooms: 1, PeakRSS: 170*mib + 300<<10, IdleRSS: 20 * mib}}
+	if got := cb.memorySummary(res); !strings.Contains(got, "worst run 150.3 (target ≤150: NOT met)") {
+		t.Fatalf("just over the target: %q", got)
 	}
 	if got := cb.memorySummary(&compResults{Sizes: []*sizeResult{{Size: 4, Runs: []*compRun{{Rooms: 1}}}}}); got != "" {
 		t.Fatalf("nothing measured: %q", got)
