@@ -81,11 +81,7 @@ func TestAnchorCheck(t *testing.T) {
 // must report what it really did (the compositor moves the track back by
 // it); a sender on time gets none (TestAnchorCheck).
 func TestTimelineLatenessMeasuresALateFirstPacket(t *testing.T) {
-	r := newTestRoom(t) // 100 ms jitterbuffer
-	if _, err := r.AddTrack(TrackInfo{ID: "mic", Participant: "alice", Codec: "opus", SSRC: 4242, PayloadType: 111}); err != nil {
-		t.Fatal(err)
-	}
-	send := opusSender(t, r, 4242)
+	r, send := micRoom(t, 4242) // 100 ms jitterbuffer
 	const frame = 20 * time.Millisecond
 	const lateBy = 300 * time.Millisecond
 	start := time.Now().Add(-lateBy) // capture of packet 0
@@ -124,11 +120,7 @@ func TestTimelineLatenessMeasuresALateFirstPacket(t *testing.T) {
 // being late, and TimelineLateness must follow: moving the track earlier by
 // the old lateness would put its media in the past.
 func TestTimelineLatenessAfterRebase(t *testing.T) {
-	r := newTestRoom(t)
-	if _, err := r.AddTrack(TrackInfo{ID: "mic", Participant: "alice", Codec: "opus", SSRC: 4243, PayloadType: 111}); err != nil {
-		t.Fatal(err)
-	}
-	send := opusSender(t, r, 4243)
+	r, send := micRoom(t, 4243)
 	const frame = 20 * time.Millisecond
 	start := time.Now().Add(-300 * time.Millisecond)
 	const before, after = 150, 75 // 3 s late-anchored, then 1.5 s after the jump
@@ -158,11 +150,7 @@ func TestTimelineLatenessAfterRebase(t *testing.T) {
 // follow each packet's delay: the compositor moves the track by it every
 // second, and each move is a jump in the mix.
 func TestTimelineLatenessSteadyUnderJitter(t *testing.T) {
-	r := newTestRoom(t)
-	if _, err := r.AddTrack(TrackInfo{ID: "mic", Participant: "alice", Codec: "opus", SSRC: 4244, PayloadType: 111}); err != nil {
-		t.Fatal(err)
-	}
-	send := opusSender(t, r, 4244)
+	r, send := micRoom(t, 4244)
 	const frame = 20 * time.Millisecond
 	const jitter = 80 * time.Millisecond
 	start := time.Now().Add(-300 * time.Millisecond)
@@ -191,6 +179,17 @@ func TestTimelineLatenessSteadyUnderJitter(t *testing.T) {
 	if lo < 180*time.Millisecond || hi > 300*time.Millisecond {
 		t.Errorf("TimelineLateness %v … %v, want within 180–300 ms", lo, hi)
 	}
+}
+
+// micRoom is a test room with alice's Opus track "mic" of ssrc registered,
+// and the sender of its packets (see opusSender).
+func micRoom(t *testing.T, ssrc uint32) (*Room, func(n int, ts uint32)) {
+	t.Helper()
+	r := newTestRoom(t)
+	if _, err := r.AddTrack(TrackInfo{ID: "mic", Participant: "alice", Codec: "opus", SSRC: ssrc, PayloadType: 111}); err != nil {
+		t.Fatal(err)
+	}
+	return r, opusSender(t, r, ssrc)
 }
 
 // opusSender sends filler Opus RTP packets (seq n, timestamp ts) of ssrc to
