@@ -723,17 +723,7 @@ func (s *Server) writeCompositeManifest(rec *compositeRec) {
 	rec.writeMu.Lock()
 	defer rec.writeMu.Unlock()
 	info := rec.snapshot()
-	data, err := json.MarshalIndent(info, "", "  ")
-	if err != nil {
-		return
-	}
-	path := filepath.Join(s.cfg.DataDir, info.Manifest)
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err == nil {
-		tmp := path + ".tmp"
-		if os.WriteFile(tmp, append(data, '\n'), 0o644) == nil {
-			_ = os.Rename(tmp, path)
-		}
-	}
+	_ = ingest.WriteJSONAtomic(filepath.Join(s.cfg.DataDir, info.Manifest), info)
 }
 
 var errNoComposite = errors.New("no such composite recording")

@@ -61,15 +61,7 @@ func failManifest(path string) (bool, error) {
 			}
 		}
 	}
-	out, err := json.MarshalIndent(m, "", "  ")
-	if err != nil {
-		return false, err
-	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, append(out, '\n'), 0o644); err != nil {
-		return false, err
-	}
-	return true, os.Rename(tmp, path)
+	return true, ingest.WriteJSONAtomic(path, m)
 }
 
 // failDeadRooms marks rooms whose node is gone as failed, once across the

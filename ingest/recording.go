@@ -169,10 +169,13 @@ func (r *Recording) writeManifest() error {
 	r.mu.Lock()
 	info := r.infoLocked()
 	r.mu.Unlock()
-	return writeJSONAtomic(filepath.Join(r.dataDir, info.Manifest), info)
+	return WriteJSONAtomic(filepath.Join(r.dataDir, info.Manifest), info)
 }
 
-func writeJSONAtomic(path string, v any) error {
+// WriteJSONAtomic writes v as indented JSON to path through a temporary file
+// renamed over it, so readers see the old file or the new one, never a part.
+// Callers writing one path from several goroutines serialize their calls.
+func WriteJSONAtomic(path string, v any) error {
 	data, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", filepath.Base(path), err)
