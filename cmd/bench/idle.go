@@ -34,8 +34,7 @@ func machineLine() string {
 // idlePolicy describes how the CPUs idle: the cpuidle driver and, for the
 // KVM guest's haltpoll driver, how long it polls before halting.
 func idlePolicy(driverFile, pollFile string) string {
-	b, err := os.ReadFile(driverFile)
-	driver := strings.TrimSpace(string(b))
+	driver, err := cpuidleDriver(driverFile)
 	if err != nil || driver == "" || driver == "none" {
 		return "no cpuidle driver"
 	}
@@ -50,6 +49,11 @@ func idlePolicy(driverFile, pollFile string) string {
 		return "cpuidle haltpoll, halts at once (guest_halt_poll_ns=0)"
 	}
 	return fmt.Sprintf("cpuidle haltpoll, polls up to %s before halting", time.Duration(ns))
+}
+
+func cpuidleDriver(file string) (string, error) {
+	b, err := os.ReadFile(file)
+	return strings.TrimSpace(string(b)), err
 }
 
 func readHaltPoll(file string) (int64, error) {
@@ -67,8 +71,7 @@ func readHaltPoll(file string) (int64, error) {
 // setHaltPoll makes the guest poll up to d before halting an idle CPU and
 // returns the function that puts the previous value back.
 func setHaltPoll(driverFile, pollFile string, d time.Duration) (restore func() error, err error) {
-	b, err := os.ReadFile(driverFile)
-	if driver := strings.TrimSpace(string(b)); err != nil || driver != "haltpoll" {
+	if driver, err := cpuidleDriver(driverFile); err != nil || driver != "haltpoll" {
 		if err == nil {
 			err = fmt.Errorf("the cpuidle driver is %q", driver)
 		}
