@@ -444,9 +444,12 @@ type compRun struct {
 	OtherCPU   float64 `json:"other_cpu_s"`
 	TopOther   string  `json:"top_other,omitempty"`
 	Threads    int     `json:"threads"`
-	IdleRSS    uint64  `json:"idle_rss"`
-	SteadyRSS  uint64  `json:"steady_rss"`
-	PeakRSS    uint64  `json:"peak_rss"`
+	// CPU-seconds by thread group (threads.go) in each window.
+	IdleGroups map[string]float64 `json:"ingest_cpu_by_thread_group,omitempty"`
+	Groups     map[string]float64 `json:"cpu_by_thread_group,omitempty"`
+	IdleRSS    uint64             `json:"idle_rss"`
+	SteadyRSS  uint64             `json:"steady_rss"`
+	PeakRSS    uint64             `json:"peak_rss"`
 
 	Sent        uint64  `json:"sent"`
 	Received    uint64  `json:"received"`
@@ -848,12 +851,13 @@ func (cb *compBench) serverRunOpts(ctx context.Context, kind string, rooms, size
 		return abort(err)
 	}
 	if ingest {
-		s0 := takeSample(pid, lgPid)
+		t0, s0 := threadCPU(pid), takeSample(pid, lgPid)
 		if err := sleepCtx(ctx, idle); err != nil {
 			return abort(err)
 		}
-		s1 := takeSample(pid, lgPid)
+		s1, t1 := takeSample(pid, lgPid), threadCPU(pid)
 		res.IdleS, res.IdleCPU = s1.at.Sub(s0.at).Seconds(), (s1.cpu - s0.cpu).Seconds()
+		res.IdleGroups = groupCPU(t0, t1, s1.cpu-s0.cpu)
 	}
 	body := map[string]any{"id": compRecordingID, "kind": "composite", "format": "mp4",
 		"video": map[string]any{"width": compWidth, "height": compHeight, "fps": compFPS, "codec": "h264", "bitrate_kbps": compVideoKbps},
@@ -872,13 +876,14 @@ func (cb *compBench) serverRunOpts(ctx context.Context, kind string, rooms, size
 	if err := sleepCtx(ctx, time.Until(winStart)); err != nil {
 		return abort(err)
 	}
-	s0 := takeSample(pid, lgPid)
+	t0, s0 := threadCPU(pid), takeSample(pid, lgPid)
 	if profile {
 		res.profile = cb.profileServer(ctx, pid, window, dir)
 	} else if err := sleepCtx(ctx, window); err != nil {
 		return abort(err)
 	}
-	s1 := takeSample(pid, lgPid)
+	s1, t1 := takeSample(pid, lgPid), threadCPU(pid)
+	res.Groups = groupCPU(t0, t1, s1.cpu-s0.cpu)
 	st, _ = readStatus(pid)
 	res.SteadyRSS, res.Threads = st.RSS, st.Threads
 	if loadEnd := lg.start.Add(sendFor); s1.at.After(loadEnd) {
@@ -1114,6 +1119,7 @@ func (cb *compBench) compReport(res *compResults, interrupted bool) {
 	fmt.Fprintln(w, "  pipeline with both mixers' outputs released at their media time, so decoding, mixing and encoding run at a live room's pace;")
 	fmt.Fprintln(w, "  cmp/flr, tot/flr, cmp/ffm, tot/ffm, cmp/gRT: per-run ratios (median); MiB/rm: VmHWM − idle RSS; skips: input frames never shown, summed")
 	fmt.Fprintln(w, "  over the tiles (worst run); freeze: most consecutive output frames showing one input frame (worst run)")
+	threadReport(w, res.Sizes)
 
 	if len(res.Capacity) > 0 {
 		fmt.Fprintln(w)

@@ -1,0 +1,166 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Where a server's CPU goes, by what its threads do. GStreamer names each
+// streaming thread after the pad whose task it runs ("<element>:<pad>", cut
+// by the kernel to 15 bytes), and a thread an element starts itself (x264's
+// slice threads, libvpx's decoding threads) inherits its creator's name, so
+// the element names the server gives its composite graph tell the threads
+// apart.
+
+// Thread groups, in report order. A group that matches the floor's parts
+// says so, so the report can set them side by side.
+const (
+	grpVideoEncode = "video encode (x264 + its threads)"
+	grpVideoDecode = "video decode + scale (tiles)"
+	grpAudioEncode = "audio encode (AAC)"
+	grpAudioDecode = "audio decode (opusdec, convert)"
+	grpMixers      = "mixers (compositor, audiomixer, backgrounds)"
+	grpMux         = "mux + file"
+	grpIngest      = "ingest (jitter buffers, depayloaders)"
+	grpGo          = "Go (RTP reads, API, GC)"
+	grpOther       = "other threads"
+	grpExited      = "threads that ended in the window"
+)
+
+var threadGroups = []string{grpVideoEncode, grpVideoDecode, grpAudioEncode, grpAudioDecode, grpMixers, grpMux,
+	grpIngest, grpGo, grpOther, grpExited}
+
+var (
+	tileThread  = regexp.MustCompile(`-v\d+-(q|ph)`)
+	voiceThread = regexp.MustCompile(`-a\d+-q`)
+)
+
+// threadGroup names the group of a server thread from its name.
+func threadGroup(name string) string {
+	switch {
+	case strings.Contains(name, "-vq:"):
+		return grpVideoEncode
+	case strings.Contains(name, "-aq:"):
+		return grpAudioEncode
+	case tileThread.MatchString(name):
+		return grpVideoDecode
+	case voiceThread.MatchString(name):
+		return grpAudioDecode
+	case strings.Contains(name, "-mux"):
+		return grpMux
+	case strings.Contains(name, "-video:") || strings.Contains(name, "-audio:") || strings.Contains(name, "-bg") ||
+		strings.Contains(name, "-silence") || strings.Contains(name, "-silq"):
+		return grpMixers
+	case strings.HasPrefix(name, "trk-"):
+		return grpIngest
+	case name == "streamline":
+		return grpGo
+	}
+	return grpOther
+}
+
+// threadCPU reads the CPU time of each live thread of pid.
+func threadCPU(pid int) map[int]procStat {
+	dir := fmt.Sprintf("/proc/%d/task", pid)
+	ents, _ := os.ReadDir(dir)
+	out := make(map[int]procStat, len(ents))
+	for _, e := range ents {
+		tid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(dir, e.Name(), "stat"))
+		if err != nil {
+			continue // ended since the listing
+		}
+		if st, err := parseStat(b); err == nil {
+			out[tid] = st
+		}
+	}
+	return out
+}
+
+// groupCPU splits the CPU the process used between two snapshots (process
+// total procDelta) by thread group, in seconds. A thread started in between
+// counts whole; what threads that ended in between used is the remainder.
+func groupCPU(before, after map[int]procStat, procDelta time.Duration) map[string]float64 {
+	out := map[string]float64{}
+	var sum time.Duration
+	for tid, a := range after {
+		d := a.CPU - before[tid].CPU
+		if b, ok := before[tid]; ok && b.Name != a.Name {
+			d = a.CPU // the id was reused
+		}
+		out[threadGroup(a.Name)] += d.Seconds()
+		sum += d
+	}
+	if rest := procDelta - sum; rest > 0 {
+		out[grpExited] += rest.Seconds()
+	}
+	return out
+}
+
+// threadReport prints, per room size, the median cores of each thread group
+// in the composite window and in the ingest window, beside the floor's parts.
+func threadReport(w io.Writer, sizes []*sizeResult) {
+	have := false
+	for _, s := range sizes {
+		for _, r := range s.Runs {
+			have = have || len(r.Groups) > 0
+		}
+	}
+	if !have {
+		return
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "where the server's CPU goes: cores by thread group (median over runs), composite window | ingest window")
+	fmt.Fprintf(w, "%-46s", "")
+	for _, s := range sizes {
+		fmt.Fprintf(w, " %17s", fmt.Sprintf("N=%d", s.Size))
+	}
+	fmt.Fprintln(w)
+	rate := func(g map[string]float64, grp string, secs float64) float64 { return safeDiv(g[grp], secs) }
+	for _, grp := range threadGroups {
+		fmt.Fprintf(w, "%-46s", grp)
+		for _, s := range sizes {
+			c := compMedian(s.Runs, func(r *compRun) float64 { return rate(r.Groups, grp, r.WindowS) }, nil)
+			i := compMedian(s.Runs, func(r *compRun) float64 { return rate(r.IdleGroups, grp, r.IdleS) }, nil)
+			fmt.Fprintf(w, " %8.3f|%-8.3f", c, i)
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintln(w, "  against the floor (composite window − ingest window | the floor's part alone):")
+	parts := []struct {
+		name   string
+		groups []string
+		floor  func(*floorRun) float64
+	}{
+		{"video decode vs floor", []string{grpVideoDecode}, func(f *floorRun) float64 { return f.DecodeCPU }},
+		{"audio path vs floor", []string{grpAudioDecode, grpAudioEncode}, func(f *floorRun) float64 { return f.AudioCPU }},
+		{"video encode vs floor", []string{grpVideoEncode}, func(f *floorRun) float64 { return f.EncodeCPU }},
+	}
+	for _, p := range parts {
+		fmt.Fprintf(w, "  %-44s", p.name)
+		for _, s := range sizes {
+			srv := compMedian(s.Runs, func(r *compRun) float64 {
+				v := 0.0
+				for _, g := range p.groups {
+					v += rate(r.Groups, g, r.WindowS) - rate(r.IdleGroups, g, r.IdleS)
+				}
+				return v
+			}, nil)
+			fl := compMedian(s.Runs, func(r *compRun) float64 { return p.floor(r.Floor) / r.mediaS }, hasFloor)
+			fmt.Fprintf(w, " %8.3f|%-8.3f", srv, fl)
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintln(w, "  groups follow the names GStreamer gives streaming threads (<element>:<pad>) and the server's element names; a thread an")
+	fmt.Fprintln(w, "  element starts (x264 slices, libvpx) inherits its creator's name. The audio mixer is under mixers, so the audio path here")
+	fmt.Fprintln(w, "  leaves it out while the floor's includes it.")
+}
