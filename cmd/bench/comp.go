@@ -857,7 +857,7 @@ func (cb *compBench) serverRunOpts(ctx context.Context, kind string, rooms, size
 		}
 		s1, t1 := takeSample(pid, lgPid), threadCPU(pid)
 		res.IdleS, res.IdleCPU = s1.at.Sub(s0.at).Seconds(), (s1.cpu - s0.cpu).Seconds()
-		res.IdleGroups = groupCPU(t0, t1, s1.cpu-s0.cpu)
+		res.IdleGroups = groupCPU(pid, t0, t1, s1.cpu-s0.cpu)
 	}
 	body := map[string]any{"id": compRecordingID, "kind": "composite", "format": "mp4",
 		"video": map[string]any{"width": compWidth, "height": compHeight, "fps": compFPS, "codec": "h264", "bitrate_kbps": compVideoKbps},
@@ -883,7 +883,7 @@ func (cb *compBench) serverRunOpts(ctx context.Context, kind string, rooms, size
 		return abort(err)
 	}
 	s1, t1 := takeSample(pid, lgPid), threadCPU(pid)
-	res.Groups = groupCPU(t0, t1, s1.cpu-s0.cpu)
+	res.Groups = groupCPU(pid, t0, t1, s1.cpu-s0.cpu)
 	st, _ = readStatus(pid)
 	res.SteadyRSS, res.Threads = st.RSS, st.Threads
 	if loadEnd := lg.start.Add(sendFor); s1.at.After(loadEnd) {

@@ -41,8 +41,9 @@ var (
 	voiceThread = regexp.MustCompile(`-a\d+-q`)
 )
 
-// threadGroup names the group of a server thread from its name.
-func threadGroup(name string) string {
+// threadGroup names the group of a server thread from its name; Go's
+// threads carry the process's own name (exe).
+func threadGroup(name, exe string) string {
 	switch {
 	case strings.Contains(name, "-vq:"):
 		return grpVideoEncode
@@ -59,7 +60,7 @@ func threadGroup(name string) string {
 		return grpMixers
 	case strings.HasPrefix(name, "trk-"):
 		return grpIngest
-	case name == "streamline":
+	case name == exe:
 		return grpGo
 	}
 	return grpOther
@@ -86,18 +87,19 @@ func threadCPU(pid int) map[int]procStat {
 	return out
 }
 
-// groupCPU splits the CPU the process used between two snapshots (process
+// groupCPU splits the CPU process pid used between two snapshots (process
 // total procDelta) by thread group, in seconds. A thread started in between
 // counts whole; what threads that ended in between used is the remainder.
-func groupCPU(before, after map[int]procStat, procDelta time.Duration) map[string]float64 {
+func groupCPU(pid int, before, after map[int]procStat, procDelta time.Duration) map[string]float64 {
 	out := map[string]float64{}
+	exe := after[pid].Name // the main thread's name is the process's
 	var sum time.Duration
 	for tid, a := range after {
 		d := a.CPU - before[tid].CPU
 		if b, ok := before[tid]; ok && b.Name != a.Name {
 			d = a.CPU // the id was reused
 		}
-		out[threadGroup(a.Name)] += d.Seconds()
+		out[threadGroup(a.Name, exe)] += d.Seconds()
 		sum += d
 	}
 	if rest := procDelta - sum; rest > 0 {

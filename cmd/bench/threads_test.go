@@ -26,11 +26,12 @@ func TestThreadGroup(t *testing.T) {
 		"comp_0-mux-mux:": grpMux,
 		"comp_0-mux-vide": grpMux,
 		"trk-2912350499-": grpIngest,
-		"streamline":      grpGo,
-		"pool-streamline": grpOther,
+		"sl-server":       grpGo, // the process's name
+		"pool-sl-server":  grpOther,
+		"streamline":      grpOther,
 		"timer":           grpOther,
 	} {
-		if got := threadGroup(name); got != want {
+		if got := threadGroup(name, "sl-server"); got != want {
 			t.Errorf("threadGroup(%q) = %q, want %q", name, got, want)
 		}
 	}
@@ -48,7 +49,7 @@ func TestGroupCPU(t *testing.T) {
 		4: s("comp-v8-q:src", 70),  // started in the window: all 70 count
 	}
 	// The process used 600 ms: 550 by live threads, the rest by ones that ended.
-	got := groupCPU(before, after, 600*time.Millisecond)
+	got := groupCPU(1, before, after, 600*time.Millisecond)
 	want := map[string]float64{grpGo: 0.05, grpVideoEncode: 0.4, grpAudioDecode: 0.03, grpVideoDecode: 0.07, grpExited: 0.05}
 	for g, v := range want {
 		if math.Abs(got[g]-v) > 1e-9 {
