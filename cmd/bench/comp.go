@@ -28,8 +28,9 @@ package main
 //     the same settings, AAC), non-realtime, CPU per media-second.
 //
 // Every composite file is checked: frame times (ffprobe) over the measured
-// window, and every tile followed frame by frame by its stamps (ffmpeg
-// decodes to luma): input frames skipped, frozen runs, order.
+// window, every tile followed frame by frame by its stamps (ffmpeg
+// decodes to luma): input frames skipped, frozen runs, order; and every
+// participant's tone heard in each 100 ms of the mix (comp_audio.go).
 //
 // Capacity: K rooms of -room-size participants (-rooms), all recording a
 // composite at once; K holds in real time when every room's output has all
@@ -482,6 +483,7 @@ type roomOutput struct {
 	State    string       `json:"state"`
 	LagS     float64      `json:"lag_s"` // how far the output was behind the wall clock at the stop
 	Check    *outputCheck `json:"check"`
+	Audio    *audioCheck  `json:"audio"`
 	Problems []string     `json:"problems,omitempty"`
 }
 
@@ -583,6 +585,23 @@ func (r *compRun) worstOutput() (minFrames, expected, skipped, maxRun int, maxGa
 		maxLag = max(maxLag, o.LagS)
 	}
 	return
+}
+
+// weakestTone is the least amplitude any participant's tone had in a 100 ms
+// block of any output (-1: no audio checked).
+func (r *compRun) weakestTone() float64 {
+	w := -1.0
+	for _, o := range r.Outputs {
+		if o.Audio == nil || o.Audio.Err != "" {
+			continue
+		}
+		for _, a := range o.Audio.MinAmp {
+			if w < 0 || a < w {
+				w = a
+			}
+		}
+	}
+	return w
 }
 
 // ratioRun measures the server, then the floor and ffmpeg, for one room of n.
@@ -990,6 +1009,8 @@ func (cb *compBench) serverRunOpts(ctx context.Context, kind string, rooms, size
 		o.Check = checkOutput(ctx, cb.ffprobe, cb.ffmpeg, o.File, compWidth, compHeight, compFPS, tiles, inputW, inputH,
 			cb.cc.seconds*inputFPS, from, to)
 		o.Problems = append(o.Problems, o.Check.problems(compFPS)...)
+		o.Audio = checkAudio(ctx, cb.ffmpeg, o.File, len(r.parts), from, to)
+		o.Problems = append(o.Problems, o.Audio.problems(r.parts)...)
 		if !lagValid {
 			o.Problems = append(o.Problems, "stopped after the load ended (machine overloaded?): lag not measured")
 		} else if o.Check.DecodeErr == "" {
@@ -1017,8 +1038,8 @@ func (cb *compBench) progressComp(r *compRun) {
 	if r.IdleS > 0 {
 		ingest = fmt.Sprintf(" (ingest alone %.3f)", r.ingestRate())
 	}
-	fmt.Fprintf(cb.log, "%s: server %.3f cores%s, peak RSS %s (%.0f MiB/room), frames %d/%d, max gap %.0f ms, tile skips %d, longest freeze %d, lag %.2fs, loadgen %.2f cores, other processes %.2f cores",
-		label, r.serverRate(), ingest, mib(r.PeakRSS), r.mibPerRoom(), frames, expected, gap, skipped, maxRun, lag,
+	fmt.Fprintf(cb.log, "%s: server %.3f cores%s, peak RSS %s (%.0f MiB/room), frames %d/%d, max gap %.0f ms, tile skips %d, longest freeze %d, weakest tone %.2f, lag %.2fs, loadgen %.2f cores, other processes %.2f cores",
+		label, r.serverRate(), ingest, mib(r.PeakRSS), r.mibPerRoom(), frames, expected, gap, skipped, maxRun, r.weakestTone(), lag,
 		safeDiv(r.LoadgenCPU, r.WindowS), r.otherLoad())
 	if r.TopOther != "" {
 		fmt.Fprintf(cb.log, " (mostly %s)", r.TopOther)

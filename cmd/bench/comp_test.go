@@ -337,6 +337,15 @@ func TestQuickCompositeBench(t *testing.T) {
 			t.Errorf("tile %s: %d input frames shown", tl.Participant, tl.Shown)
 		}
 	}
+	// Both participants' tones were looked for, and heard, in the mix.
+	if a := o.Audio; a == nil || a.Err != "" || a.Blocks < 20 || len(a.Missing) != 2 {
+		t.Fatalf("audio check: %+v", a)
+	}
+	for i, m := range o.Audio.Missing {
+		if 2*m > o.Audio.Blocks {
+			t.Errorf("participant %d's tone missing in %d of %d blocks", i, m, o.Audio.Blocks)
+		}
+	}
 }
 
 // TestMemorySummaryPerSize: the memory figure is given per room size and

@@ -1,0 +1,131 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"math"
+	"os/exec"
+	"path/filepath"
+)
+
+// The audio of a composite is checked the way its video is: each input
+// carries its own tone (renderInput: participant i at inputTone(i)), so the
+// mix must hold every participant's tone in every 100 ms block of the
+// measured window. A run whose mixer dropped or starved a voice is not a
+// clean run, however cheap it was.
+
+// inputTone is participant i's tone in Hz (renderInput).
+func inputTone(i int) float64 { return float64(220 + 55*i) }
+
+const (
+	toneRate  = 48000
+	toneBlock = toneRate / 10 // 100 ms
+	// minToneAmp is the least amplitude (of full scale) a present tone has
+	// in a block. Inputs are 0.3; mixed, Opus and AAC coded, nine of them
+	// clipping together, each still measures ≥ 0.1, while a missing one
+	// reads < 0.01 (the Hann window's leakage from a neighbour 55 Hz away).
+	minToneAmp = 0.05
+	// maxMissingFraction of a participant's blocks may lack its tone.
+	maxMissingFraction = 0.01
+)
+
+// audioCheck is what checkAudio found in the window.
+type audioCheck struct {
+	Blocks  int       `json:"blocks"`
+	Missing []int     `json:"missing_blocks"` // by participant: blocks without its tone
+	MinAmp  []float64 `json:"min_amplitude"`  // by participant: its weakest block
+	Err     string    `json:"error,omitempty"`
+}
+
+// checkAudio decodes the first audio stream of path to mono and looks for
+// the first n participants' tones in each 100 ms block from..to (seconds,
+// in the file's time).
+func checkAudio(ctx context.Context, ffmpeg, path string, n int, from, to float64) *audioCheck {
+	cmd := exec.CommandContext(ctx, ffmpeg, "-v", "error", "-nostdin", "-i", path, "-map", "0:a:0",
+		"-ac", "1", "-ar", fmt.Sprint(toneRate), "-f", "s16le", "-")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return &audioCheck{Err: fmt.Sprintf("decode audio of %s: %v %s", filepath.Base(path), err, bytes.TrimSpace(stderr.Bytes()))}
+	}
+	samples := make([]float64, len(out)/2)
+	for i := range samples {
+		samples[i] = float64(int16(binary.LittleEndian.Uint16(out[2*i:]))) / 32768
+	}
+	freqs := make([]float64, n)
+	for i := range freqs {
+		freqs[i] = inputTone(i)
+	}
+	return findTones(samples, freqs, from, to)
+}
+
+// findTones measures each frequency's amplitude in each whole 100 ms block
+// of samples (mono, toneRate) between from and to seconds.
+func findTones(samples, freqs []float64, from, to float64) *audioCheck {
+	c := &audioCheck{Missing: make([]int, len(freqs)), MinAmp: make([]float64, len(freqs))}
+	for i := range c.MinAmp {
+		c.MinAmp[i] = math.Inf(1)
+	}
+	window := make([]float64, toneBlock)
+	var gain float64
+	for i := range window {
+		window[i] = 0.5 - 0.5*math.Cos(2*math.Pi*float64(i)/float64(toneBlock-1))
+		gain += window[i]
+	}
+	first := max(int(math.Ceil(from*toneRate/toneBlock)), 0)
+	for b := first; (b+1)*toneBlock <= len(samples) && float64((b+1)*toneBlock) <= to*toneRate; b++ {
+		block := samples[b*toneBlock : (b+1)*toneBlock]
+		c.Blocks++
+		for k, f := range freqs {
+			a := toneAmplitude(block, window, gain, f)
+			c.MinAmp[k] = min(c.MinAmp[k], a)
+			if a < minToneAmp {
+				c.Missing[k]++
+			}
+		}
+	}
+	if c.Blocks == 0 {
+		c.Err = fmt.Sprintf("no whole 100 ms block of audio between %.1f and %.1f s (%.1f s decoded)", from, to,
+			float64(len(samples))/toneRate)
+		c.MinAmp = nil
+	}
+	return c
+}
+
+// toneAmplitude is the amplitude of frequency f in block (Goertzel, with
+// the window whose sum is gain).
+func toneAmplitude(block, window []float64, gain, f float64) float64 {
+	coeff := 2 * math.Cos(2*math.Pi*f/toneRate)
+	var s1, s2 float64
+	for i, x := range block {
+		s0 := x*window[i] + coeff*s1 - s2
+		s2, s1 = s1, s0
+	}
+	power := s1*s1 + s2*s2 - coeff*s1*s2
+	return 2 * math.Sqrt(max(power, 0)) / gain
+}
+
+// problems names the participants whose tone is missing from more than
+// maxMissingFraction of the window.
+func (c *audioCheck) problems(parts []string) []string {
+	if c == nil {
+		return nil
+	}
+	if c.Err != "" {
+		return []string{"audio: " + c.Err}
+	}
+	var p []string
+	for i, m := range c.Missing {
+		if float64(m) > maxMissingFraction*float64(c.Blocks) {
+			name := fmt.Sprintf("participant %d", i)
+			if i < len(parts) {
+				name = parts[i]
+			}
+			p = append(p, fmt.Sprintf("audio: %s's tone missing in %d of %d blocks of 100 ms", name, m, c.Blocks))
+		}
+	}
+	return p
+}
