@@ -870,13 +870,13 @@ func (cb *compBench) serverRunOpts(ctx context.Context, kind string, rooms, size
 		return abort(err)
 	}
 	if ingest {
-		t0, s0 := threadCPU(pid), takeSample(pid, lgPid)
+		t0, s0 := snapThreads(pid), takeSample(pid, lgPid)
 		if err := sleepCtx(ctx, idle); err != nil {
 			return abort(err)
 		}
-		s1, t1 := takeSample(pid, lgPid), threadCPU(pid)
+		s1, t1 := takeSample(pid, lgPid), snapThreads(pid)
 		res.IdleS, res.IdleCPU = s1.at.Sub(s0.at).Seconds(), (s1.cpu - s0.cpu).Seconds()
-		res.IdleGroups = groupCPU(pid, t0, t1, s1.cpu-s0.cpu)
+		res.IdleGroups = groupCPU(pid, t0, t1)
 	}
 	body := map[string]any{"id": compRecordingID, "kind": "composite", "format": "mp4",
 		"video": map[string]any{"width": compWidth, "height": compHeight, "fps": compFPS, "codec": "h264", "bitrate_kbps": compVideoKbps},
@@ -895,14 +895,14 @@ func (cb *compBench) serverRunOpts(ctx context.Context, kind string, rooms, size
 	if err := sleepCtx(ctx, time.Until(winStart)); err != nil {
 		return abort(err)
 	}
-	t0, s0 := threadCPU(pid), takeSample(pid, lgPid)
+	t0, s0 := snapThreads(pid), takeSample(pid, lgPid)
 	if profile {
 		res.profile = cb.profileServer(ctx, pid, window, dir)
 	} else if err := sleepCtx(ctx, window); err != nil {
 		return abort(err)
 	}
-	s1, t1 := takeSample(pid, lgPid), threadCPU(pid)
-	res.Groups = groupCPU(pid, t0, t1, s1.cpu-s0.cpu)
+	s1, t1 := takeSample(pid, lgPid), snapThreads(pid)
+	res.Groups = groupCPU(pid, t0, t1)
 	st, _ = readStatus(pid)
 	res.SteadyRSS, res.Threads = st.RSS, st.Threads
 	if loadEnd := lg.start.Add(sendFor); s1.at.After(loadEnd) {

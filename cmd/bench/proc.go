@@ -57,20 +57,25 @@ func parseStat(b []byte) (procStat, error) {
 }
 
 // allProcs reads the stat of every process on the machine.
-func allProcs() map[int]procStat {
-	ents, _ := os.ReadDir("/proc")
+func allProcs() map[int]procStat { return statsIn("/proc") }
+
+// statsIn reads the stat file of every numbered entry of dir (/proc: the
+// processes; /proc/<pid>/task: a process's threads), by number. An entry
+// gone since the listing is left out.
+func statsIn(dir string) map[int]procStat {
+	ents, _ := os.ReadDir(dir)
 	out := make(map[int]procStat, len(ents))
 	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
+		id, err := strconv.Atoi(e.Name())
 		if err != nil {
 			continue
 		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		b, err := os.ReadFile(filepath.Join(dir, e.Name(), "stat"))
 		if err != nil {
 			continue
 		}
 		if st, err := parseStat(b); err == nil {
-			out[pid] = st
+			out[id] = st
 		}
 	}
 	return out

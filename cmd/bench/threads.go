@@ -3,10 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -66,43 +63,35 @@ func threadGroup(name, exe string) string {
 	return grpOther
 }
 
-// threadCPU reads the CPU time of each live thread of pid.
-func threadCPU(pid int) map[int]procStat {
-	dir := fmt.Sprintf("/proc/%d/task", pid)
-	ents, _ := os.ReadDir(dir)
-	out := make(map[int]procStat, len(ents))
-	for _, e := range ents {
-		tid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join(dir, e.Name(), "stat"))
-		if err != nil {
-			continue // ended since the listing
-		}
-		if st, err := parseStat(b); err == nil {
-			out[tid] = st
-		}
-	}
-	return out
+// threadSnapshot is a process's CPU time and each of its live threads',
+// read together.
+type threadSnapshot struct {
+	total   time.Duration
+	threads map[int]procStat
 }
 
-// groupCPU splits the CPU process pid used between two snapshots (process
-// total procDelta) by thread group, in seconds. A thread started in between
-// counts whole; what threads that ended in between used is the remainder.
-func groupCPU(pid int, before, after map[int]procStat, procDelta time.Duration) map[string]float64 {
+// snapThreads reads pid's CPU time and its threads'.
+func snapThreads(pid int) threadSnapshot {
+	total, _ := procCPU(pid)
+	return threadSnapshot{total: total, threads: statsIn(fmt.Sprintf("/proc/%d/task", pid))}
+}
+
+// groupCPU splits the CPU process pid used between two snapshots by thread
+// group, in seconds. A thread started in between counts whole; what threads
+// that ended in between used is the rest of the process's total.
+func groupCPU(pid int, before, after threadSnapshot) map[string]float64 {
 	out := map[string]float64{}
-	exe := after[pid].Name // the main thread's name is the process's
+	exe := after.threads[pid].Name // the main thread's name is the process's
 	var sum time.Duration
-	for tid, a := range after {
-		d := a.CPU - before[tid].CPU
-		if b, ok := before[tid]; ok && b.Name != a.Name {
+	for tid, a := range after.threads {
+		d := a.CPU - before.threads[tid].CPU
+		if b, ok := before.threads[tid]; ok && b.Name != a.Name {
 			d = a.CPU // the id was reused
 		}
 		out[threadGroup(a.Name, exe)] += d.Seconds()
 		sum += d
 	}
-	if rest := procDelta - sum; rest > 0 {
+	if rest := after.total - before.total - sum; rest > 0 {
 		out[grpExited] += rest.Seconds()
 	}
 	return out

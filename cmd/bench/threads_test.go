@@ -49,7 +49,7 @@ func TestGroupCPU(t *testing.T) {
 		4: s("comp-v8-q:src", 70),  // started in the window: all 70 count
 	}
 	// The process used 600 ms: 550 by live threads, the rest by ones that ended.
-	got := groupCPU(1, before, after, 600*time.Millisecond)
+	got := groupCPU(1, threadSnapshot{total: time.Second, threads: before}, threadSnapshot{total: 1600 * time.Millisecond, threads: after})
 	want := map[string]float64{grpGo: 0.05, grpVideoEncode: 0.4, grpAudioDecode: 0.03, grpVideoDecode: 0.07, grpExited: 0.05}
 	for g, v := range want {
 		if math.Abs(got[g]-v) > 1e-9 {
@@ -61,14 +61,18 @@ func TestGroupCPU(t *testing.T) {
 	}
 }
 
-func TestThreadCPUReadsThisProcess(t *testing.T) {
-	th := threadCPU(os.Getpid())
+func TestSnapThreadsReadsThisProcess(t *testing.T) {
+	snap := snapThreads(os.Getpid())
+	th := snap.threads
 	if len(th) == 0 {
 		t.Fatal("no threads read for this process")
 	}
 	for tid, st := range th {
 		if tid <= 0 || st.Name == "" || st.CPU < 0 {
 			t.Errorf("thread %d: %+v", tid, st)
+		}
+		if st.CPU > snap.total+time.Second/clockTicks {
+			t.Errorf("thread %d used %v, more than its process (%v)", tid, st.CPU, snap.total)
 		}
 	}
 }
