@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/go-gst/go-gst/gst"
 )
 
 // newTestRoom opens a room on a free loopback port recording into a temp dir.
@@ -110,4 +112,55 @@ func TestRoomRecordsVP8AndOpusFromGStreamerSenders(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(r.cfg.DataDir, info.Manifest)); err != nil {
 		t.Errorf("manifest: %v", err)
 	}
+}
+
+// A tap's consumer runs on the track's own thread. When it refuses the
+// frames (here a sink that is never started, so every push answers
+// FLUSHING, as a consumer being removed does) the track's recording must go
+// on to the end, and the tap counts what was refused.
+func TestTapConsumerRefusingDoesNotStopTheTrack(t *testing.T) {
+	r := newTestRoom(t)
+	if _, err := r.AddTrack(TrackInfo{ID: "cam", Participant: "alice", Codec: "vp8", SSRC: 1111, PayloadType: 96}); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := r.StartRecording("r1", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tap, err := r.Tap("cam")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopped, err := gst.NewElementWithProperties("fakesink", map[string]any{"sync": false, "async": false})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopped.SetLockedState(true) // stays NULL while the room plays
+	if err := r.Pipeline().Add(stopped); err != nil {
+		t.Fatal(err)
+	}
+	if ret := tap.Pad.Link(stopped.GetStaticPad("sink")); ret != gst.PadLinkOK {
+		t.Fatalf("link tap: %s", ret)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	gstSender(t, ctx, fmt.Sprintf("videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=30/1 ! vp8enc deadline=1 keyframe-max-dist=30 ! rtpvp8pay pt=96 ssrc=1111 ! udpsink host=127.0.0.1 port=%d", r.Addr().Port()))
+	time.Sleep(4 * time.Second)
+	cancel()
+	info, err := r.StopRecording(rec.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(info.Files) != 1 || info.Files[0].State != FileFinal {
+		t.Fatalf("recording = %+v", info)
+	}
+	if _, dur := ffprobe(t, filepath.Join(r.cfg.DataDir, info.Files[0].Path)); dur < 3 {
+		t.Errorf("recording lasts %.2f s, want ~3.5-4: the refusing tap stopped the track", dur)
+	}
+	n, last := tap.Refused()
+	if n < 30 || last != gst.FlowFlushing {
+		t.Errorf("tap refused %d buffers, last %s; want ≥ 30 (3 s at 30 fps), the last FLUSHING", n, last)
+	}
+	tap.Close()
 }

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/go-gst/go-gst/gst"
+
+	"github.com/streamline-media/streamline/internal/gstx"
 )
 
 // EventType says what happened to a track.
@@ -34,15 +36,21 @@ type Event struct {
 // before any recording): another package links its own bin to Pad, in the
 // room's pipeline. Buffers are the encoded frames (VP8, VP9, H.264 AU,
 // Opus); they are timestamped on the room's running time.
+//
+// The consumer runs on the track's streaming thread unless it starts with
+// a queue: it may block that thread (the track's recordings wait; nothing
+// is dropped), but whatever it answers (flushing while it is removed, an
+// error, EOS) never reaches the track, which goes on for everyone else.
 type Tap struct {
 	Pad   *gst.Pad // a src ghost pad of the track's bin
 	Codec Codec
 	Track TrackInfo
 
-	seg     *segment
-	teePad  *gst.Pad
-	once    sync.Once
-	removed bool
+	seg       *segment
+	teePad    *gst.Pad
+	isolation *gstx.Isolation
+	once      sync.Once
+	removed   bool
 }
 
 // Pipeline is the room's pipeline, where taps' consumers live.
@@ -73,12 +81,25 @@ func (r *Room) Tap(id string) (*Tap, error) {
 	}
 	seg.taps++
 	ghost := gst.NewGhostPad(fmt.Sprintf("tap_%d", seg.taps), teePad)
-	if ghost == nil || !ghost.SetActive(true) || !seg.bin.AddPad(ghost.Pad) {
+	if ghost == nil {
 		seg.tee.ReleaseRequestPad(teePad)
 		return nil, fmt.Errorf("track %q: tap ghost pad", id)
 	}
-	return &Tap{Pad: ghost.Pad, Codec: seg.codec, Track: info, seg: seg, teePad: teePad}, nil
+	isolation, err := gstx.Isolate(ghost.Pad)
+	if err != nil {
+		seg.tee.ReleaseRequestPad(teePad)
+		return nil, fmt.Errorf("track %q: tap: %w", id, err)
+	}
+	if !ghost.SetActive(true) || !seg.bin.AddPad(ghost.Pad) {
+		seg.tee.ReleaseRequestPad(teePad)
+		return nil, fmt.Errorf("track %q: tap ghost pad", id)
+	}
+	return &Tap{Pad: ghost.Pad, Codec: seg.codec, Track: info, seg: seg, teePad: teePad, isolation: isolation}, nil
 }
+
+// Refused is how many buffers the tap's consumer answered with anything
+// but OK (the track went on regardless), and the last such answer.
+func (tp *Tap) Refused() (uint64, gst.FlowReturn) { return tp.isolation.Refused() }
 
 // Close unlinks and releases the tap. The consumer must have unlinked or
 // stopped its own bin; Close is idempotent.
