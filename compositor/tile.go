@@ -140,6 +140,17 @@ func latencyQueue(name string) (*gst.Element, error) {
 	return element("queue", name, map[string]any{"max-size-time": uint64(2 * time.Second), "max-size-buffers": uint(0), "max-size-bytes": uint(0)})
 }
 
+// decodesOnTrackThread: a track's decode bin has no queue of its own. The
+// track's streaming thread (its jitterbuffer's) runs the decoder, the
+// scaler and the push into the mixer pad, where it waits only while the
+// pad already holds the mixer's latency of frames. A queue would hand each
+// frame to one more thread, and on these 2-core VMs, whose idle vCPUs halt,
+// every such wake-up costs: without the queues a composite of nine cost
+// 1.00 and 1.10 cores against 1.22 and 1.17 with them (interleaved runs).
+// The tap (ingest.Tap) answers OK to the track whatever the bin answers, so
+// flushing a tile for removal, or a decoder error, never stops the track;
+// a mixer that falls behind makes the track's recordings wait, not drop.
+//
 // videoTile is one video track on the composite: its decode bin on one
 // compositor pad and, only while the tile shows it (muted, stalled, or no
 // frame decoded yet), a placeholder on another pad just below it.
@@ -185,11 +196,8 @@ func newVideoTile(g *Graph, in Input, seq int) (*videoTile, error) {
 	vt := &videoTile{g: g, in: in, seq: seq, muted: in.Muted, phDropAt: -1}
 	name := fmt.Sprintf("%s-v%d", g.cfg.Name, seq)
 	vt.ph = newPlaceholderFor(g, name, layouts.Initials(displayName(in)))
-	q, err := element("queue", name+"-q", map[string]any{"max-size-buffers": uint(60), "max-size-bytes": uint(0), "max-size-time": uint64(0)})
-	if err != nil {
-		return nil, err
-	}
-	q.SetArg("leaky", "downstream")
+	// No queue: the track's own streaming thread decodes and scales its
+	// frames and hands them to the compositor (see decodesOnTrackThread).
 	dec, err := element(in.Decoder, name+"-dec", nil)
 	if err != nil {
 		return nil, err
@@ -217,7 +225,7 @@ func newVideoTile(g *Graph, in Input, seq int) (*videoTile, error) {
 	}
 	vt.label.SetArg("valignment", "bottom")
 	vt.label.SetArg("halignment", "left")
-	if vt.dec, err = chain(name, q, dec, vt.crop, scale, vt.size, vt.label); err != nil {
+	if vt.dec, err = chain(name, dec, vt.crop, scale, vt.size, vt.label); err != nil {
 		return nil, err
 	}
 	vt.eosID = dropEOS(vt.dec.GetStaticPad("sink"))
@@ -440,11 +448,7 @@ func newAudioInput(g *Graph, in Input, seq int) (*audioInput, error) {
 	ai := &audioInput{g: g, in: in, seq: seq, muted: in.Muted}
 	name := fmt.Sprintf("%s-a%d", g.cfg.Name, seq)
 	ai.ph = newPlaceholderFor(g, name, layouts.Initials(displayName(in)))
-	q, err := element("queue", name+"-q", map[string]any{"max-size-buffers": uint(100), "max-size-bytes": uint(0), "max-size-time": uint64(0)})
-	if err != nil {
-		return nil, err
-	}
-	q.SetArg("leaky", "downstream")
+	// No queue, as for video (see decodesOnTrackThread).
 	dec, err := element(in.Decoder, name+"-dec", nil)
 	if err != nil {
 		return nil, err
@@ -457,7 +461,7 @@ func newAudioInput(g *Graph, in Input, seq int) (*audioInput, error) {
 	if err != nil {
 		return nil, err
 	}
-	if ai.bin, ai.tee, err = audioChain(name, q, dec, conv, res); err != nil {
+	if ai.bin, ai.tee, err = audioChain(name, dec, conv, res); err != nil {
 		return nil, err
 	}
 	ai.eosID = dropEOS(ai.bin.GetStaticPad("sink"))

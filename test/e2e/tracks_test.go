@@ -159,3 +159,33 @@ func TestPerParticipantMode(t *testing.T) {
 		}
 	}
 }
+
+// TestCompositeStopLeavesTrackRecordingsGoing: a composite decodes each
+// track on the track's own thread; stopping it (its decode bins flushed and
+// removed mid-stream) must not stop the tracks, whose per-track recording
+// goes on to the senders' end.
+func TestCompositeStopLeavesTrackRecordingsGoing(t *testing.T) {
+	srv := startServer(t)
+	room := srv.createRoom("cstop")
+	srv.addTrack(room.ID, map[string]any{"id": "cam", "participant": "a", "kind": "video", "codec": "vp8", "ssrc": 21, "payload_type": 96})
+	srv.addTrack(room.ID, map[string]any{"id": "mic", "participant": "a", "kind": "audio", "codec": "opus", "ssrc": 22, "payload_type": 111})
+	rec := srv.startRecording(room.ID, nil)
+	cam := vp8Sender(t, room.RTP.Port, 21, 210, "ball") // 7 s
+	mic := opusSender(t, room.RTP.Port, 22, 350)       // 7 s of 20 ms
+	time.Sleep(time.Second)
+	srv.must(201, "POST", "/v1/rooms/cstop/recordings", map[string]any{"id": "c", "kind": "composite"}, nil)
+	time.Sleep(2 * time.Second)
+	srv.must(200, "DELETE", "/v1/rooms/cstop/recordings/c", nil, nil)
+	waitDone(t, cam, 15*time.Second)
+	waitDone(t, mic, 15*time.Second)
+	time.Sleep(300 * time.Millisecond)
+	final := srv.stopRecording(room.ID, rec.ID)
+	if len(final.Files) != 2 {
+		t.Fatalf("files %+v, want the camera's and the microphone's", final.Files)
+	}
+	for _, f := range final.Files {
+		if d := duration(ffprobe(t, filepath.Join(srv.dataDir, f.Path))); !within(d, 7, 0.5) {
+			t.Errorf("track %s recorded %.2f s, want ~7: stopping the composite stopped the track", f.Track, d)
+		}
+	}
+}
