@@ -830,6 +830,7 @@ func (cb *compBench) serverRunOpts(ctx context.Context, kind string, rooms, size
 	res.IdleRSS = st.RSS
 
 	var tracks []loadgenTrack
+	kinds := map[uint32]string{} // for the thread groups
 	for i := range plan {
 		r := &plan[i]
 		var room roomJSON
@@ -847,6 +848,7 @@ func (cb *compBench) serverRunOpts(ctx context.Context, kind string, rooms, size
 			t.Dest = fmt.Sprintf("127.0.0.1:%d", r.Port)
 			t.Group = r.ID + "/" + t.Group // one socket per participant, as an SFU sends
 			tracks = append(tracks, t)
+			kinds[t.SSRC] = t.Kind
 		}
 	}
 	window := time.Duration(cb.cc.seconds) * time.Second
@@ -876,7 +878,7 @@ func (cb *compBench) serverRunOpts(ctx context.Context, kind string, rooms, size
 		}
 		s1, t1 := takeSample(pid, lgPid), snapThreads(pid)
 		res.IdleS, res.IdleCPU = s1.at.Sub(s0.at).Seconds(), (s1.cpu - s0.cpu).Seconds()
-		res.IdleGroups = groupCPU(pid, t0, t1)
+		res.IdleGroups = groupCPU(pid, kinds, t0, t1)
 	}
 	body := map[string]any{"id": compRecordingID, "kind": "composite", "format": "mp4",
 		"video": map[string]any{"width": compWidth, "height": compHeight, "fps": compFPS, "codec": "h264", "bitrate_kbps": compVideoKbps},
@@ -902,7 +904,7 @@ func (cb *compBench) serverRunOpts(ctx context.Context, kind string, rooms, size
 		return abort(err)
 	}
 	s1, t1 := takeSample(pid, lgPid), snapThreads(pid)
-	res.Groups = groupCPU(pid, t0, t1)
+	res.Groups = groupCPU(pid, kinds, t0, t1)
 	st, _ = readStatus(pid)
 	res.SteadyRSS, res.Threads = st.RSS, st.Threads
 	if loadEnd := lg.start.Add(sendFor); s1.at.After(loadEnd) {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -13,34 +14,57 @@ import (
 // by the kernel to 15 bytes), and a thread an element starts itself (x264's
 // slice threads, libvpx's decoding threads) inherits its creator's name, so
 // the element names the server gives its composite graph tell the threads
-// apart.
+// apart. A track's thread ("trk-<ssrc>-…") also decodes the track for the
+// composite (the tiles have no thread of their own), so track threads are
+// grouped by the track's kind, and the composite's decoding is what they
+// cost beyond the ingest window.
 
 // Thread groups, in report order. A group that matches the floor's parts
 // says so, so the report can set them side by side.
 const (
 	grpVideoEncode = "video encode (x264 + its threads)"
-	grpVideoDecode = "video decode + scale (tiles)"
+	grpVideoTracks = "video tracks (ingest; tile decode + scale)"
+	grpVideoDecode = "video tiles' own threads (placeholders)"
+	grpAudioTracks = "audio tracks (ingest; opus decode, convert)"
 	grpAudioEncode = "audio encode (AAC)"
-	grpAudioDecode = "audio decode (opusdec, convert)"
+	grpAudioDecode = "audio inputs' own threads"
 	grpMixers      = "mixers (compositor, audiomixer, backgrounds)"
 	grpMux         = "mux + file"
-	grpIngest      = "ingest (jitter buffers, depayloaders)"
+	grpIngest      = "other tracks' threads"
 	grpGo          = "Go (RTP reads, API, GC)"
 	grpOther       = "other threads"
 	grpExited      = "threads that ended in the window"
 )
 
-var threadGroups = []string{grpVideoEncode, grpVideoDecode, grpAudioEncode, grpAudioDecode, grpMixers, grpMux,
-	grpIngest, grpGo, grpOther, grpExited}
+var threadGroups = []string{grpVideoEncode, grpVideoTracks, grpVideoDecode, grpAudioEncode, grpAudioTracks,
+	grpAudioDecode, grpMixers, grpMux, grpIngest, grpGo, grpOther, grpExited}
 
 var (
 	tileThread  = regexp.MustCompile(`-v\d+-(q|ph)`)
 	voiceThread = regexp.MustCompile(`-a\d+-q`)
+	trackThread = regexp.MustCompile(`^trk-(\d+)-`)
 )
 
-// threadGroup names the group of a server thread from its name; Go's
-// threads carry the process's own name (exe).
-func threadGroup(name, exe string) string {
+// threadNames groups a server's threads: Go's threads carry the process's
+// own name (exe), a track's the track's SSRC (kinds: "audio" or "video").
+type threadNames struct {
+	exe   string
+	kinds map[uint32]string
+}
+
+// group names the group of a server thread from its name.
+func (tn threadNames) group(name string) string {
+	if m := trackThread.FindStringSubmatch(name); m != nil {
+		ssrc, err := strconv.ParseUint(m[1], 10, 32)
+		switch {
+		case err != nil:
+		case tn.kinds[uint32(ssrc)] == "video":
+			return grpVideoTracks
+		case tn.kinds[uint32(ssrc)] == "audio":
+			return grpAudioTracks
+		}
+		return grpIngest
+	}
 	switch {
 	case strings.Contains(name, "-vq:"):
 		return grpVideoEncode
@@ -55,9 +79,7 @@ func threadGroup(name, exe string) string {
 	case strings.Contains(name, "-video:") || strings.Contains(name, "-audio:") || strings.Contains(name, "-bg") ||
 		strings.Contains(name, "-silence") || strings.Contains(name, "-silq"):
 		return grpMixers
-	case strings.HasPrefix(name, "trk-"):
-		return grpIngest
-	case name == exe:
+	case name == tn.exe:
 		return grpGo
 	}
 	return grpOther
@@ -78,17 +100,18 @@ func snapThreads(pid int) threadSnapshot {
 
 // groupCPU splits the CPU process pid used between two snapshots by thread
 // group, in seconds. A thread started in between counts whole; what threads
-// that ended in between used is the rest of the process's total.
-func groupCPU(pid int, before, after threadSnapshot) map[string]float64 {
+// that ended in between used is the rest of the process's total. kinds
+// gives the kind of each track by SSRC.
+func groupCPU(pid int, kinds map[uint32]string, before, after threadSnapshot) map[string]float64 {
 	out := map[string]float64{}
-	exe := after.threads[pid].Name // the main thread's name is the process's
+	tn := threadNames{exe: after.threads[pid].Name, kinds: kinds} // the main thread's name is the process's
 	var sum time.Duration
 	for tid, a := range after.threads {
 		d := a.CPU - before.threads[tid].CPU
 		if b, ok := before.threads[tid]; ok && b.Name != a.Name {
 			d = a.CPU // the id was reused
 		}
-		out[threadGroup(a.Name, exe)] += d.Seconds()
+		out[tn.group(a.Name)] += d.Seconds()
 		sum += d
 	}
 	if rest := after.total - before.total - sum; rest > 0 {
@@ -132,8 +155,8 @@ func threadReport(w io.Writer, sizes []*sizeResult) {
 		groups []string
 		floor  func(*floorRun) float64
 	}{
-		{"video decode vs floor", []string{grpVideoDecode}, func(f *floorRun) float64 { return f.DecodeCPU }},
-		{"audio path vs floor", []string{grpAudioDecode, grpAudioEncode}, func(f *floorRun) float64 { return f.AudioCPU }},
+		{"video decode vs floor", []string{grpVideoTracks, grpVideoDecode}, func(f *floorRun) float64 { return f.DecodeCPU }},
+		{"audio path vs floor", []string{grpAudioTracks, grpAudioDecode, grpAudioEncode}, func(f *floorRun) float64 { return f.AudioCPU }},
 		{"video encode vs floor", []string{grpVideoEncode}, func(f *floorRun) float64 { return f.EncodeCPU }},
 	}
 	for _, p := range parts {
@@ -153,5 +176,6 @@ func threadReport(w io.Writer, sizes []*sizeResult) {
 	}
 	fmt.Fprintln(w, "  groups follow the names GStreamer gives streaming threads (<element>:<pad>) and the server's element names; a thread an")
 	fmt.Fprintln(w, "  element starts (x264 slices, libvpx) inherits its creator's name. The audio mixer is under mixers, so the audio path here")
-	fmt.Fprintln(w, "  leaves it out while the floor's includes it.")
+	fmt.Fprintln(w, "  leaves it out while the floor's includes it. A track's thread also decodes it for the composite: the rows against the floor")
+	fmt.Fprintln(w, "  count what the tracks' threads cost beyond the ingest window (decoding, and waking more often).")
 }

@@ -25,14 +25,18 @@ func TestThreadGroup(t *testing.T) {
 		"comp-bg1-freeze": grpMixers,
 		"comp_0-mux-mux:": grpMux,
 		"comp_0-mux-vide": grpMux,
-		"trk-2912350499-": grpIngest,
-		"sl-server":       grpGo, // the process's name
+		"trk-2912350499-": grpVideoTracks,
+		"trk-17-3-jbuf:s": grpAudioTracks,
+		"trk-99-1-jbuf:s": grpIngest, // a track the bench did not make
+		"trk-9999999999-": grpIngest, // not an SSRC
+		"sl-server":       grpGo,     // the process's name
 		"pool-sl-server":  grpOther,
 		"streamline":      grpOther,
 		"timer":           grpOther,
 	} {
-		if got := threadGroup(name, "sl-server"); got != want {
-			t.Errorf("threadGroup(%q) = %q, want %q", name, got, want)
+		tn := threadNames{exe: "sl-server", kinds: map[uint32]string{2912350499: "video", 17: "audio"}}
+		if got := tn.group(name); got != want {
+			t.Errorf("group(%q) = %q, want %q", name, got, want)
 		}
 	}
 }
@@ -43,14 +47,15 @@ func TestGroupCPU(t *testing.T) {
 	}
 	before := map[int]procStat{1: s("streamline", 100), 2: s("comp_0-vq:src", 500), 3: s("comp-v4-q:src", 50), 9: s("gone", 10)}
 	after := map[int]procStat{
-		1: s("streamline", 150),    // +50
-		2: s("comp_0-vq:src", 900), // +400
-		3: s("comp-a2-q:src", 30),  // id reused by another thread: all 30 count
-		4: s("comp-v8-q:src", 70),  // started in the window: all 70 count
+		1: s("streamline", 150),      // +50
+		2: s("comp_0-vq:src", 900),   // +400
+		3: s("comp-a2-q:src", 30),    // id reused by another thread: all 30 count
+		4: s("comp-v8-q:src", 70),    // started in the window: all 70 count
+		5: s("trk-5-2-jbuf:src", 20), // a video track's thread (started in the window)
 	}
-	// The process used 600 ms: 550 by live threads, the rest by ones that ended.
-	got := groupCPU(1, threadSnapshot{total: time.Second, threads: before}, threadSnapshot{total: 1600 * time.Millisecond, threads: after})
-	want := map[string]float64{grpGo: 0.05, grpVideoEncode: 0.4, grpAudioDecode: 0.03, grpVideoDecode: 0.07, grpExited: 0.05}
+	// The process used 620 ms: 570 by live threads, the rest by ones that ended.
+	got := groupCPU(1, map[uint32]string{5: "video"}, threadSnapshot{total: time.Second, threads: before}, threadSnapshot{total: 1620 * time.Millisecond, threads: after})
+	want := map[string]float64{grpGo: 0.05, grpVideoEncode: 0.4, grpAudioDecode: 0.03, grpVideoDecode: 0.07, grpVideoTracks: 0.02, grpExited: 0.05}
 	for g, v := range want {
 		if math.Abs(got[g]-v) > 1e-9 {
 			t.Errorf("%s: %.3f s, want %.3f", g, got[g], v)
