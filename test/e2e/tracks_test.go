@@ -171,7 +171,7 @@ func TestCompositeStopLeavesTrackRecordingsGoing(t *testing.T) {
 	srv.addTrack(room.ID, map[string]any{"id": "mic", "participant": "a", "kind": "audio", "codec": "opus", "ssrc": 22, "payload_type": 111})
 	rec := srv.startRecording(room.ID, nil)
 	cam := vp8Sender(t, room.RTP.Port, 21, 210, "ball") // 7 s
-	mic := opusSender(t, room.RTP.Port, 22, 350)       // 7 s of 20 ms
+	mic := opusSender(t, room.RTP.Port, 22, 350)        // 7 s of 20 ms
 	time.Sleep(time.Second)
 	srv.must(201, "POST", "/v1/rooms/cstop/recordings", map[string]any{"id": "c", "kind": "composite"}, nil)
 	time.Sleep(2 * time.Second)
