@@ -75,6 +75,7 @@ type options struct {
 	maxTracks     int
 	shutdownGrace time.Duration
 	hugePages     bool
+	warmEncoders  string
 }
 
 func parseFlags(args []string) (options, error) {
@@ -102,6 +103,8 @@ func parseFlags(args []string) (options, error) {
 	fs.Float64Var(&o.cpuCapacity, "cpu-capacity", 0, "CPU cores this node offers to room placement (0 = all of them); see the cost model in docs/architecture.md")
 	fs.IntVar(&o.maxTracks, "max-tracks-per-room", 0, "maximum tracks per room (0 = unlimited)")
 	fs.DurationVar(&o.shutdownGrace, "shutdown-grace", 30*time.Second, "time allowed for in-flight HTTP requests on shutdown (files are then finalized, each within its own EOS timeout)")
+	fs.StringVar(&o.warmEncoders, "warm-encoders", "h264,aac", "codecs whose encoders are selected and loaded at startup, so the first composite does not wait for "+
+		"hardware probes and library loading (empty = on first use)")
 	fs.BoolVar(&o.hugePages, "huge-pages", false, "let encoders back their buffers with transparent huge pages (off: x264 asks for them, "+
 		"which rounds a 720p encoder's buffers up to 2 MiB pages for ~6 MiB more per encoding and was no faster here)")
 	// Environment first, so explicit flags override it.
@@ -240,6 +243,13 @@ func serve(args []string) error {
 		log.Warn("AUTHENTICATION IS DISABLED: anyone who reaches " + o.httpAddr + " controls every room; set --api-key or --jwt-secret outside local demos")
 	}
 	srv.Mount("/", web.Handler())
+	if o.warmEncoders != "" {
+		// Before listening: a request never races the probes. Failures are
+		// not fatal: a composite asking for that codec reports them.
+		if _, err := srv.WarmEncoders(strings.Split(o.warmEncoders, ",")); err != nil {
+			log.Warn("encoders not ready", "error", err)
+		}
+	}
 
 	ln, err := net.Listen("tcp", o.httpAddr)
 	if err != nil {

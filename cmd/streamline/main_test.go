@@ -44,3 +44,15 @@ func TestHugePagesFlag(t *testing.T) {
 		t.Fatalf("--huge-pages: %v, %v", o.hugePages, err)
 	}
 }
+
+// TestWarmEncodersFlag: the composite's default codecs are warmed unless
+// the flag is emptied.
+func TestWarmEncodersFlag(t *testing.T) {
+	o, err := parseFlags(nil)
+	if err != nil || o.warmEncoders != "h264,aac" {
+		t.Fatalf("default --warm-encoders = %q (%v), want h264,aac", o.warmEncoders, err)
+	}
+	if o, err = parseFlags([]string{"--warm-encoders="}); err != nil || o.warmEncoders != "" {
+		t.Fatalf("--warm-encoders= gives %q (%v), want empty", o.warmEncoders, err)
+	}
+}
