@@ -476,6 +476,25 @@ func (m *roomMedia) currentLayout() layouts.Spec {
 	return m.layout
 }
 
+// encodingQueue is the queue before an encoding's encoder: up to a second of
+// raw media, then the oldest is dropped. The voices feed the audio mixer on
+// their tracks' own threads (see compositor's decodesOnTrackThread); an
+// encoder that cannot keep up (a rendition too large for the machine) must
+// not hold up the mixers, or the other renditions would fall behind with it
+// and the tracks would wait behind them (TestOverloadedCompositeKeepsPace:
+// with a plain queue a 2160p rendition on two cores left the 720p one 2.5 s
+// and a voice's own recording 8 s behind after 8 s). A hiccup shorter than
+// a second loses nothing.
+func encodingQueue(name string) (*gst.Element, error) {
+	q, err := gst.NewElementWithProperties("queue", map[string]any{"name": name, "max-size-buffers": uint(0),
+		"max-size-bytes": uint(0), "max-size-time": uint64(time.Second)})
+	if err != nil {
+		return nil, fmt.Errorf("encoding queue %s: %w", name, err)
+	}
+	q.SetArg("leaky", "downstream")
+	return q, nil
+}
+
 // startEncoding links queue ! encoder → muxer → file to the compositor's
 // tees. at is where the encoding's video settings are in the request, for
 // the errors about them.
@@ -501,10 +520,10 @@ func (s *Server) startEncoding(m *roomMedia, enc *EncodingInfo, name string, reg
 		Location: filepath.Join(s.cfg.DataDir, enc.Path), Name: name + "-mux"}); err != nil {
 		return err
 	}
-	if ch.vq, err = gst.NewElementWithName("queue", name+"-vq"); err != nil {
+	if ch.vq, err = encodingQueue(name + "-vq"); err != nil {
 		return err
 	}
-	if ch.aq, err = gst.NewElementWithName("queue", name+"-aq"); err != nil {
+	if ch.aq, err = encodingQueue(name + "-aq"); err != nil {
 		return err
 	}
 	pipe := m.room.Pipeline()

@@ -365,3 +365,50 @@ func TestCompositeStallAndChurn(t *testing.T) {
 		t.Errorf("composite has %d frames over %.1f s (stall at %.1f s): the frame rate dropped", frames, tEnd, tStall)
 	}
 }
+
+// TestOverloadedCompositeKeepsPace: a rendition this machine cannot encode
+// in real time (2160p H.264 on two cores) drops frames before its encoder
+// instead of holding up the compositor: the other rendition (720p) stays
+// near the wall clock, and the per-track recording beside it keeps pace
+// (the voices feed the mixer on their tracks' own threads).
+func TestOverloadedCompositeKeepsPace(t *testing.T) {
+	srv := startServer(t)
+	room := srv.createRoom("overload")
+	srv.addTrack(room.ID, map[string]any{"id": "cam", "participant": "alice", "kind": "video", "codec": "vp8", "ssrc": 31, "payload_type": 96})
+	srv.addTrack(room.ID, map[string]any{"id": "mic", "participant": "alice", "kind": "audio", "codec": "opus", "ssrc": 32, "payload_type": 111})
+	tracks := srv.startRecording(room.ID, nil)
+	solidSender(t, room.RTP.Port, 31, 0xffff0000, 30*14)
+	opusSender(t, room.RTP.Port, 32, 50*14)
+	time.Sleep(time.Second)
+	srv.must(201, "POST", "/v1/rooms/overload/recordings", map[string]any{"id": "c", "kind": "composite",
+		"encodings": []map[string]any{{"width": 1280, "height": 720}, {"width": 3840, "height": 2160, "bitrate_kbps": 20000}}}, nil)
+	start := time.Now()
+	time.Sleep(8 * time.Second)
+	var comp struct {
+		Encodings []struct {
+			Video      struct{ Height int } `json:"video"`
+			DurationMS int64                `json:"duration_ms"`
+		} `json:"encodings"`
+	}
+	srv.must(200, "GET", "/v1/rooms/overload/recordings/c", nil, &comp)
+	var mid recordingResp
+	srv.must(200, "GET", "/v1/rooms/overload/recordings/"+tracks.ID, nil, &mid)
+	elapsed := time.Since(start)
+	if len(comp.Encodings) != 2 || comp.Encodings[0].Video.Height != 720 {
+		t.Fatalf("composite encodings %+v", comp.Encodings)
+	}
+	// The 720p rendition is behind by the mix's latency and its encoder's
+	// own; the 2160p one only adds that it fell behind.
+	if behind := elapsed - time.Duration(comp.Encodings[0].DurationMS)*time.Millisecond; behind > 1500*time.Millisecond {
+		t.Errorf("720p output %d ms after %v: %v behind the wall clock", comp.Encodings[0].DurationMS, elapsed.Round(time.Millisecond), behind.Round(time.Millisecond))
+	}
+	t.Logf("after %v: 720p %d ms, 2160p %d ms", elapsed.Round(time.Millisecond), comp.Encodings[0].DurationMS, comp.Encodings[1].DurationMS)
+	for _, f := range mid.Files {
+		// The tracks started a second before the composite.
+		if behind := elapsed + time.Second - time.Duration(f.DurationMS)*time.Millisecond; behind > 1500*time.Millisecond {
+			t.Errorf("track %s recorded %d ms by %v: %v behind", f.Track, f.DurationMS, (elapsed + time.Second).Round(time.Millisecond), behind.Round(time.Millisecond))
+		}
+	}
+	srv.must(200, "DELETE", "/v1/rooms/overload/recordings/c", nil, nil)
+	srv.stopRecording(room.ID, tracks.ID)
+}
