@@ -30,6 +30,16 @@ import (
 // whole frame, every frame; matching the decoders makes an unscaled tile a
 // plain copy (measured: converting 4 tiles of 640x360 doubles the cost of
 // compositing them).
+// mixPeriod is the audio mixers' output buffer duration (audiomixer's
+// default is 10 ms), and the silence sources' buffer size: one Opus frame.
+// The encoders wait for a whole frame anyway (Opus 20 ms, AAC 21.3 ms), so
+// it adds no latency to an encoded output, and the mixer, the silence
+// source and each encoder's thread wake half as often.
+const (
+	mixPeriod        = 20 * time.Millisecond
+	mixPeriodSamples = 960 // at 48 kHz
+)
+
 const rawVideo = "format=I420,colorimetry=bt601,chroma-site=jpeg"
 
 // Errors returned by the graph.
@@ -170,7 +180,7 @@ func (g *Graph) build() error {
 		return err
 	}
 	g.amix, err = gst.NewElementWithProperties("audiomixer", map[string]interface{}{
-		"name": g.name("audio"), "latency": latency,
+		"name": g.name("audio"), "latency": latency, "output-buffer-duration": uint64(mixPeriod),
 	})
 	if err != nil {
 		return fmt.Errorf("audiomixer: %w", err)
@@ -186,7 +196,7 @@ func (g *Graph) build() error {
 	// Live background sources keep both mixers producing in real time from
 	// the moment they start, with nobody in the room: a full-frame solid
 	// colour at the output rate (the layout's background) and digital silence.
-	silence, err := element("audiotestsrc", g.name("silence"), map[string]any{"is-live": true, "samplesperbuffer": 480})
+	silence, err := element("audiotestsrc", g.name("silence"), map[string]any{"is-live": true, "samplesperbuffer": mixPeriodSamples})
 	if err != nil {
 		return err
 	}

@@ -134,7 +134,8 @@ func (g *Graph) newMixMinusLocked(participant string) (*mixMinus, error) {
 	g.seq++
 	mm := &mixMinus{g: g, participant: participant, name: fmt.Sprintf("%s-mm%d", g.cfg.Name, g.seq), inputs: map[string]*mmInput{}}
 	var err error
-	if mm.mixer, err = element("audiomixer", mm.name, map[string]any{"latency": uint64(g.cfg.Latency)}); err != nil {
+	if mm.mixer, err = element("audiomixer", mm.name, map[string]any{"latency": uint64(g.cfg.Latency),
+		"output-buffer-duration": uint64(mixPeriod)}); err != nil {
 		return nil, err
 	}
 	caps, err := newCapsFilter(mm.name+"-caps", "audio/x-raw,format=S16LE,rate=48000,channels=2,layout=interleaved")
@@ -144,7 +145,7 @@ func (g *Graph) newMixMinusLocked(participant string) (*mixMinus, error) {
 	if mm.tee, err = newTee(mm.name + "-tee"); err != nil {
 		return nil, err
 	}
-	silence, err := element("audiotestsrc", mm.name+"-silence", map[string]any{"is-live": true, "samplesperbuffer": 480})
+	silence, err := element("audiotestsrc", mm.name+"-silence", map[string]any{"is-live": true, "samplesperbuffer": mixPeriodSamples})
 	if err != nil {
 		return nil, err
 	}

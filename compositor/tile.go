@@ -140,16 +140,22 @@ func latencyQueue(name string) (*gst.Element, error) {
 	return element("queue", name, map[string]any{"max-size-time": uint64(2 * time.Second), "max-size-buffers": uint(0), "max-size-bytes": uint(0)})
 }
 
-// decodesOnTrackThread: a track's decode bin has no queue of its own. The
-// track's streaming thread (its jitterbuffer's) runs the decoder, the
-// scaler and the push into the mixer pad, where it waits only while the
-// pad already holds the mixer's latency of frames. A queue would hand each
-// frame to one more thread, and on these 2-core VMs, whose idle vCPUs halt,
-// every such wake-up costs: without the queues a composite of nine cost
-// 1.00 and 1.10 cores against 1.22 and 1.17 with them (interleaved runs).
-// The tap (ingest.Tap) answers OK to the track whatever the bin answers, so
-// flushing a tile for removal, or a decoder error, never stops the track;
-// a mixer that falls behind makes the track's recordings wait, not drop.
+// decodesOnTrackThread: a voice's decode bin has no queue of its own. The
+// track's streaming thread (its jitterbuffer's) runs opusdec, the
+// converters and the push into the audio mixer's pad, where it waits only
+// while the pad already holds the mixer's latency. A queue hands each
+// packet (50 a second per voice) to one more thread, and on these 2-core
+// VMs, whose idle vCPUs halt, every such wake-up costs: without the queues
+// of voices and tiles a composite of nine cost 1.00 and 1.10 cores against
+// 1.22 and 1.17 with them (interleaved runs). The tap (ingest.Tap) answers
+// OK to the track whatever the bin answers, so flushing an input for
+// removal, or a decoder error, never stops the track; the encoders' queues
+// leak (ctl's encodingQueue), so the mixer never waits for them.
+//
+// A video tile keeps its leaky queue: decoding, cropping and scaling a
+// tile is heavy enough (a 2160p output scales every frame to 3840x2160) to
+// hold the track's thread back, and with it the track's own recording,
+// while a leaky queue drops frames for the composite only.
 //
 // videoTile is one video track on the composite: its decode bin on one
 // compositor pad and, only while the tile shows it (muted, stalled, or no
@@ -196,8 +202,13 @@ func newVideoTile(g *Graph, in Input, seq int) (*videoTile, error) {
 	vt := &videoTile{g: g, in: in, seq: seq, muted: in.Muted, phDropAt: -1}
 	name := fmt.Sprintf("%s-v%d", g.cfg.Name, seq)
 	vt.ph = newPlaceholderFor(g, name, layouts.Initials(displayName(in)))
-	// No queue: the track's own streaming thread decodes and scales its
-	// frames and hands them to the compositor (see decodesOnTrackThread).
+	// A leaky queue: the tile's own thread decodes, scales and waits at the
+	// mixer pad, so the track's thread never does (see decodesOnTrackThread).
+	q, err := element("queue", name+"-q", map[string]any{"max-size-buffers": uint(60), "max-size-bytes": uint(0), "max-size-time": uint64(0)})
+	if err != nil {
+		return nil, err
+	}
+	q.SetArg("leaky", "downstream")
 	dec, err := element(in.Decoder, name+"-dec", nil)
 	if err != nil {
 		return nil, err
@@ -225,7 +236,7 @@ func newVideoTile(g *Graph, in Input, seq int) (*videoTile, error) {
 	}
 	vt.label.SetArg("valignment", "bottom")
 	vt.label.SetArg("halignment", "left")
-	if vt.dec, err = chain(name, dec, vt.crop, scale, vt.size, vt.label); err != nil {
+	if vt.dec, err = chain(name, q, dec, vt.crop, scale, vt.size, vt.label); err != nil {
 		return nil, err
 	}
 	vt.eosID = dropEOS(vt.dec.GetStaticPad("sink"))
@@ -448,7 +459,7 @@ func newAudioInput(g *Graph, in Input, seq int) (*audioInput, error) {
 	ai := &audioInput{g: g, in: in, seq: seq, muted: in.Muted}
 	name := fmt.Sprintf("%s-a%d", g.cfg.Name, seq)
 	ai.ph = newPlaceholderFor(g, name, layouts.Initials(displayName(in)))
-	// No queue, as for video (see decodesOnTrackThread).
+	// No queue: the track's own thread decodes (see decodesOnTrackThread).
 	dec, err := element(in.Decoder, name+"-dec", nil)
 	if err != nil {
 		return nil, err
