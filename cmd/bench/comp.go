@@ -1109,9 +1109,9 @@ func (cb *compBench) compReport(res *compResults, interrupted bool) {
 	w := cb.out
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "ratio runs: medians over runs; figures are CPU-seconds per media-second (= cores in real time)")
-	fmt.Fprintf(w, "%3s %5s %7s %7s %7s %7s %7s %7s %7s %7s %7s %7s %7s %8s %8s %8s %8s %9s %8s %6s %7s\n",
+	fmt.Fprintf(w, "%3s %5s %7s %7s %7s %7s %7s %7s %7s %7s %7s %7s %7s %8s %8s %8s %8s %9s %8s %8s %6s %7s\n",
 		"N", "clean", "server", "ingest", "compos", "floor", "f.dec", "f.aud", "f.enc", "ffmpeg", "gst", "gst-rt",
-		"cmp/flr", "tot/flr", "cmp/ffm", "tot/ffm", "cmp/gRT", "peakRSS", "MiB/rm", "skips", "freeze")
+		"cmp/flr", "tot/flr", "cmp/ffm", "tot/ffm", "cmp/gRT", "peakRSS", "iRSS", "MiB/rm", "skips", "freeze")
 	for _, s := range res.Sizes {
 		rs := s.Runs
 		cf, _ := ratioOf(rs, (*compRun).compRate, (*compRun).floorRate)
@@ -1124,7 +1124,7 @@ func (cb *compBench) compReport(res *compResults, interrupted bool) {
 		}
 		skips := maxOfComp(rs, func(r *compRun) float64 { _, _, s, _, _, _ := r.worstOutput(); return float64(s) })
 		freeze := maxOfComp(rs, func(r *compRun) float64 { _, _, _, m, _, _ := r.worstOutput(); return float64(m) })
-		fmt.Fprintf(w, "%3d %5s %7.3f %7.3f %7.3f %7.3f %7.3f %7.3f %7.3f %7.3f %7.3f %7.3f %7.2fx %7.2fx %7.2fx %7.2fx %7.2fx %9s %8.0f %6.0f %7.0f\n",
+		fmt.Fprintf(w, "%3d %5s %7.3f %7.3f %7.3f %7.3f %7.3f %7.3f %7.3f %7.3f %7.3f %7.3f %7.2fx %7.2fx %7.2fx %7.2fx %7.2fx %9s %8s %8.0f %6.0f %7.0f\n",
 			s.Size, fmt.Sprintf("%d/%d", cleanCount(rs), len(rs)),
 			compMedian(rs, (*compRun).serverRate, nil), compMedian(rs, (*compRun).ingestRate, nil), compMedian(rs, (*compRun).compRate, nil),
 			compMedian(rs, (*compRun).floorRate, hasFloor),
@@ -1133,6 +1133,7 @@ func (cb *compBench) compReport(res *compResults, interrupted bool) {
 			compMedian(rs, (*compRun).ffmpegRate, hasFFmpeg), compMedian(rs, (*compRun).gstRate, hasGst),
 			compMedian(rs, (*compRun).gstPacedRate, hasGstRT), cf, tf, cm, tm, cg,
 			mib(uint64(compMedian(rs, func(r *compRun) float64 { return float64(r.PeakRSS) }, nil))),
+			mib(uint64(compMedian(rs, func(r *compRun) float64 { return float64(r.IdleRSS) }, nil))),
 			compMedian(rs, (*compRun).mibPerRoom, nil), skips, freeze)
 	}
 	fmt.Fprintln(w, "  server: the server's CPU during the composite window (RTP ingest + composite); ingest: the same server, tracks and load, no recording;")
@@ -1140,8 +1141,9 @@ func (cb *compBench) compReport(res *compResults, interrupted bool) {
 	fmt.Fprintln(w, "  opusdec ×N + audiomixer + AAC, x264enc (server settings) of the same grid picture; ffmpeg: xstack + amix + libx264 + aac, same files;")
 	fmt.Fprintln(w, "  gst: the same composite as one gst-launch-1.0 pipeline (compositor + audiomixer, same encoders), as fast as it goes; gst-rt: that")
 	fmt.Fprintln(w, "  pipeline with both mixers' outputs released at their media time, so decoding, mixing and encoding run at a live room's pace;")
-	fmt.Fprintln(w, "  cmp/flr, tot/flr, cmp/ffm, tot/ffm, cmp/gRT: per-run ratios (median); MiB/rm: VmHWM − idle RSS; skips: input frames never shown, summed")
-	fmt.Fprintln(w, "  over the tiles (worst run); freeze: most consecutive output frames showing one input frame (worst run)")
+	fmt.Fprintln(w, "  cmp/flr, tot/flr, cmp/ffm, tot/ffm, cmp/gRT: per-run ratios (median); MiB/rm: VmHWM − idle RSS (idle: the server up, its encoders")
+	fmt.Fprintln(w, "  and their libraries loaded by --warm-encoders, no room; iRSS); skips: input frames never shown, summed over the tiles (worst run);")
+	fmt.Fprintln(w, "  freeze: most consecutive output frames showing one input frame (worst run)")
 	threadReport(w, res.Sizes)
 
 	if len(res.Capacity) > 0 {
