@@ -34,7 +34,8 @@ import (
 // default is 10 ms), and the silence sources' buffer size: one Opus frame.
 // The encoders wait for a whole frame anyway (Opus 20 ms, AAC 21.3 ms), so
 // it adds no latency to an encoded output, and the mixer, the silence
-// source and each encoder's thread wake half as often.
+// source and each encoder's thread wake half as often (measured: see
+// docs/compositing.md).
 const (
 	mixPeriod        = 20 * time.Millisecond
 	mixPeriodSamples = 960 // at 48 kHz

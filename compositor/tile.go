@@ -140,22 +140,18 @@ func latencyQueue(name string) (*gst.Element, error) {
 	return element("queue", name, map[string]any{"max-size-time": uint64(2 * time.Second), "max-size-buffers": uint(0), "max-size-bytes": uint(0)})
 }
 
-// decodesOnTrackThread: a voice's decode bin has no queue of its own. The
-// track's streaming thread (its jitterbuffer's) runs opusdec, the
-// converters and the push into the audio mixer's pad, where it waits only
-// while the pad already holds the mixer's latency. A queue hands each
-// packet (50 a second per voice) to one more thread, and on these 2-core
-// VMs, whose idle vCPUs halt, every such wake-up costs: without the queues
-// of voices and tiles a composite of nine cost 1.00 and 1.10 cores against
-// 1.22 and 1.17 with them (interleaved runs). The tap (ingest.Tap) answers
-// OK to the track whatever the bin answers, so flushing an input for
-// removal, or a decoder error, never stops the track; the encoders' queues
-// leak (ctl's encodingQueue), so the mixer never waits for them.
-//
-// A video tile keeps its leaky queue: decoding, cropping and scaling a
-// tile is heavy enough (a 2160p output scales every frame to 3840x2160) to
-// hold the track's thread back, and with it the track's own recording,
-// while a leaky queue drops frames for the composite only.
+// inputQueues: each track's decode bin starts with a leaky queue, so the
+// track's own thread only hands it the frame: decoding, scaling and the
+// wait at the mixer pad run on the input's thread, and an input that falls
+// behind drops frames for the composite only, never holding back the
+// track's recording. Tried without the queues (the track's thread decoding
+// and pushing into the mixer): a composite of nine cost 1.00 and 1.10
+// cores against 1.22 and 1.17 with them in one pair of interleaved rounds,
+// but a 2160p composite on two cores then held a camera's own recording 4 s
+// behind after 8 s; with queue-less voices only, two more rounds showed no
+// gain (1.10/1.13 against 1.08/1.06 cores at nine, docs/compositing.md).
+// The tap (ingest.Tap) answers OK to the track whatever the bin answers all
+// the same.
 //
 // videoTile is one video track on the composite: its decode bin on one
 // compositor pad and, only while the tile shows it (muted, stalled, or no
@@ -203,7 +199,7 @@ func newVideoTile(g *Graph, in Input, seq int) (*videoTile, error) {
 	name := fmt.Sprintf("%s-v%d", g.cfg.Name, seq)
 	vt.ph = newPlaceholderFor(g, name, layouts.Initials(displayName(in)))
 	// A leaky queue: the tile's own thread decodes, scales and waits at the
-	// mixer pad, so the track's thread never does (see decodesOnTrackThread).
+	// mixer pad, so the track's thread never does (see inputQueues).
 	q, err := element("queue", name+"-q", map[string]any{"max-size-buffers": uint(60), "max-size-bytes": uint(0), "max-size-time": uint64(0)})
 	if err != nil {
 		return nil, err
@@ -459,7 +455,11 @@ func newAudioInput(g *Graph, in Input, seq int) (*audioInput, error) {
 	ai := &audioInput{g: g, in: in, seq: seq, muted: in.Muted}
 	name := fmt.Sprintf("%s-a%d", g.cfg.Name, seq)
 	ai.ph = newPlaceholderFor(g, name, layouts.Initials(displayName(in)))
-	// No queue: the track's own thread decodes (see decodesOnTrackThread).
+	q, err := element("queue", name+"-q", map[string]any{"max-size-buffers": uint(100), "max-size-bytes": uint(0), "max-size-time": uint64(0)})
+	if err != nil {
+		return nil, err
+	}
+	q.SetArg("leaky", "downstream") // see inputQueues
 	dec, err := element(in.Decoder, name+"-dec", nil)
 	if err != nil {
 		return nil, err
@@ -472,7 +472,7 @@ func newAudioInput(g *Graph, in Input, seq int) (*audioInput, error) {
 	if err != nil {
 		return nil, err
 	}
-	if ai.bin, ai.tee, err = audioChain(name, dec, conv, res); err != nil {
+	if ai.bin, ai.tee, err = audioChain(name, q, dec, conv, res); err != nil {
 		return nil, err
 	}
 	ai.eosID = dropEOS(ai.bin.GetStaticPad("sink"))

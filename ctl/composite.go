@@ -477,14 +477,13 @@ func (m *roomMedia) currentLayout() layouts.Spec {
 }
 
 // encodingQueue is the queue before an encoding's encoder: up to a second of
-// raw media, then the oldest is dropped. The voices feed the audio mixer on
-// their tracks' own threads (see compositor's decodesOnTrackThread); an
-// encoder that cannot keep up (a rendition too large for the machine) must
-// not hold up the mixers, or the other renditions would fall behind with it
-// and the tracks would wait behind them (TestOverloadedCompositeKeepsPace:
-// with a plain queue a 2160p rendition on two cores left the 720p one 2.5 s
-// and a voice's own recording 8 s behind after 8 s). A hiccup shorter than
-// a second loses nothing.
+// raw media, then the oldest is dropped. An encoder that cannot keep up (a
+// rendition too large for the machine) must not hold up the mixers, or the
+// other renditions of the composite would fall behind with it
+// (TestOverloadedCompositeKeepsPace: with a plain queue a 2160p rendition on
+// two cores left the 720p one 2.5 s behind after 8 s, and voices decoded on
+// their tracks' threads, as tried then, 8 s behind). A hiccup shorter than a
+// second loses nothing.
 func encodingQueue(name string) (*gst.Element, error) {
 	q, err := gst.NewElementWithProperties("queue", map[string]any{"name": name, "max-size-buffers": uint(0),
 		"max-size-bytes": uint(0), "max-size-time": uint64(time.Second)})

@@ -14,20 +14,19 @@ import (
 // by the kernel to 15 bytes), and a thread an element starts itself (x264's
 // slice threads, libvpx's decoding threads) inherits its creator's name, so
 // the element names the server gives its composite graph tell the threads
-// apart. A track's thread ("trk-<ssrc>-…") also decodes the track for the
-// composite (the tiles have no thread of their own), so track threads are
-// grouped by the track's kind, and the composite's decoding is what they
-// cost beyond the ingest window.
+// apart. A track's own thread ("trk-<ssrc>-…") is grouped by the track's
+// kind: were an input decoded on it (no queue of its own), the composite's
+// decoding would show as what it costs beyond the ingest window.
 
 // Thread groups, in report order. A group that matches the floor's parts
 // says so, so the report can set them side by side.
 const (
 	grpVideoEncode = "video encode (x264 + its threads)"
-	grpVideoTracks = "video tracks (ingest; tile decode + scale)"
-	grpVideoDecode = "video tiles' own threads (placeholders)"
-	grpAudioTracks = "audio tracks (ingest; opus decode, convert)"
+	grpVideoTracks = "video tracks' own threads (ingest)"
+	grpVideoDecode = "video tiles (decode + scale, placeholders)"
+	grpAudioTracks = "audio tracks' own threads (ingest)"
 	grpAudioEncode = "audio encode (AAC)"
-	grpAudioDecode = "audio inputs' own threads"
+	grpAudioDecode = "audio inputs (opus decode, convert)"
 	grpMixers      = "mixers (compositor, audiomixer, backgrounds)"
 	grpMux         = "mux + file"
 	grpIngest      = "other tracks' threads"
@@ -176,6 +175,6 @@ func threadReport(w io.Writer, sizes []*sizeResult) {
 	}
 	fmt.Fprintln(w, "  groups follow the names GStreamer gives streaming threads (<element>:<pad>) and the server's element names; a thread an")
 	fmt.Fprintln(w, "  element starts (x264 slices, libvpx) inherits its creator's name. The audio mixer is under mixers, so the audio path here")
-	fmt.Fprintln(w, "  leaves it out while the floor's includes it. A track's thread also decodes it for the composite: the rows against the floor")
-	fmt.Fprintln(w, "  count what the tracks' threads cost beyond the ingest window (decoding, and waking more often).")
+	fmt.Fprintln(w, "  leaves it out while the floor's includes it. The rows against the floor also count what the tracks' own threads cost beyond")
+	fmt.Fprintln(w, "  the ingest window (handing every frame to an input's queue).")
 }
