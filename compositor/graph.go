@@ -30,6 +30,8 @@ import (
 // whole frame, every frame; matching the decoders makes an unscaled tile a
 // plain copy (measured: converting 4 tiles of 640x360 doubles the cost of
 // compositing them).
+const rawVideo = "format=I420,colorimetry=bt601,chroma-site=jpeg"
+
 // mixPeriod is the audio mixers' output buffer duration (audiomixer's
 // default is 10 ms), and the silence sources' buffer size: one Opus frame.
 // The encoders wait for a whole frame anyway (Opus 20 ms, AAC 21.3 ms), so
@@ -38,10 +40,8 @@ import (
 // docs/compositing.md).
 const (
 	mixPeriod        = 20 * time.Millisecond
-	mixPeriodSamples = 960 // at 48 kHz
+	mixPeriodSamples = int(mixPeriod * 48000 / time.Second) // the mixers run at 48 kHz
 )
-
-const rawVideo = "format=I420,colorimetry=bt601,chroma-site=jpeg"
 
 // Errors returned by the graph.
 var (
