@@ -369,13 +369,11 @@ func TestCompositeStallAndChurn(t *testing.T) {
 // TestOverloadedCompositeKeepsPace: a rendition this machine cannot encode
 // in real time (2160p H.264 on two cores) drops frames before its encoder
 // instead of holding up the compositor: the other rendition (720p) stays
-// near the wall clock, and the per-track recording beside it keeps pace
-// (the voices feed the mixer on their tracks' own threads).
+// near the wall clock, and the per-track recording beside it keeps pace.
 func TestOverloadedCompositeKeepsPace(t *testing.T) {
 	srv := startServer(t)
 	room := srv.createRoom("overload")
-	srv.addTrack(room.ID, map[string]any{"id": "cam", "participant": "alice", "kind": "video", "codec": "vp8", "ssrc": 31, "payload_type": 96})
-	srv.addTrack(room.ID, map[string]any{"id": "mic", "participant": "alice", "kind": "audio", "codec": "opus", "ssrc": 32, "payload_type": 111})
+	srv.addCamAndMic(room.ID, "alice", 31, 32)
 	tracks := srv.startRecording(room.ID, nil)
 	solidSender(t, room.RTP.Port, 31, 0xffff0000, 30*14)
 	opusSender(t, room.RTP.Port, 32, 50*14)

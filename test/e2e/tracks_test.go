@@ -15,6 +15,13 @@ func opusSender(t *testing.T, port int, ssrc uint32, buffers int) *sender {
 	return gstLaunch(t, fmt.Sprintf("audiotestsrc is-live=true num-buffers=%d samplesperbuffer=960 ! audio/x-raw,rate=48000 ! opusenc ! rtpopuspay pt=111 ssrc=%d ! udpsink host=127.0.0.1 port=%d", buffers, ssrc, port))
 }
 
+// addCamAndMic registers a participant's camera ("cam", VP8, PT 96) and
+// microphone ("mic", Opus, PT 111).
+func (s *server) addCamAndMic(room, participant string, camSSRC, micSSRC uint32) {
+	s.addTrack(room, map[string]any{"id": "cam", "participant": participant, "kind": "video", "codec": "vp8", "ssrc": camSSRC, "payload_type": 96})
+	s.addTrack(room, map[string]any{"id": "mic", "participant": participant, "kind": "audio", "codec": "opus", "ssrc": micSSRC, "payload_type": 111})
+}
+
 func waitDone(t *testing.T, sd *sender, timeout time.Duration) {
 	t.Helper()
 	select {
@@ -160,15 +167,14 @@ func TestPerParticipantMode(t *testing.T) {
 	}
 }
 
-// TestCompositeStopLeavesTrackRecordingsGoing: a composite decodes each
-// track on the track's own thread; stopping it (its decode bins flushed and
-// removed mid-stream) must not stop the tracks, whose per-track recording
+// TestCompositeStopLeavesTrackRecordingsGoing: stopping a composite (its
+// decode bins flushed and removed mid-stream, their taps answering FLUSHING
+// to the tracks' tees) must not stop the tracks, whose per-track recording
 // goes on to the senders' end.
 func TestCompositeStopLeavesTrackRecordingsGoing(t *testing.T) {
 	srv := startServer(t)
 	room := srv.createRoom("cstop")
-	srv.addTrack(room.ID, map[string]any{"id": "cam", "participant": "a", "kind": "video", "codec": "vp8", "ssrc": 21, "payload_type": 96})
-	srv.addTrack(room.ID, map[string]any{"id": "mic", "participant": "a", "kind": "audio", "codec": "opus", "ssrc": 22, "payload_type": 111})
+	srv.addCamAndMic(room.ID, "a", 21, 22)
 	rec := srv.startRecording(room.ID, nil)
 	cam := vp8Sender(t, room.RTP.Port, 21, 210, "ball") // 7 s
 	mic := opusSender(t, room.RTP.Port, 22, 350)        // 7 s of 20 ms
