@@ -193,8 +193,7 @@ func TestBadInputIsCountedNotFatal(t *testing.T) {
 func TestSIGKILLLeavesReadableFiles(t *testing.T) {
 	srv := startServer(t)
 	room := srv.createRoom("kill")
-	srv.addTrack(room.ID, map[string]any{"id": "cam", "participant": "p", "kind": "video", "codec": "vp8", "ssrc": 31, "payload_type": 96})
-	srv.addTrack(room.ID, map[string]any{"id": "mic", "participant": "p", "kind": "audio", "codec": "opus", "ssrc": 32, "payload_type": 111})
+	srv.addCamAndMic(room.ID, "p", 31, 32)
 	srv.addTrack(room.ID, map[string]any{"id": "h264", "participant": "q", "kind": "video", "codec": "h264", "ssrc": 33, "payload_type": 102})
 	rec := srv.startRecording(room.ID, nil)
 	gstLaunch(t, fmt.Sprintf("videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=30/1 ! vp8enc deadline=1 keyframe-max-dist=30 ! rtpvp8pay pt=96 ssrc=31 ! udpsink host=127.0.0.1 port=%d", room.RTP.Port))

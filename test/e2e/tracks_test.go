@@ -131,8 +131,7 @@ func TestDeviceAndCodecChange(t *testing.T) {
 func TestPerParticipantMode(t *testing.T) {
 	srv := startServer(t)
 	room := srv.createRoom("perpart")
-	srv.addTrack(room.ID, map[string]any{"id": "cam", "participant": "alice", "kind": "video", "codec": "vp8", "ssrc": 21, "payload_type": 96})
-	srv.addTrack(room.ID, map[string]any{"id": "mic", "participant": "alice", "kind": "audio", "codec": "opus", "ssrc": 22, "payload_type": 111})
+	srv.addCamAndMic(room.ID, "alice", 21, 22)
 	srv.must(409, "POST", "/v1/rooms/"+room.ID+"/tracks", map[string]any{"id": "mic", "participant": "bob", "kind": "audio", "codec": "opus", "ssrc": 23, "payload_type": 111}, nil)
 	srv.addTrack(room.ID, map[string]any{"id": "bobmic", "participant": "bob", "kind": "audio", "codec": "opus", "ssrc": 23, "payload_type": 111})
 	rec := srv.startRecording(room.ID, map[string]any{"kind": "tracks", "mode": "per_participant"})
