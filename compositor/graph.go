@@ -111,6 +111,12 @@ type Graph struct {
 	videos   map[string]*videoTile
 	audios   map[string]*audioInput
 	mixes    map[string]*mixMinus // by participant (mixminus.go)
+	// departed are the tiles (participant and source) whose tracks all
+	// left while the graph ran, as they were last placed. Custom regions
+	// with reuse "none" keep their cells empty (layouts.Participant.Left);
+	// every other template ignores them. A returning track takes its
+	// reference out. At most maxDeparted are kept.
+	departed map[layouts.Ref]layouts.Participant
 	speakers *SpeakerDetector
 	speaker  string
 	closed   bool
@@ -144,7 +150,7 @@ func New(cfg Config) (*Graph, error) {
 		return nil, err
 	}
 	g := &Graph{cfg: cfg, log: cfg.Logger.With("compositor", cfg.Name), pipe: cfg.Pipeline, spec: cfg.Layout,
-		videos: map[string]*videoTile{}, audios: map[string]*audioInput{}, speakers: NewSpeakerDetector(SpeakerConfig{}),
+		videos: map[string]*videoTile{}, audios: map[string]*audioInput{}, departed: map[layouts.Ref]layouts.Participant{}, speakers: NewSpeakerDetector(SpeakerConfig{}),
 		done: make(chan struct{})}
 	if err := g.build(); err != nil {
 		return nil, err
@@ -438,6 +444,11 @@ func (g *Graph) Add(in Input) error {
 	default:
 		return fmt.Errorf("compositor: kind %q", in.Kind)
 	}
+	for _, p := range g.participantsLocked() {
+		if !p.Left {
+			delete(g.departed, layouts.Ref{ParticipantID: p.ID, Source: p.Source})
+		}
+	}
 	g.relayoutLocked()
 	g.log.Info("track mixed", "track", in.TrackID, "participant", in.Participant, "kind", in.Kind)
 	return nil
@@ -448,12 +459,14 @@ func (g *Graph) Remove(trackID string) error {
 	g.mu.Lock()
 	vt, v := g.videos[trackID]
 	ai, a := g.audios[trackID]
+	before := g.participantsLocked()
 	delete(g.videos, trackID)
 	delete(g.audios, trackID)
 	if a {
 		g.mixMinusRemoveLocked(trackID)
 	}
 	if v || a {
+		g.noteDepartedLocked(before)
 		g.relayoutLocked()
 	}
 	g.mu.Unlock()
@@ -523,7 +536,8 @@ func (g *Graph) Speaker() string {
 }
 
 // participantsLocked lists what the layout places: every video track, and a
-// placeholder for participants with audio only.
+// placeholder for participants with audio only; then the departed tiles
+// that no track took back (Left).
 func (g *Graph) participantsLocked() []layouts.Participant {
 	var out []layouts.Participant
 	hasVideo := map[string]bool{}
@@ -548,11 +562,23 @@ func (g *Graph) participantsLocked() []layouts.Participant {
 		out = append(out, layouts.Participant{ID: ai.in.Participant, Name: ai.in.Name, Source: layouts.SourceCamera,
 			JoinedAt: ai.in.JoinedAt, Speaking: ai.in.Participant == g.speaker, Muted: ai.muted})
 	}
+	present := map[layouts.Ref]bool{}
+	for _, p := range out {
+		present[layouts.Ref{ParticipantID: p.ID, Source: p.Source}] = true
+	}
+	for ref, p := range g.departed {
+		if !present[ref] {
+			out = append(out, p)
+		}
+	}
 	sort.SliceStable(out, func(i, j int) bool {
 		if !out[i].JoinedAt.Equal(out[j].JoinedAt) {
 			return out[i].JoinedAt.Before(out[j].JoinedAt)
 		}
-		return out[i].ID < out[j].ID
+		if out[i].ID != out[j].ID {
+			return out[i].ID < out[j].ID
+		}
+		return out[i].Source < out[j].Source
 	})
 	// Two video tracks of one participant with the same source would clash.
 	seen := map[layouts.Ref]bool{}
@@ -565,6 +591,27 @@ func (g *Graph) participantsLocked() []layouts.Participant {
 		}
 	}
 	return uniq
+}
+
+// maxDeparted bounds Graph.departed: past it, further departures free
+// their cells whatever the layout says.
+const maxDeparted = 256
+
+// noteDepartedLocked records the tiles of before that the graph no longer
+// places.
+func (g *Graph) noteDepartedLocked(before []layouts.Participant) {
+	now := map[layouts.Ref]bool{}
+	for _, p := range g.participantsLocked() {
+		now[layouts.Ref{ParticipantID: p.ID, Source: p.Source}] = true
+	}
+	for _, p := range before {
+		ref := layouts.Ref{ParticipantID: p.ID, Source: p.Source}
+		if p.Left || now[ref] || len(g.departed) >= maxDeparted {
+			continue
+		}
+		p.Left, p.Speaking, p.Muted = true, false, false
+		g.departed[ref] = p
+	}
 }
 
 func (g *Graph) audioMutedLocked(participant string) bool {
