@@ -105,12 +105,12 @@ type Graph struct {
 	t0         int64       // room running time at which the graph's timeline starts
 	outTimes   *gstx.Times // the compositor's output (outputTime)
 
-	mu       sync.Mutex
-	spec     layouts.Spec
-	layout   layouts.Layout
-	videos   map[string]*videoTile
-	audios   map[string]*audioInput
-	mixes    map[string]*mixMinus // by participant (mixminus.go)
+	mu     sync.Mutex
+	spec   layouts.Spec
+	layout layouts.Layout
+	videos map[string]*videoTile
+	audios map[string]*audioInput
+	mixes  map[string]*mixMinus // by participant (mixminus.go)
 	// departed are the tiles (participant and source) whose tracks all
 	// left while the graph ran, as they were last placed. Custom regions
 	// with reuse "none" keep their cells empty (layouts.Participant.Left);
