@@ -15,7 +15,8 @@ import (
 // TestDepartedKeepTheirCellsWithReuseNone: in a custom region with reuse
 // "none", a participant who left keeps an empty cell (the background shows
 // there) and nobody moves up; show_oldest gives the cell to the next one,
-// and a returning participant takes their cell back.
+// and a returning participant takes their cell back (their first join
+// time orders them).
 func TestDepartedKeepTheirCellsWithReuseNone(t *testing.T) {
 	gstx.Init()
 	pipe, err := gst.NewPipeline("deptest")
@@ -106,7 +107,7 @@ func TestDepartedKeepTheirCellsWithReuseNone(t *testing.T) {
 	if _, err := g.SetLayout(spec(layouts.ReuseNone)); err != nil {
 		t.Fatal(err)
 	}
-	add("ann", 0) // back, with her join time
+	add("ann", time.Minute) // back: her cell again, by her first join
 	if got, want := tiles(), "ann@0 bob@160"; got != want {
 		t.Errorf("ann back: tiles %q, want %q", got, want)
 	}

@@ -115,7 +115,8 @@ type Graph struct {
 	// left while the graph ran, as they were last placed. Custom regions
 	// with reuse "none" keep their cells empty (layouts.Participant.Left);
 	// every other template ignores them. A returning track takes its
-	// reference out. At most maxDeparted are kept.
+	// reference out and its first join time (its place in the order). At
+	// most maxDeparted are kept.
 	departed map[layouts.Ref]layouts.Participant
 	speakers *SpeakerDetector
 	speaker  string
@@ -426,6 +427,10 @@ func (g *Graph) Add(in Input) error {
 	if in.JoinedAt.IsZero() {
 		in.JoinedAt = time.Now()
 	}
+	// A participant coming back keeps the place of their first join.
+	if p, ok := g.departed[inputRef(in)]; ok && p.JoinedAt.Before(in.JoinedAt) {
+		in.JoinedAt = p.JoinedAt
+	}
 	g.seq++
 	switch in.Kind {
 	case "video":
@@ -591,6 +596,15 @@ func (g *Graph) participantsLocked() []layouts.Participant {
 		}
 	}
 	return uniq
+}
+
+// inputRef is the tile an input shows as: its video, or the placeholder of
+// a participant with audio only.
+func inputRef(in Input) layouts.Ref {
+	if in.Kind == "video" && in.Source == "screen" {
+		return layouts.Ref{ParticipantID: in.Participant, Source: layouts.SourceScreen}
+	}
+	return layouts.Ref{ParticipantID: in.Participant, Source: layouts.SourceCamera}
 }
 
 // maxDeparted bounds Graph.departed: past it, further departures free

@@ -262,13 +262,7 @@ func displayName(in Input) string {
 	return in.Participant
 }
 
-func (vt *videoTile) ref() layouts.Ref {
-	src := layouts.SourceCamera
-	if vt.in.Source == "screen" {
-		src = layouts.SourceScreen
-	}
-	return layouts.Ref{ParticipantID: vt.in.Participant, Source: src}
-}
+func (vt *videoTile) ref() layouts.Ref { return inputRef(vt.in) }
 
 func setPad(pad *gst.Pad, x, y, w, h int, z uint, alpha float64) {
 	_ = pad.SetProperty("xpos", x)
