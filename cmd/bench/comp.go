@@ -308,11 +308,13 @@ func (cb *compBench) main(ctx context.Context, stopSignals func()) error {
 		cr := &capResult{Rooms: k}
 		res.Capacity = append(res.Capacity, cr)
 		for run := 1; run <= cb.cc.capRuns && ctx.Err() == nil; run++ {
-			r := cb.serverRun(ctx, "capacity", k, cb.cc.roomSize, run, false)
+			// With an ingest window too: what a room's composite costs on a
+			// busy machine, against the floor (capacityReport).
+			r := cb.serverRun(ctx, "capacity", k, cb.cc.roomSize, run, true)
 			if r.Err != "" && ctx.Err() == nil {
 				cb.progressComp(r)
 				fmt.Fprintf(cb.log, "  retrying the run once\n")
-				r = cb.serverRun(ctx, "capacity", k, cb.cc.roomSize, run, false)
+				r = cb.serverRun(ctx, "capacity", k, cb.cc.roomSize, run, true)
 			}
 			cr.Runs = append(cr.Runs, r)
 			cb.progressComp(r)
@@ -1147,33 +1149,7 @@ func (cb *compBench) compReport(res *compResults, interrupted bool) {
 	threadReport(w, res.Sizes)
 
 	if len(res.Capacity) > 0 {
-		fmt.Fprintln(w)
-		fmt.Fprintf(w, "capacity: simultaneous rooms of %d, each recording a composite (worst room of each run shown; medians for CPU and memory)\n", cb.cc.roomSize)
-		fmt.Fprintf(w, "%5s %5s %7s %7s %8s %7s %12s %7s %6s %7s %6s %7s\n",
-			"rooms", "clean", "cores", "/room", "peakRSS", "MiB/rm", "frames", "gap ms", "skips", "freeze", "lag s", "other")
-		for _, c := range res.Capacity {
-			rs := c.Runs
-			minF, exp := -1, 0
-			var gap, lag, skips, freeze float64
-			for _, r := range rs {
-				f, e, s, m, g, l := r.worstOutput()
-				if f >= 0 && (minF < 0 || f < minF) {
-					minF, exp = f, e
-				}
-				gap, lag = max(gap, g), max(lag, l)
-				skips, freeze = max(skips, float64(s)), max(freeze, float64(m))
-			}
-			fmt.Fprintf(w, "%5d %5s %7.3f %7.3f %8s %7.0f %12s %7.0f %6.0f %7.0f %6.2f %7.2f\n",
-				c.Rooms, fmt.Sprintf("%d/%d", cleanCount(rs), len(rs)),
-				compMedian(rs, (*compRun).serverRate, nil),
-				compMedian(rs, func(r *compRun) float64 { return r.serverRate() / float64(r.Rooms) }, nil),
-				mib(uint64(compMedian(rs, func(r *compRun) float64 { return float64(r.PeakRSS) }, nil))),
-				compMedian(rs, (*compRun).mibPerRoom, nil),
-				fmt.Sprintf("%d/%d", max(minF, 0), exp), gap, skips, freeze, lag,
-				compMedian(rs, (*compRun).otherLoad, nil))
-		}
-		fmt.Fprintf(w, "  frames: output frames in the window of the worst room / expected; gap: largest step between output frames; lag: output behind\n")
-		fmt.Fprintf(w, "  the wall clock at the stop; other: cores used by other processes during the window\n")
+		cb.capacityReport(w, res)
 	}
 	for _, s := range res.Sizes {
 		for _, r := range s.Runs {
@@ -1231,6 +1207,68 @@ func roomsNoun(n int) string {
 // capacity count (medians: a room of 9 and three rooms of 4 share no
 // median), and the verdict on the worst run of all; "" when nothing was
 // measured.
+// capacityReport prints the capacity table. Besides whether K rooms hold,
+// it gives what one room's composite costs with K running (server − ingest
+// window, per room) against the floor of one room of that size measured in
+// the same run: one room alone on an idle machine pays for the vCPUs'
+// idle spells between frames (docs/compositing.md, Known gaps), which a busy
+// machine does not.
+func (cb *compBench) capacityReport(w io.Writer, res *compResults) {
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "capacity: simultaneous rooms of %d, each recording a composite (worst room of each run shown; medians for CPU and memory)\n", cb.cc.roomSize)
+	fmt.Fprintf(w, "%5s %5s %7s %7s %7s %7s %7s %8s %7s %12s %7s %6s %7s %6s %7s\n",
+		"rooms", "clean", "cores", "/room", "ingest", "cmp/rm", "cmp/flr", "peakRSS", "MiB/rm", "frames", "gap ms", "skips", "freeze", "lag s", "other")
+	floor := cb.floorOf(res, cb.cc.roomSize)
+	for _, c := range res.Capacity {
+		rs := c.Runs
+		minF, exp := -1, 0
+		var gap, lag, skips, freeze float64
+		for _, r := range rs {
+			f, e, s, m, g, l := r.worstOutput()
+			if f >= 0 && (minF < 0 || f < minF) {
+				minF, exp = f, e
+			}
+			gap, lag = max(gap, g), max(lag, l)
+			skips, freeze = max(skips, float64(s)), max(freeze, float64(m))
+		}
+		perRoom := capCompPerRoom(c)
+		ratio := "-"
+		if floor > 0 && perRoom > 0 {
+			ratio = fmt.Sprintf("%.2fx", perRoom/floor)
+		}
+		fmt.Fprintf(w, "%5d %5s %7.3f %7.3f %7.3f %7.3f %7s %8s %7.0f %12s %7.0f %6.0f %7.0f %6.2f %7.2f\n",
+			c.Rooms, fmt.Sprintf("%d/%d", cleanCount(rs), len(rs)),
+			compMedian(rs, (*compRun).serverRate, nil),
+			compMedian(rs, func(r *compRun) float64 { return r.serverRate() / float64(r.Rooms) }, nil),
+			compMedian(rs, (*compRun).ingestRate, nil), perRoom, ratio,
+			mib(uint64(compMedian(rs, func(r *compRun) float64 { return float64(r.PeakRSS) }, nil))),
+			compMedian(rs, (*compRun).mibPerRoom, nil),
+			fmt.Sprintf("%d/%d", max(minF, 0), exp), gap, skips, freeze, lag,
+			compMedian(rs, (*compRun).otherLoad, nil))
+	}
+	fmt.Fprintf(w, "  frames: output frames in the window of the worst room / expected; gap: largest step between output frames; lag: output behind\n")
+	fmt.Fprintf(w, "  the wall clock at the stop; other: cores used by other processes during the window; ingest: the same rooms and load before\n")
+	fmt.Fprintf(w, "  the composites start; cmp/rm: (cores − ingest) / rooms; cmp/flr: cmp/rm against the median floor of the ratio runs of rooms\n")
+	fmt.Fprintf(w, "  of %d in this run (\"-\" when there were none)\n", cb.cc.roomSize)
+}
+
+// capCompPerRoom is the median composite-attributable cost per room of a
+// capacity count's runs (0 without an ingest window).
+func capCompPerRoom(c *capResult) float64 {
+	return compMedian(c.Runs, func(r *compRun) float64 { return r.compRate() / float64(max(r.Rooms, 1)) },
+		func(r *compRun) bool { return r.IdleS > 0 })
+}
+
+// floorOf is the median floor of the ratio runs of rooms of size n (0: none).
+func (cb *compBench) floorOf(res *compResults, n int) float64 {
+	for _, s := range res.Sizes {
+		if s.Size == n {
+			return compMedian(s.Runs, (*compRun).floorRate, hasFloor)
+		}
+	}
+	return 0
+}
+
 func (cb *compBench) memorySummary(res *compResults) string {
 	var each []string
 	worst := -1.0
@@ -1308,6 +1346,14 @@ func (cb *compBench) compSummary(res *compResults, interrupted bool) string {
 			}
 		} else if best == res.Capacity[len(res.Capacity)-1].Rooms {
 			s += "; the largest count tried held (try more -rooms)"
+		}
+		if floor := cb.floorOf(res, cb.cc.roomSize); best > 0 && floor > 0 {
+			for _, c := range res.Capacity {
+				if per := capCompPerRoom(c); c.Rooms == best && per > 0 {
+					s += fmt.Sprintf("; with %d rooms running, a room's composite costs %.3f cores, %.2fx the floor (one room alone: the ratio above)",
+						best, per, per/floor)
+				}
+			}
 		}
 		parts = append(parts, s)
 	}

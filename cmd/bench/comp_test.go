@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -380,5 +381,33 @@ func TestMemorySummaryPerSize(t *testing.T) {
 	}
 	if got := cb.memorySummary(&compResults{Sizes: []*sizeResult{{Size: 4, Runs: []*compRun{{Rooms: 1}}}}}); got != "" {
 		t.Fatalf("nothing measured: %q", got)
+	}
+}
+
+// TestCapacityCostPerRoomAgainstTheFloor: the capacity report and summary
+// give a held count's composite cost per room (server − ingest window, per
+// room) against the floor of the ratio runs of the same room size.
+func TestCapacityCostPerRoomAgainstTheFloor(t *testing.T) {
+	one := &compRun{Size: 4, Rooms: 1, WindowS: 10, CPU: 8, IdleS: 5, IdleCPU: 1, mediaS: 10, Sent: 10, Received: 10,
+		Floor: &floorRun{DecodeCPU: 1, AudioCPU: 1, EncodeCPU: 4}} // floor 0.6, composite 0.6
+	three := &compRun{Size: 4, Rooms: 3, WindowS: 10, CPU: 21, IdleS: 5, IdleCPU: 1.5, Sent: 10, Received: 10} // (2.1 − 0.3) / 3 = 0.6 a room
+	res := &compResults{Sizes: []*sizeResult{{Size: 4, Runs: []*compRun{one}}}, Capacity: []*capResult{{Rooms: 3, Runs: []*compRun{three}}}}
+	cb := &compBench{bench: &bench{}, cc: compConfig{roomSize: 4}}
+	if got := capCompPerRoom(res.Capacity[0]); got < 0.5999 || got > 0.6001 {
+		t.Fatalf("composite per room %v, want 0.6", got)
+	}
+	var b strings.Builder
+	cb.capacityReport(&b, res)
+	if !regexp.MustCompile(`(?m)^\s+3\s+1/1\s+2\.100\s+0\.700\s+0\.300\s+0\.600\s+1\.00x`).MatchString(b.String()) {
+		t.Fatalf("capacity table:\n%s", b.String())
+	}
+	if got := cb.compSummary(res, false); !strings.Contains(got, "with 3 rooms running, a room's composite costs 0.600 cores, 1.00x the floor") {
+		t.Fatalf("summary: %q", got)
+	}
+	// Without ratio runs of that size there is no floor to compare with.
+	b.Reset()
+	cb.capacityReport(&b, &compResults{Capacity: res.Capacity})
+	if !regexp.MustCompile(`(?m)^\s+3\s+1/1\s+2\.100\s+0\.700\s+0\.300\s+0\.600\s+-\s`).MatchString(b.String()) {
+		t.Fatalf("capacity table without a floor:\n%s", b.String())
 	}
 }
