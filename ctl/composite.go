@@ -266,7 +266,7 @@ func (m *roomMedia) ensureGraphLocked(s *Server, v VideoJSON) error {
 	}
 	g, err := compositor.New(compositor.Config{
 		Name: "comp", Pipeline: m.room.Pipeline(), Width: v.Width, Height: v.Height, FPS: v.FPS,
-		Layout: m.layout, Logger: s.log.With("room", m.room.ID()),
+		Latency: s.cfg.MixLatency, Layout: m.layout, Logger: s.log.With("room", m.room.ID()),
 		OnSpeaker: func(p string) {
 			s.hub.publish(Event{Type: "active_speaker", Room: m.room.ID(), Data: map[string]string{"participant": p}})
 		},

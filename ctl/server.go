@@ -46,6 +46,9 @@ type Config struct {
 	Store   Store
 	// JitterLatency is the jitterbuffer latency of every track.
 	JitterLatency time.Duration
+	// MixLatency is the composite mixers' latency (compositor.Config.Latency;
+	// 0: its default).
+	MixLatency time.Duration
 	// MaxBodyBytes limits request bodies (default 1 MiB).
 	MaxBodyBytes int64
 	// MaxRooms limits rooms on this node (0 = unlimited).

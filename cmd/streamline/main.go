@@ -61,6 +61,7 @@ type options struct {
 	redisPrefix   string
 	nodeID        string
 	jitterMS      int
+	mixLatencyMS  int
 	logLevel      string
 	logFormat     string
 	gstDebug      string
@@ -90,6 +91,7 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.redisPrefix, "redis-prefix", "streamline", "key prefix in Redis: one deployment per prefix")
 	fs.StringVar(&o.nodeID, "node-id", "", "this node's id (default: hostname)")
 	fs.IntVar(&o.jitterMS, "jitter-ms", 200, "jitterbuffer latency per track in milliseconds")
+	fs.IntVar(&o.mixLatencyMS, "mix-latency-ms", 60, "composite mixers' latency in milliseconds: how late a decoded frame or voice may arrive and still be mixed (more absorbs CPU contention, and delays live outputs and the MCU by as much)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&o.gstDebug, "gst-debug", "", "GStreamer debug spec, e.g. 3 or '*:2,rtpjitterbuffer:5' (GST_DEBUG)")
@@ -209,6 +211,9 @@ func serve(args []string) error {
 	if o.jitterMS < 10 || o.jitterMS > 10000 {
 		return fmt.Errorf("--jitter-ms %d: want 10-10000", o.jitterMS)
 	}
+	if o.mixLatencyMS < 20 || o.mixLatencyMS > 2000 {
+		return fmt.Errorf("--mix-latency-ms %d: want 20-2000", o.mixLatencyMS)
+	}
 	dataDir, err := filepath.Abs(o.dataDir)
 	if err != nil {
 		return fmt.Errorf("--data: %w", err)
@@ -231,7 +236,7 @@ func serve(args []string) error {
 
 	srv, err := ctl.NewServer(ctl.Config{
 		RTPListen: listen, RTPHost: o.rtpHost, Ports: ports, DataDir: dataDir, NodeID: o.nodeID, Store: store, APIAddr: "http://" + o.httpAddr,
-		JitterLatency: time.Duration(o.jitterMS) * time.Millisecond, MaxRooms: o.maxRooms,
+		JitterLatency: time.Duration(o.jitterMS) * time.Millisecond, MixLatency: time.Duration(o.mixLatencyMS) * time.Millisecond, MaxRooms: o.maxRooms,
 		MaxTracksPerRoom: o.maxTracks, Logger: log,
 		APIKeys: strings.Split(o.apiKeys, ","), JWTSecret: []byte(o.jwtSecret), RTPAllow: allow,
 		WebhookURL: o.webhookURL, WebhookSecret: []byte(o.webhookSecret), Capacity: o.cpuCapacity,

@@ -56,3 +56,17 @@ func TestWarmEncodersFlag(t *testing.T) {
 		t.Fatalf("--warm-encoders= gives %q (%v), want empty", o.warmEncoders, err)
 	}
 }
+
+// TestMixLatencyFlag: the mixers' latency defaults to 60 ms, and a value
+// outside 20–2000 ms is refused before the server starts.
+func TestMixLatencyFlag(t *testing.T) {
+	o, err := parseFlags(nil)
+	if err != nil || o.mixLatencyMS != 60 {
+		t.Fatalf("default --mix-latency-ms = %d (%v), want 60", o.mixLatencyMS, err)
+	}
+	for _, bad := range []string{"5", "2001"} {
+		if err := serve([]string{"--mix-latency-ms", bad, "--data", t.TempDir()}); err == nil || !strings.Contains(err.Error(), "--mix-latency-ms "+bad+": want 20-2000") {
+			t.Errorf("--mix-latency-ms %s: %v", bad, err)
+		}
+	}
+}
