@@ -1203,10 +1203,6 @@ func roomsNoun(n int) string {
 	return "rooms"
 }
 
-// memorySummary is the peak memory per room of each room size and of each
-// capacity count (medians: a room of 9 and three rooms of 4 share no
-// median), and the verdict on the worst run of all; "" when nothing was
-// measured.
 // capacityReport prints the capacity table. Besides whether K rooms hold,
 // it gives what one room's composite costs with K running (server − ingest
 // window, per room) against the floor of one room of that size measured in
@@ -1269,6 +1265,10 @@ func (cb *compBench) floorOf(res *compResults, n int) float64 {
 	return 0
 }
 
+// memorySummary is the peak memory per room of each room size and of each
+// capacity count (medians: a room of 9 and three rooms of 4 share no
+// median), and the verdict on the worst run of all; "" when nothing was
+// measured.
 func (cb *compBench) memorySummary(res *compResults) string {
 	var each []string
 	worst := -1.0
