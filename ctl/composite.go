@@ -388,6 +388,13 @@ func (s *Server) startComposite(m *roomMedia, req compositeRequest) (CompositeIn
 	if err := (encode.AudioSettings{Codec: audio.Codec, BitrateKbps: audio.BitrateKbps}).Validate(); err != nil {
 		return CompositeInfo{}, settingsError("audio", err)
 	}
+	if s.cfg.AdmitComposites {
+		s.admitMu.Lock()
+		defer s.admitMu.Unlock()
+		if err := s.admitComposite(m, encodings); err != nil {
+			return CompositeInfo{}, err
+		}
+	}
 	outputs, err := s.prepareOutputs(req.ID, req.Outputs)
 	if err != nil {
 		return CompositeInfo{}, err

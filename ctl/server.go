@@ -72,6 +72,11 @@ type Config struct {
 	// Capacity is the CPU cores this node offers for placement (default:
 	// all of them); its load is estimated by DefaultCosts.
 	Capacity float64
+	// AdmitComposites refuses a composite recording (ErrNoHeadroom, 503)
+	// whose estimated cost would take the node's load past Capacity.
+	// Placement only gates new rooms; without this a room's composites
+	// start whatever the node already runs.
+	AdmitComposites bool
 }
 
 // Server owns the rooms of this node and serves the REST API.
@@ -95,6 +100,10 @@ type Server struct {
 	draining   bool // takes no new rooms
 	persist    *persister
 	costs      CostModel
+	// admitMu makes a composite's admission check and its start one step
+	// (Config.AdmitComposites), so two requests cannot both take the last
+	// headroom.
+	admitMu sync.Mutex
 	// layoutLatency: layout change → first frame with it (layoutwatch.go).
 	layoutLatency prometheus.Histogram
 
@@ -940,7 +949,8 @@ func statusOf(err error) int {
 		return http.StatusConflict
 	case errors.Is(err, ingest.ErrInvalid), errors.Is(err, layouts.ErrInvalidSpec), errors.Is(err, encode.ErrIncompatible):
 		return http.StatusBadRequest
-	case errors.Is(err, ingest.ErrClosed), errors.Is(err, ErrNoPorts), errors.Is(err, ErrShuttingDown), errors.Is(err, ErrDraining):
+	case errors.Is(err, ingest.ErrClosed), errors.Is(err, ErrNoPorts), errors.Is(err, ErrShuttingDown), errors.Is(err, ErrDraining),
+		errors.Is(err, ErrNoHeadroom):
 		return http.StatusServiceUnavailable
 	}
 	var opErr *net.OpError

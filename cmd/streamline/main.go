@@ -73,6 +73,7 @@ type options struct {
 	jwtSecret     string
 	maxRooms      int
 	cpuCapacity   float64
+	admitComps    bool
 	maxTracks     int
 	shutdownGrace time.Duration
 	hugePages     bool
@@ -103,6 +104,7 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.jwtSecret, "jwt-secret", "", "secret verifying HS256 tokens with room-scoped grants (see streamline token)")
 	fs.IntVar(&o.maxRooms, "max-rooms", 0, "maximum rooms on this node (0 = unlimited)")
 	fs.Float64Var(&o.cpuCapacity, "cpu-capacity", 0, "CPU cores this node offers to room placement (0 = all of them); see the cost model in docs/architecture.md")
+	fs.BoolVar(&o.admitComps, "admit-composites", false, "refuse (503) a composite recording whose estimated cost would take this node past --cpu-capacity")
 	fs.IntVar(&o.maxTracks, "max-tracks-per-room", 0, "maximum tracks per room (0 = unlimited)")
 	fs.DurationVar(&o.shutdownGrace, "shutdown-grace", 30*time.Second, "time allowed for in-flight HTTP requests on shutdown (files are then finalized, each within its own EOS timeout)")
 	fs.StringVar(&o.warmEncoders, "warm-encoders", "h264,aac", "codecs whose encoders are selected and loaded at startup, so the first composite does not wait for "+
@@ -239,7 +241,7 @@ func serve(args []string) error {
 		JitterLatency: time.Duration(o.jitterMS) * time.Millisecond, MixLatency: time.Duration(o.mixLatencyMS) * time.Millisecond, MaxRooms: o.maxRooms,
 		MaxTracksPerRoom: o.maxTracks, Logger: log,
 		APIKeys: strings.Split(o.apiKeys, ","), JWTSecret: []byte(o.jwtSecret), RTPAllow: allow,
-		WebhookURL: o.webhookURL, WebhookSecret: []byte(o.webhookSecret), Capacity: o.cpuCapacity,
+		WebhookURL: o.webhookURL, WebhookSecret: []byte(o.webhookSecret), Capacity: o.cpuCapacity, AdmitComposites: o.admitComps,
 	})
 	if err != nil {
 		return err
