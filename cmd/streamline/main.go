@@ -92,7 +92,7 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.redisPrefix, "redis-prefix", "streamline", "key prefix in Redis: one deployment per prefix")
 	fs.StringVar(&o.nodeID, "node-id", "", "this node's id (default: hostname)")
 	fs.IntVar(&o.jitterMS, "jitter-ms", 200, "jitterbuffer latency per track in milliseconds")
-	fs.IntVar(&o.mixLatencyMS, "mix-latency-ms", 60, "composite mixers' latency in milliseconds: how late a decoded frame or voice may arrive and still be mixed (more absorbs CPU contention, and delays live outputs and the MCU by as much)")
+	fs.IntVar(&o.mixLatencyMS, "mix-latency-ms", 60, "composite mixers' latency in milliseconds: how late a decoded frame or voice may reach the mixers and still be mixed (more also delays live outputs and the MCU by as much)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&o.gstDebug, "gst-debug", "", "GStreamer debug spec, e.g. 3 or '*:2,rtpjitterbuffer:5' (GST_DEBUG)")
