@@ -110,13 +110,10 @@ func (s *Server) roomCost(m *roomMedia) float64 {
 // composite (Config.AdmitComposites).
 var ErrNoHeadroom = errors.New("node has no CPU headroom for this composite")
 
-// admitComposite checks, when Config.AdmitComposites is set, that a
-// composite of the room's participants in these renditions fits beside
-// what the node already runs.
+// admitComposite checks that a composite of the room's participants in
+// these renditions fits beside what the node already runs (the caller
+// holds admitMu when Config.AdmitComposites is set).
 func (s *Server) admitComposite(m *roomMedia, renditions []VideoJSON) error {
-	if !s.cfg.AdmitComposites {
-		return nil
-	}
 	need := s.costs.Composite(participants(m.room.Tracks()), renditions)
 	if load := s.load(); load+need > s.cfg.Capacity {
 		return fmt.Errorf("%w: it needs ~%.2f cores, the node's estimated load is %.2f of its %.2f (--cpu-capacity)",
