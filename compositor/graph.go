@@ -427,8 +427,10 @@ func (g *Graph) Add(in Input) error {
 	if in.JoinedAt.IsZero() {
 		in.JoinedAt = time.Now()
 	}
-	// A participant coming back keeps the place of their first join.
-	if p, ok := g.departed[inputRef(in)]; ok && p.JoinedAt.Before(in.JoinedAt) {
+	// A participant coming back keeps the place of their first join, and
+	// their tile is no longer a departed one.
+	ref := inputRef(in)
+	if p, ok := g.departed[ref]; ok && p.JoinedAt.Before(in.JoinedAt) {
 		in.JoinedAt = p.JoinedAt
 	}
 	g.seq++
@@ -449,11 +451,7 @@ func (g *Graph) Add(in Input) error {
 	default:
 		return fmt.Errorf("compositor: kind %q", in.Kind)
 	}
-	for _, p := range g.participantsLocked() {
-		if !p.Left {
-			delete(g.departed, layouts.Ref{ParticipantID: p.ID, Source: p.Source})
-		}
-	}
+	delete(g.departed, ref)
 	g.relayoutLocked()
 	g.log.Info("track mixed", "track", in.TrackID, "participant", in.Participant, "kind", in.Kind)
 	return nil
@@ -464,13 +462,13 @@ func (g *Graph) Remove(trackID string) error {
 	g.mu.Lock()
 	vt, v := g.videos[trackID]
 	ai, a := g.audios[trackID]
-	before := g.participantsLocked()
-	delete(g.videos, trackID)
-	delete(g.audios, trackID)
-	if a {
-		g.mixMinusRemoveLocked(trackID)
-	}
 	if v || a {
+		before := g.participantsLocked()
+		delete(g.videos, trackID)
+		delete(g.audios, trackID)
+		if a {
+			g.mixMinusRemoveLocked(trackID)
+		}
 		g.noteDepartedLocked(before)
 		g.relayoutLocked()
 	}
