@@ -140,19 +140,25 @@ func latencyQueue(name string) (*gst.Element, error) {
 	return element("queue", name, map[string]any{"max-size-time": uint64(2 * time.Second), "max-size-buffers": uint(0), "max-size-bytes": uint(0)})
 }
 
-// inputQueues: each track's decode bin starts with a leaky queue, so the
-// track's own thread only hands it the frame: decoding, scaling and the
-// wait at the mixer pad run on the input's thread, and an input that falls
-// behind drops frames for the composite only, never holding back the
-// track's recording. Tried without the queues (the track's thread decoding
-// and pushing into the mixer): a composite of nine cost 1.00 and 1.10
-// cores against 1.22 and 1.17 with them in one pair of interleaved rounds,
-// but a 2160p composite on two cores then held a camera's own recording 4 s
-// behind after 8 s; with queue-less voices only, two more rounds showed no
-// gain (1.10/1.13 against 1.08/1.06 cores at nine, docs/compositing.md).
-// The tap (ingest.Tap) answers OK to the track whatever the bin answers all
-// the same.
-//
+// inputQueue is the leaky queue, of up to buffers frames, that starts each
+// track's decode bin: the track's own thread only hands it the frame, and
+// decoding, scaling and the wait at the mixer pad run on the input's
+// thread, so an input that falls behind drops frames for the composite
+// only, never holding back the track's recording. Tried without the queues
+// (the track's thread decoding and pushing into the mixer): a 2160p
+// composite on two cores then held a camera's own recording 4 s behind
+// after 8 s, and the hand-off the queue adds measured ~0.02 cores for nine
+// tiles (docs/compositing.md). The tap (ingest.Tap) answers OK to the track
+// whatever the bin answers all the same.
+func inputQueue(name string, buffers uint) (*gst.Element, error) {
+	q, err := element("queue", name+"-q", map[string]any{"max-size-buffers": buffers, "max-size-bytes": uint(0), "max-size-time": uint64(0)})
+	if err != nil {
+		return nil, err
+	}
+	q.SetArg("leaky", "downstream")
+	return q, nil
+}
+
 // videoTile is one video track on the composite: its decode bin on one
 // compositor pad and, only while the tile shows it (muted, stalled, or no
 // frame decoded yet), a placeholder on another pad just below it.
@@ -198,13 +204,12 @@ func newVideoTile(g *Graph, in Input, seq int) (*videoTile, error) {
 	vt := &videoTile{g: g, in: in, seq: seq, muted: in.Muted, phDropAt: -1}
 	name := fmt.Sprintf("%s-v%d", g.cfg.Name, seq)
 	vt.ph = newPlaceholderFor(g, name, layouts.Initials(displayName(in)))
-	// A leaky queue: the tile's own thread decodes, scales and waits at the
-	// mixer pad, so the track's thread never does (see inputQueues).
-	q, err := element("queue", name+"-q", map[string]any{"max-size-buffers": uint(60), "max-size-bytes": uint(0), "max-size-time": uint64(0)})
+	// The tile's own thread decodes, scales and waits at the mixer pad, so
+	// the track's thread never does: two seconds of frames.
+	q, err := inputQueue(name, 60)
 	if err != nil {
 		return nil, err
 	}
-	q.SetArg("leaky", "downstream")
 	dec, err := element(in.Decoder, name+"-dec", nil)
 	if err != nil {
 		return nil, err
@@ -449,11 +454,10 @@ func newAudioInput(g *Graph, in Input, seq int) (*audioInput, error) {
 	ai := &audioInput{g: g, in: in, seq: seq, muted: in.Muted}
 	name := fmt.Sprintf("%s-a%d", g.cfg.Name, seq)
 	ai.ph = newPlaceholderFor(g, name, layouts.Initials(displayName(in)))
-	q, err := element("queue", name+"-q", map[string]any{"max-size-buffers": uint(100), "max-size-bytes": uint(0), "max-size-time": uint64(0)})
+	q, err := inputQueue(name, 100) // two seconds of Opus frames
 	if err != nil {
 		return nil, err
 	}
-	q.SetArg("leaky", "downstream") // see inputQueues
 	dec, err := element(in.Decoder, name+"-dec", nil)
 	if err != nil {
 		return nil, err
