@@ -1,11 +1,7 @@
 package ctl
 
 import (
-	"context"
-	"io"
-	"log/slog"
 	"net/http/httptest"
-	"net/netip"
 	"strings"
 	"testing"
 )
@@ -16,15 +12,7 @@ import (
 // next; without it the same request starts.
 func TestAdmitComposites(t *testing.T) {
 	newServer := func(admit bool) *httptest.Server {
-		s, err := NewServer(Config{
-			RTPListen: netip.MustParseAddr("127.0.0.1"), Ports: freeUDPRange(t, 1), DataDir: t.TempDir(),
-			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Capacity: 0.5, AdmitComposites: admit,
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ts := httptest.NewServer(s.Handler())
-		t.Cleanup(func() { ts.Close(); _ = s.Close(context.Background()) })
+		_, ts := newTestServerWith(t, 1, func(c *Config) { c.Capacity, c.AdmitComposites = 0.5, admit })
 		if code, body, _ := do(t, ts, "POST", "/v1/rooms", `{"id":"r"}`); code != 201 {
 			t.Fatalf("room: %d %v", code, body)
 		}

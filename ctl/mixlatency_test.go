@@ -1,11 +1,6 @@
 package ctl
 
 import (
-	"context"
-	"io"
-	"log/slog"
-	"net/http/httptest"
-	"net/netip"
 	"testing"
 	"time"
 )
@@ -13,15 +8,7 @@ import (
 // TestMixLatencyReachesTheMixers: Config.MixLatency is the latency of the
 // room's compositor and audio mixer once a composite runs.
 func TestMixLatencyReachesTheMixers(t *testing.T) {
-	s, err := NewServer(Config{
-		RTPListen: netip.MustParseAddr("127.0.0.1"), Ports: freeUDPRange(t, 1), DataDir: t.TempDir(),
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), MixLatency: 150 * time.Millisecond,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(s.Handler())
-	defer func() { ts.Close(); _ = s.Close(context.Background()) }()
+	s, ts := newTestServerWith(t, 1, func(c *Config) { c.MixLatency = 150 * time.Millisecond })
 	if code, body, _ := do(t, ts, "POST", "/v1/rooms", `{"id":"lat"}`); code != 201 {
 		t.Fatalf("room: %d %v", code, body)
 	}

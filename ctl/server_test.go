@@ -36,10 +36,20 @@ func freeUDPRange(t *testing.T, n int) PortRange {
 
 func newTestServer(t *testing.T, ports int) (*Server, *httptest.Server) {
 	t.Helper()
-	s, err := NewServer(Config{
+	return newTestServerWith(t, ports, nil)
+}
+
+// newTestServerWith is newTestServer with tweak applied to its Config.
+func newTestServerWith(t *testing.T, ports int, tweak func(*Config)) (*Server, *httptest.Server) {
+	t.Helper()
+	cfg := Config{
 		RTPListen: netip.MustParseAddr("127.0.0.1"), Ports: freeUDPRange(t, ports), DataDir: t.TempDir(),
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), MaxBodyBytes: 4096,
-	})
+	}
+	if tweak != nil {
+		tweak(&cfg)
+	}
+	s, err := NewServer(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
