@@ -17,15 +17,18 @@ import (
 // straight into the muxer on the jitterbuffer's streaming thread.
 type branch struct {
 	recID string
+	name  string     // the bin's; its elements' names start with it
 	file  *FileEntry // owned by the recording; guarded by the recording lock
 	path  string     // absolute
 
-	bin    *gst.Bin
-	sink   *gst.Pad // ghost sink pad
-	teePad *gst.Pad
-	times  *gstx.Times // at the muxer: what the file holds
-	offer  *gstx.Times // at the branch input, before the keyframe gate
-	eos    *gstx.EOSWatch
+	bin  *gst.Bin
+	sink *gst.Pad // ghost sink pad
+	// isolation keeps the muxer's answers from the track's tee.
+	isolation *gstx.Isolation
+	teePad    *gst.Pad
+	times     *gstx.Times // at the muxer: what the file holds
+	offer     *gstx.Times // at the branch input, before the keyframe gate
+	eos       *gstx.EOSWatch
 
 	finalOnce sync.Once
 	finalErr  error
@@ -45,7 +48,7 @@ func newBranch(recID, name, path string, codec Codec, file *FileEntry) (*branch,
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("recording directory: %w", err)
 	}
-	b := &branch{recID: recID, file: file, path: path}
+	b := &branch{recID: recID, name: name, file: file, path: path}
 	b.bin = gst.NewBin(name)
 	muxFactory := "webmmux"
 	if codec.Container == "mkv" {
@@ -87,6 +90,12 @@ func newBranch(recID, name, path string, codec Codec, file *FileEntry) (*branch,
 		return nil, fmt.Errorf("branch %s: ghost pad", name)
 	}
 	b.sink = ghost.Pad
+	// What the muxer answers stays in the branch: a file that can no longer
+	// be written (a full disk) fails this recording's file, not the track,
+	// whose other recordings and taps go on.
+	if b.isolation, err = gstx.Isolate(ghost.Pad); err != nil {
+		return nil, fmt.Errorf("branch %s: %w", name, err)
+	}
 	// Resolution changes arrive as new caps; Matroska cannot change a
 	// track's caps mid-file, and the codec bitstream carries the new size
 	// anyway, so only the first caps reach the muxer.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -49,6 +50,11 @@ type RoomConfig struct {
 	// OnEvent, if set, is told about track changes. It runs on the caller's
 	// goroutine after the room's locks are released and must not block.
 	OnEvent func(Event)
+	// OnError, if set, is told about every error an element of the room's
+	// pipeline posts (element name and message), after the room has marked
+	// its own recordings' files. It runs on the bus goroutine and must not
+	// block.
+	OnError func(element, text string)
 }
 
 // RoomCounters count datagrams the room refused; they never log per packet.
@@ -183,6 +189,9 @@ func (r *Room) onBusMessage(m gstx.BusMessage) {
 	case gst.MessageError:
 		r.log.Error("pipeline error", "element", m.Source, "error", m.Text, "debug", m.Debug)
 		r.failBranchOf(m.Source, m.Text)
+		if r.cfg.OnError != nil {
+			r.cfg.OnError(m.Source, m.Text)
+		}
 	case gst.MessageWarning:
 		// Elements can warn once per buffer; say each warning once a minute.
 		key := m.Source + "\x00" + m.Text
@@ -199,18 +208,40 @@ func (r *Room) onBusMessage(m gstx.BusMessage) {
 	}
 }
 
-// failBranchOf marks the file of a recording branch whose element failed.
+// failBranchOf fails the recording branch one of whose elements posted an
+// error: its file is marked failed with the error, and nothing more is
+// pushed into it (muxers go on accepting buffers after their file sink
+// failed, so the branch would count, and report, media its file never got).
 func (r *Room) failBranchOf(element, text string) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, rec := range r.recordings {
-		rec.mu.Lock()
-		for _, f := range rec.info.Files {
-			if f.State == FileRecording && strings.HasPrefix(element, branchName(rec.info.ID, f)) {
-				f.State, f.Error = FileFailed, text
+	tracks := make([]*Track, 0, len(r.tracks))
+	for _, t := range r.tracks {
+		tracks = append(tracks, t)
+	}
+	recs := maps.Clone(r.recordings)
+	r.mu.Unlock()
+	for _, t := range tracks {
+		t.mu.Lock()
+		seg := t.seg
+		t.mu.Unlock()
+		if seg == nil {
+			continue
+		}
+		seg.mu.Lock()
+		for recID, b := range seg.branches {
+			if element != b.name && !strings.HasPrefix(element, b.name+"-") {
+				continue
+			}
+			b.isolation.Fail()
+			if rec := recs[recID]; rec != nil {
+				rec.mu.Lock()
+				if b.file.State == FileRecording {
+					b.file.State, b.file.Error = FileFailed, text
+				}
+				rec.mu.Unlock()
 			}
 		}
-		rec.mu.Unlock()
+		seg.mu.Unlock()
 	}
 }
 

@@ -261,10 +261,12 @@ func (t *Track) refreshFile(rec *Recording, b *branch, seg *segment, final bool)
 		}
 	}
 	if final {
-		f.State = FileFinal
-		if b.finalErr != nil {
-			f.State = FileFailed
-			f.Error = b.finalErr.Error()
+		switch {
+		case f.State == FileFailed: // failed while recording: keep its first error
+		case b.finalErr != nil:
+			f.State, f.Error = FileFailed, b.finalErr.Error()
+		default:
+			f.State = FileFinal
 		}
 		if !f.started && f.State == FileFinal {
 			// Nothing was recorded: a header-only file (no stream) is no

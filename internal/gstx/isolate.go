@@ -8,43 +8,71 @@ package gstx
 typedef struct {
 	guint64 refused; // pushes whose consumer returned anything but OK
 	gint last;       // the last such GstFlowReturn
+	gboolean failed; // an error was answered: nothing more is pushed
 } SlRefused;
 
+// sl_absorb counts a consumer's refusal and answers OK. An error
+// (NOT_NEGOTIATED, ERROR and below: not FLUSHING, EOS or NOT_LINKED, which
+// pass) latches: the consumer is failed for good (its file cannot be
+// written, its decoder gave up), so later buffers are no longer pushed
+// into it, and what it counts stops where it failed.
 static GstFlowReturn sl_absorb(GstPad *pad, GstFlowReturn r) {
 	if (r == GST_FLOW_OK) return r;
 	SlRefused *s = gst_pad_get_element_private(pad);
 	if (s != NULL) {
 		__atomic_add_fetch(&s->refused, 1, __ATOMIC_RELAXED);
 		__atomic_store_n(&s->last, (gint)r, __ATOMIC_RELAXED);
+		if (r <= GST_FLOW_NOT_NEGOTIATED) __atomic_store_n(&s->failed, TRUE, __ATOMIC_RELAXED);
 	}
 	return GST_FLOW_OK;
 }
 
+static gboolean sl_failed(GstPad *pad) {
+	SlRefused *s = gst_pad_get_element_private(pad);
+	return s != NULL && __atomic_load_n(&s->failed, __ATOMIC_RELAXED);
+}
+
 static GstFlowReturn sl_isolated_chain(GstPad *pad, GstObject *parent, GstBuffer *buf) {
+	if (sl_failed(pad)) {
+		gst_buffer_unref(buf);
+		return GST_FLOW_OK;
+	}
 	return sl_absorb(pad, gst_proxy_pad_chain_default(pad, parent, buf));
 }
 
 static GstFlowReturn sl_isolated_chain_list(GstPad *pad, GstObject *parent, GstBufferList *list) {
+	if (sl_failed(pad)) {
+		gst_buffer_list_unref(list);
+		return GST_FLOW_OK;
+	}
 	return sl_absorb(pad, gst_proxy_pad_chain_list_default(pad, parent, list));
 }
 
-// sl_isolate replaces the chain functions of a src ghost pad's internal
-// pad (where its target's pushes arrive) with ones that answer OK whatever
-// the ghost pad's peer answered.
+// sl_isolate replaces the chain functions of the pad where a ghost pad's
+// pushes arrive — a src ghost pad's internal pad (pushed by its target),
+// or a sink ghost pad itself (pushed by its peer) — with ones that answer
+// OK whatever the consumer answered.
 static SlRefused *sl_isolate(void *ghost) {
-	GstProxyPad *internal = gst_proxy_pad_get_internal(GST_PROXY_PAD(ghost));
-	if (internal == NULL) return NULL;
+	GstPad *in;
+	if (GST_PAD_IS_SINK(GST_PAD(ghost))) {
+		in = gst_object_ref(GST_PAD(ghost));
+	} else {
+		in = GST_PAD(gst_proxy_pad_get_internal(GST_PROXY_PAD(ghost)));
+		if (in == NULL) return NULL;
+	}
 	SlRefused *s = g_new0(SlRefused, 1);
-	g_object_set_data_full(G_OBJECT(internal), "sl-refused", s, g_free); // freed with the pad
-	gst_pad_set_element_private(GST_PAD(internal), s);
-	gst_pad_set_chain_function(GST_PAD(internal), sl_isolated_chain);
-	gst_pad_set_chain_list_function(GST_PAD(internal), sl_isolated_chain_list);
-	gst_object_unref(internal);
+	g_object_set_data_full(G_OBJECT(in), "sl-refused", s, g_free); // freed with the pad
+	gst_pad_set_element_private(in, s);
+	gst_pad_set_chain_function(in, sl_isolated_chain);
+	gst_pad_set_chain_list_function(in, sl_isolated_chain_list);
+	gst_object_unref(in);
 	return s;
 }
 
 static guint64 sl_refused(SlRefused *s) { return __atomic_load_n(&s->refused, __ATOMIC_RELAXED); }
 static gint sl_refused_last(SlRefused *s) { return __atomic_load_n(&s->last, __ATOMIC_RELAXED); }
+static gboolean sl_refused_failed(SlRefused *s) { return __atomic_load_n(&s->failed, __ATOMIC_RELAXED); }
+static void sl_refused_fail(SlRefused *s) { __atomic_store_n(&s->failed, TRUE, __ATOMIC_RELAXED); }
 */
 import "C"
 
@@ -61,14 +89,16 @@ type Isolation struct {
 	pad *gst.Pad // keeps the ghost pad (and its internal pad) alive
 }
 
-// Isolate makes a src ghost pad answer OK to the element pushing into it
-// (its target) whatever its peer answers. A tee branch whose consumer runs
-// on the tee's own streaming thread (no queue between them) would otherwise
-// hand the consumer's FLUSHING (being removed), EOS or error back to the
-// tee, which stops at the first such answer, and the producer's task would
-// pause: one consumer going away or failing would stop the track for
-// everyone. What the consumer refused is counted (see Refused); errors
-// reach the bus from the element that failed.
+// Isolate makes a ghost pad answer OK to whoever pushes into it (a src
+// ghost pad's target, a sink ghost pad's peer) whatever its consumer
+// answers. A tee branch whose consumer runs on the tee's own streaming
+// thread (no queue between them) would otherwise hand the consumer's
+// FLUSHING (being removed), EOS or error back to the tee, which stops at
+// the first such answer, and the producer's task would pause: one consumer
+// going away or failing would stop the track, or the mix, for everyone.
+// What the consumer refused is counted (see Refused); after an error (see
+// Failed) nothing more is pushed into it. Errors reach the bus from the
+// element that failed.
 func Isolate(ghost *gst.Pad) (*Isolation, error) {
 	s := C.sl_isolate(ghost.Unsafe())
 	runtime.KeepAlive(ghost)
@@ -84,3 +114,12 @@ func Isolate(ghost *gst.Pad) (*Isolation, error) {
 func (i *Isolation) Refused() (n uint64, last gst.FlowReturn) {
 	return uint64(C.sl_refused(i.c)), gst.FlowReturn(C.sl_refused_last(i.c))
 }
+
+// Failed reports whether the consumer answered an error (not FLUSHING, EOS
+// or NOT_LINKED): from then on it gets no more buffers.
+func (i *Isolation) Failed() bool { return C.sl_refused_failed(i.c) != 0 }
+
+// Fail stops pushing into the consumer, as an error it answered would: for
+// a consumer known to be failed (an element of it posted an error) that
+// goes on answering OK.
+func (i *Isolation) Fail() { C.sl_refused_fail(i.c) }

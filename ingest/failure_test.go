@@ -1,0 +1,91 @@
+package ingest
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/go-gst/go-gst/gst"
+
+	"github.com/streamline-media/streamline/internal/gstx"
+)
+
+// TestFailedFileLeavesTheTrackGoing: a track's file in one recording can no
+// longer be written (it is /dev/full, a full disk's answer to every write);
+// that file fails with the error and stops where it failed, while the same
+// track's file in another recording and a tap on the track go on. Before,
+// the muxer's error reached the track's tee and stopped the track.
+func TestFailedFileLeavesTheTrackGoing(t *testing.T) {
+	r := newTestRoom(t)
+	full, err := r.StartRecording("full", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok, err := r.StartRecording("ok", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The track joins after both recordings started; its file in "full"
+	// is where the recording will open it.
+	dir := filepath.Join(r.cfg.DataDir, "test", full.ID)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/dev/full", filepath.Join(dir, "alice_cam.webm")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.AddTrack(TrackInfo{ID: "cam", Participant: "alice", Codec: "vp8", SSRC: 2222, PayloadType: 96}); err != nil {
+		t.Fatal(err)
+	}
+	tap, err := r.Tap("cam")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tap.Close()
+	sink, err := gst.NewElementWithProperties("fakesink", map[string]any{"sync": false, "async": false})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Pipeline().Add(sink); err != nil {
+		t.Fatal(err)
+	}
+	tapped := gstx.WatchTimes(sink.GetStaticPad("sink"))
+	defer tapped.Free()
+	if ret := tap.Pad.Link(sink.GetStaticPad("sink")); ret != gst.PadLinkOK {
+		t.Fatalf("link tap: %s", ret)
+	}
+	sink.SyncStateWithParent()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	gstSender(t, ctx, fmt.Sprintf("videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=30/1 ! vp8enc deadline=1 keyframe-max-dist=30 ! rtpvp8pay pt=96 ssrc=2222 ! udpsink host=127.0.0.1 port=%d", r.Addr().Port()))
+	time.Sleep(4 * time.Second)
+	cancel()
+	failed, err := r.StopRecording(full.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	good, err := r.StopRecording(ok.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(failed.Files) != 1 || failed.Files[0].State != FileFailed || failed.Files[0].Error == "" {
+		t.Fatalf("the unwritable file: %+v; want failed, with the error", failed.Files)
+	}
+	if d := failed.Files[0].DurationMS; d > 2000 { // filesink writes in 64 KiB blocks: ~1 s here
+		t.Errorf("the unwritable file reports %d ms recorded; want its duration to stop at the failure", d)
+	}
+	if len(good.Files) != 1 || good.Files[0].State != FileFinal {
+		t.Fatalf("the other recording's file: %+v", good.Files)
+	}
+	if _, dur := ffprobe(t, filepath.Join(r.cfg.DataDir, good.Files[0].Path)); dur < 3 {
+		t.Errorf("the other recording's file lasts %.2f s, want ~3.5-4: the failed file stopped the track", dur)
+	}
+	if n := tapped.Buffers(); n < 90 {
+		t.Errorf("the tap got %d frames, want ≥ 90 (3 s at 30 fps): the failed file stopped the track", n)
+	}
+	t.Logf("failed file: %q after %d ms; other file and tap went on (%d frames tapped)", failed.Files[0].Error, failed.Files[0].DurationMS, tapped.Buffers())
+}
