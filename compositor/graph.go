@@ -97,8 +97,8 @@ type Graph struct {
 	elems []*gst.Element
 
 	comp, amix *gst.Element
-	vtee, atee *gst.Element
-	bgBin      *gst.Bin // background colour source
+	vout, aout *branchPoint // where the consumers of the mixed video and audio branch off
+	bgBin      *gst.Bin     // background colour source
 	bgPad      *gst.Pad
 	bgZ        uint
 	bgColor    layouts.Color
@@ -183,7 +183,7 @@ func (g *Graph) build() error {
 	if err != nil {
 		return err
 	}
-	g.vtee, err = newTee(g.name("vtee"))
+	g.vout, err = newBranchPoint(g.name("vtee"))
 	if err != nil {
 		return err
 	}
@@ -197,7 +197,7 @@ func (g *Graph) build() error {
 	if err != nil {
 		return err
 	}
-	g.atee, err = newTee(g.name("atee"))
+	g.aout, err = newBranchPoint(g.name("atee"))
 	if err != nil {
 		return err
 	}
@@ -217,7 +217,7 @@ func (g *Graph) build() error {
 	if err != nil {
 		return err
 	}
-	g.elems = []*gst.Element{g.comp, vcaps, g.vtee, g.amix, acaps, g.atee, silence, silCaps, silQ}
+	g.elems = []*gst.Element{g.comp, vcaps, g.vout.element(), g.amix, acaps, g.aout.element(), silence, silCaps, silQ}
 	// The graph runs on its own timeline that starts now (t0): the room's
 	// pipeline has been running for a while, and mixers added to it would
 	// otherwise start at running time 0 and race to produce every frame
@@ -230,11 +230,11 @@ func (g *Graph) build() error {
 	for _, e := range g.elems { // after adding: adding sets the parent's base time
 		g.ownTimeline(e)
 	}
-	if err := gst.ElementLinkMany(g.comp, vcaps, g.vtee); err != nil {
+	if err := gst.ElementLinkMany(g.comp, vcaps, g.vout.element()); err != nil {
 		g.removeElems()
 		return fmt.Errorf("compositor: link video: %w", err)
 	}
-	if err := gst.ElementLinkMany(g.amix, acaps, g.atee); err != nil {
+	if err := gst.ElementLinkMany(g.amix, acaps, g.aout.element()); err != nil {
 		g.removeElems()
 		return fmt.Errorf("compositor: link audio: %w", err)
 	}
@@ -337,36 +337,46 @@ func newTee(name string) (*gst.Element, error) {
 	return t, nil
 }
 
-// Output is a branch point on the mixed media for an encoder: a request pad
-// of the graph's video or audio tee in the room's pipeline.
+// Output is a branch on the mixed media for an encoder: an isolated src
+// pad of the graph's video or audio branch point (see branchPoint), in the
+// room's pipeline.
 type Output struct {
 	Pad    *gst.Pad
 	g      *Graph
-	tee    *gst.Element
+	bp     *branchPoint
 	teePad *gst.Pad
+	iso    *gstx.Isolation
 	once   sync.Once
 	// release, if set, runs after Close (a mix-minus ends with its last output).
 	release func()
 }
 
 // VideoOutput opens a new branch on the mixed video.
-func (g *Graph) VideoOutput() (*Output, error) { return g.output(g.vtee) }
+func (g *Graph) VideoOutput() (*Output, error) { return g.output(g.vout) }
 
 // AudioOutput opens a new branch on the mixed audio.
-func (g *Graph) AudioOutput() (*Output, error) { return g.output(g.atee) }
+func (g *Graph) AudioOutput() (*Output, error) { return g.output(g.aout) }
 
-func (g *Graph) output(tee *gst.Element) (*Output, error) {
+func (g *Graph) output(bp *branchPoint) (*Output, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.closed {
 		return nil, ErrClosed
 	}
-	teePad := tee.GetRequestPad("src_%u")
-	if teePad == nil {
-		return nil, errors.New("compositor: tee gave no pad")
-	}
-	return &Output{Pad: teePad, g: g, tee: tee, teePad: teePad}, nil
+	return newOutput(g, bp)
 }
+
+func newOutput(g *Graph, bp *branchPoint) (*Output, error) {
+	ghost, teePad, iso, err := bp.branch()
+	if err != nil {
+		return nil, fmt.Errorf("compositor: %w", err)
+	}
+	return &Output{Pad: ghost, g: g, bp: bp, teePad: teePad, iso: iso}, nil
+}
+
+// Refused is how many buffers the consumer answered with anything but OK
+// (the mix went on regardless), and the last such answer.
+func (o *Output) Refused() (uint64, gst.FlowReturn) { return o.iso.Refused() }
 
 // Finish ends the branch: from the tee's streaming thread (so no lock of the
 // consumer is needed while it may be busy) it unlinks the consumer and sends
@@ -404,7 +414,7 @@ func (o *Output) Close() {
 		if peer := o.Pad.GetPeer(); peer != nil {
 			o.Pad.Unlink(peer)
 		}
-		o.tee.ReleaseRequestPad(o.teePad)
+		o.bp.release(o.Pad, o.teePad)
 		if o.release != nil {
 			o.release()
 		}

@@ -20,7 +20,8 @@ type mixMinus struct {
 	participant string
 	name        string
 	elems       []*gst.Element // mixer, caps, tee, silence source chain
-	mixer, tee  *gst.Element
+	mixer       *gst.Element
+	out         *branchPoint
 	inputs      map[string]*mmInput // by track id
 	outputs     int
 	seq         int
@@ -88,16 +89,17 @@ func (g *Graph) MixMinusOutput(participant string) (*Output, error) {
 		}
 		g.mixes[participant] = mm
 	}
-	teePad := mm.tee.GetRequestPad("src_%u")
-	if teePad == nil {
+	out, err := newOutput(g, mm.out)
+	if err != nil {
 		if mm.outputs == 0 {
 			mm.close()
 			delete(g.mixes, participant)
 		}
-		return nil, errors.New("compositor: mix-minus tee gave no pad")
+		return nil, err
 	}
 	mm.outputs++
-	return &Output{Pad: teePad, g: g, tee: mm.tee, teePad: teePad, release: func() { g.releaseMixMinus(mm) }}, nil
+	out.release = func() { g.releaseMixMinus(mm) }
+	return out, nil
 }
 
 // MixMinusInputs lists the tracks in participant's mix-minus (for tests and
@@ -142,7 +144,7 @@ func (g *Graph) newMixMinusLocked(participant string) (*mixMinus, error) {
 	if err != nil {
 		return nil, err
 	}
-	if mm.tee, err = newTee(mm.name + "-tee"); err != nil {
+	if mm.out, err = newBranchPoint(mm.name + "-out"); err != nil {
 		return nil, err
 	}
 	silence, err := element("audiotestsrc", mm.name+"-silence", map[string]any{"is-live": true, "samplesperbuffer": mixPeriodSamples})
@@ -158,7 +160,7 @@ func (g *Graph) newMixMinusLocked(participant string) (*mixMinus, error) {
 	if err != nil {
 		return nil, err
 	}
-	mm.elems = []*gst.Element{mm.mixer, caps, mm.tee, silence, silCaps, silQ}
+	mm.elems = []*gst.Element{mm.mixer, caps, mm.out.element(), silence, silCaps, silQ}
 	if err := g.pipe.AddMany(mm.elems...); err != nil {
 		return nil, fmt.Errorf("mix-minus: add: %w", err)
 	}
@@ -169,7 +171,7 @@ func (g *Graph) newMixMinusLocked(participant string) (*mixMinus, error) {
 		mm.close()
 		return nil, err
 	}
-	if err := gst.ElementLinkMany(mm.mixer, caps, mm.tee); err != nil {
+	if err := gst.ElementLinkMany(mm.mixer, caps, mm.out.element()); err != nil {
 		return fail(fmt.Errorf("mix-minus: link: %w", err))
 	}
 	if err := gst.ElementLinkMany(silence, silCaps, silQ); err != nil {

@@ -19,7 +19,7 @@ func (g *Graph) Position() int64 {
 		return -1
 	}
 	pos := max(rt-g.t0, 0)
-	for _, e := range []*gst.Element{g.vtee, g.atee} {
+	for _, e := range []*gst.Element{g.vout.tee, g.aout.tee} {
 		if ok, p := e.QueryPosition(gst.FormatTime); ok && p >= 0 && p < pos {
 			pos = p
 		}

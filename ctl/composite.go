@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -70,6 +71,7 @@ type EncodingInfo struct {
 	Bytes        int64          `json:"bytes"`
 	DurationMS   int64          `json:"duration_ms"`
 	Error        string         `json:"error,omitempty"`
+	name         string         // prefix of its elements' names
 	times        *gstx.Times    // on the muxer's video input
 	out          *encodingChain // nil once stopped
 }
@@ -445,7 +447,7 @@ func (s *Server) startComposite(m *roomMedia, req compositeRequest) (CompositeIn
 	for i, v := range encodings {
 		name := fmt.Sprintf("%s_%d", req.ID, i)
 		rel := filepath.Join(dir, fmt.Sprintf("composite_%d_%dx%d%s", i, v.Width, v.Height, encode.Extension(format)))
-		enc := &EncodingInfo{Path: rel, Format: format, Video: v, Audio: audio, State: ingest.FileRecording}
+		enc := &EncodingInfo{Path: rel, Format: format, Video: v, Audio: audio, State: ingest.FileRecording, name: name}
 		rec.info.Encodings = append(rec.info.Encodings, enc)
 		at := encodingPath(req.Video != nil, i)
 		if err := s.startEncoding(m, enc, name, reg, at); err != nil {
@@ -593,6 +595,13 @@ func (s *Server) startEncoding(m *roomMedia, enc *EncodingInfo, name string, reg
 // under rec.mu (readers snapshot them concurrently); the EOS wait holds no
 // lock.
 func (s *Server) stopEncoding(m *roomMedia, rec *compositeRec, enc *EncodingInfo) {
+	s.removeEncoding(m, rec, enc, true)
+}
+
+// removeEncoding takes an encoding out of the pipeline; with drain, it
+// first sends EOS through it and waits for the file to be finalized (a
+// failed encoding cannot drain: its file stays as its last write left it).
+func (s *Server) removeEncoding(m *roomMedia, rec *compositeRec, enc *EncodingInfo, drain bool) {
 	rec.mu.Lock()
 	ch, times := enc.out, enc.times
 	enc.out, enc.times = nil, nil
@@ -602,14 +611,18 @@ func (s *Server) stopEncoding(m *roomMedia, rec *compositeRec, enc *EncodingInfo
 	}
 	for _, o := range []*compositor.Output{ch.vout, ch.aout} {
 		if o != nil {
-			o.Finish()
+			if drain {
+				o.Finish()
+			}
 			o.Close()
 		}
 	}
 	state, errText := ingest.FileFinal, ""
 	if ch.eos != nil {
-		if err := ch.eos.Wait(compositeEOSTimeout); err != nil {
-			state, errText = ingest.FileFailed, err.Error()
+		if drain {
+			if err := ch.eos.Wait(compositeEOSTimeout); err != nil {
+				state, errText = ingest.FileFailed, err.Error()
+			}
 		}
 		ch.eos.Remove()
 	}
@@ -635,9 +648,62 @@ func (s *Server) stopEncoding(m *roomMedia, rec *compositeRec, enc *EncodingInfo
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
 	enc.DurationMS, enc.Bytes = durationMS, size
-	if ch.eos != nil {
+	if ch.eos != nil && drain && enc.State != ingest.FileFailed { // an error while draining says more
 		enc.State, enc.Error = state, errText
 	}
+}
+
+// onPipelineError fails the composite encoding one of whose elements
+// posted an error (a full disk, a muxer or an encoder error). The encoding
+// is taken out of the pipeline, its file kept as written so far
+// (fragmented MP4 is playable up to its last fragment); the recording's
+// other encodings, its live outputs and its tracks go on, and it ends
+// "failed" when stopped. Subscribers and webhooks get
+// recording_encoding_failed. Runs on the room's bus goroutine.
+func (s *Server) onPipelineError(room, element, text string) {
+	m := s.media(room)
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	rec, enc := m.encodingOfLocked(element)
+	m.mu.Unlock()
+	if enc == nil {
+		return
+	}
+	rec.mu.Lock()
+	if enc.State != ingest.FileRecording {
+		rec.mu.Unlock()
+		return // already failed (each element of the branch reports), or stopped
+	}
+	enc.State, enc.Error = ingest.FileFailed, text
+	running := enc.out != nil
+	recID, path := rec.info.ID, enc.Path
+	rec.mu.Unlock()
+	s.log.Error("composite encoding failed; the recording's other outputs go on", "room", room, "recording", recID,
+		"file", path, "element", element, "error", text)
+	if !running {
+		return // a stop is draining it
+	}
+	go func() {
+		s.removeEncoding(m, rec, enc, false)
+		s.hub.publish(Event{Type: "recording_encoding_failed", Room: room, Data: map[string]any{
+			"recording": recID, "path": path, "error": text}})
+		s.writeCompositeManifest(rec)
+	}()
+}
+
+// encodingOfLocked finds the composite encoding whose elements are named
+// after element's prefix.
+func (m *roomMedia) encodingOfLocked(element string) (*compositeRec, *EncodingInfo) {
+	for _, rec := range m.composites {
+		for _, e := range rec.info.Encodings {
+			if strings.HasPrefix(element, e.name+"-") {
+				return rec, e
+			}
+		}
+	}
+	return nil, nil
 }
 
 func binElem(e *encode.Encoder) *gst.Element {

@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/netip"
+
 	"os"
 	"path/filepath"
 	"sync"
@@ -186,10 +186,7 @@ func (s *Server) restoreRoom(ctx context.Context, rec RoomRecord, interrupted ma
 	var room *ingest.Room
 	port, err := s.ports.acquirePreferred(rec.RTPPort, func(port int) error {
 		var err error
-		room, err = ingest.NewRoom(ingest.RoomConfig{
-			ID: rec.ID, Listen: netip.AddrPortFrom(s.cfg.RTPListen, uint16(port)), DataDir: s.cfg.DataDir,
-			JitterLatency: s.cfg.JitterLatency, Logger: s.log, OnEvent: s.onTrackEvent, Allow: s.cfg.RTPAllow,
-		})
+		room, err = ingest.NewRoom(s.roomConfig(rec.ID, port))
 		return err
 	})
 	if err != nil {

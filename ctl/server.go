@@ -411,10 +411,7 @@ func (s *Server) CreateRoom(ctx context.Context, id string) (*ingest.Room, RoomR
 	var room *ingest.Room
 	port, err := s.ports.acquire(func(port int) error {
 		var err error
-		room, err = ingest.NewRoom(ingest.RoomConfig{
-			ID: id, Listen: netip.AddrPortFrom(s.cfg.RTPListen, uint16(port)), DataDir: s.cfg.DataDir,
-			JitterLatency: s.cfg.JitterLatency, Logger: s.log, OnEvent: s.onTrackEvent, Allow: s.cfg.RTPAllow,
-		})
+		room, err = ingest.NewRoom(s.roomConfig(id, port))
 		return err
 	})
 	if err != nil {
@@ -885,6 +882,15 @@ func recordingEvent(room, state string, info any) Event {
 		typ = "recording_failed"
 	}
 	return Event{Type: typ, Room: room, Data: info}
+}
+
+// roomConfig is the ingest configuration of room id on a UDP port.
+func (s *Server) roomConfig(id string, port int) ingest.RoomConfig {
+	return ingest.RoomConfig{
+		ID: id, Listen: netip.AddrPortFrom(s.cfg.RTPListen, uint16(port)), DataDir: s.cfg.DataDir,
+		JitterLatency: s.cfg.JitterLatency, Logger: s.log, OnEvent: s.onTrackEvent, Allow: s.cfg.RTPAllow,
+		OnError: func(element, text string) { s.onPipelineError(id, element, text) },
+	}
 }
 
 // Close finalizes every room (every file) and frees every port.

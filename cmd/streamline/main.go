@@ -171,6 +171,11 @@ func serve(args []string) error {
 		return err
 	}
 	slog.SetDefault(log)
+	// Under a file size limit (ulimit -f) a write past it raises SIGXFSZ;
+	// raised on a GStreamer thread, it would kill the server and every
+	// room. Ignored, the write fails instead and only that file's
+	// recording fails (TestFailedEncodingLeavesTheOthersRecording).
+	signal.Ignore(syscall.SIGXFSZ)
 	if !o.hugePages {
 		if err := disableHugePages(); err != nil {
 			log.Warn("could not opt out of transparent huge pages", "error", err)

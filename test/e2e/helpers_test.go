@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -72,12 +73,20 @@ func freeTCPPort(t *testing.T) int {
 // startServer runs `streamline serve` with its own HTTP port, RTP range and data dir.
 func startServer(t *testing.T, extra ...string) *server {
 	t.Helper()
+	return startServerUnder(t, nil, extra...)
+}
+
+// startServerUnder is startServer with the server run by a wrapper command
+// (e.g. prlimit with its arguments).
+func startServerUnder(t *testing.T, wrapper []string, extra ...string) *server {
+	t.Helper()
 	port := freeTCPPort(t)
 	lo := portBase.Add(20) - 20
 	s := &server{t: t, base: fmt.Sprintf("http://127.0.0.1:%d", port), dataDir: t.TempDir(), log: &bytes.Buffer{}, done: make(chan struct{})}
 	args := append([]string{"serve", "--http", fmt.Sprintf("127.0.0.1:%d", port), "--data", s.dataDir,
 		"--rtp-ports", fmt.Sprintf("%d-%d", lo, lo+19), "--rtp-listen", "127.0.0.1", "--jitter-ms", "100"}, extra...)
-	s.cmd = exec.Command(filepath.Join(binDir, "streamline"), args...)
+	argv := append(append(slices.Clone(wrapper), filepath.Join(binDir, "streamline")), args...)
+	s.cmd = exec.Command(argv[0], argv[1:]...)
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)

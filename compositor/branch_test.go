@@ -1,0 +1,85 @@
+package compositor
+
+import (
+	"testing"
+	"time"
+
+	"github.com/go-gst/go-gst/gst"
+
+	"github.com/streamline-media/streamline/internal/gstx"
+	"github.com/streamline-media/streamline/layouts"
+)
+
+// TestFailingOutputLeavesTheMixRunning: one consumer of the mixed video and
+// one of the mixed audio fail (an element returning an error, as a muxer
+// whose file can no longer be written does); the mixers go on, and so do
+// the other consumers.
+func TestFailingOutputLeavesTheMixRunning(t *testing.T) {
+	gstx.Init()
+	pipe, err := gst.NewPipeline("branchtest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pipe.SetState(gst.StatePlaying); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = gstx.StopElement(pipe.Element, 5*time.Second) }()
+	const w, h = 160, 90
+	g, err := New(Config{Name: "br", Pipeline: pipe, Width: w, Height: h, FPS: 15, Layout: layouts.Spec{Template: layouts.TemplateGrid}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+
+	// failing attaches "identity error-after=5 ! fakesink" to out.
+	failing := func(out *Output, name string) {
+		t.Helper()
+		bin, err := gst.NewBinFromString("identity error-after=5 name="+name+" ! fakesink sync=false async=false", true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := pipe.Add(bin.Element); err != nil {
+			t.Fatal(err)
+		}
+		if ret := out.Pad.Link(bin.GetStaticPad("sink")); ret != gst.PadLinkOK {
+			t.Fatal(ret)
+		}
+		bin.SyncStateWithParent()
+	}
+	badVideo, err := g.VideoOutput()
+	if err != nil {
+		t.Fatal(err)
+	}
+	failing(badVideo, "badv")
+	badAudio, err := g.AudioOutput()
+	if err != nil {
+		t.Fatal(err)
+	}
+	failing(badAudio, "bada")
+	tap, stopTap := tapVideo(t, g, pipe, "goodv", w, h)
+	defer stopTap()
+
+	// Both failing consumers post their error.
+	failed := map[string]bool{}
+	bus := pipe.GetPipelineBus()
+	deadline := time.Now().Add(10 * time.Second)
+	for !failed["badv"] || !failed["bada"] {
+		if time.Now().After(deadline) {
+			t.Fatalf("failing consumers that posted an error: %v; want badv and bada", failed)
+		}
+		if msg := bus.TimedPopFiltered(gst.ClockTime(100*time.Millisecond), gst.MessageError); msg != nil {
+			failed[msg.Source()] = true
+		}
+	}
+	// After the failure, the healthy output keeps getting the mix's frames.
+	from := tap.count()
+	time.Sleep(2 * time.Second)
+	if got := tap.count() - from; got < 20 {
+		t.Errorf("the healthy output got %d frames in the 2 s after the others failed; want ~30", got)
+	}
+	for _, o := range []*Output{badVideo, badAudio} {
+		if n, last := o.Refused(); n == 0 || last != gst.FlowError {
+			t.Errorf("a failing output refused %d buffers, the last with %v; want an error counted", n, last)
+		}
+	}
+}
