@@ -3,8 +3,12 @@ package ingest
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -88,4 +92,74 @@ func TestFailedFileLeavesTheTrackGoing(t *testing.T) {
 		t.Errorf("the tap got %d frames, want ≥ 90 (3 s at 30 fps): the failed file stopped the track", n)
 	}
 	t.Logf("failed file: %q after %d ms; other file and tap went on (%d frames tapped)", failed.Files[0].Error, failed.Files[0].DurationMS, tapped.Buffers())
+}
+
+// freeUDPPort is a UDP port nobody holds right now.
+func freeUDPPort(t *testing.T) int {
+	t.Helper()
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).Port
+}
+
+// TestTrackSourceMovesAfterSilence: while a track's learned source sends,
+// another address's packets for its SSRC are foreign (dropped); once the
+// source has been silent for SourceMoveAfter, a new address takes the track
+// over (an SFU restarted, a NAT rebound), and its media, with fresh sequence
+// numbers and timestamps, continues the same file.
+func TestTrackSourceMovesAfterSilence(t *testing.T) {
+	defer func(d time.Duration) { SourceMoveAfter = d }(SourceMoveAfter)
+	SourceMoveAfter = time.Second
+	r := newTestRoom(t)
+	if _, err := r.AddTrack(TrackInfo{ID: "cam", Participant: "alice", Codec: "vp8", SSRC: 3333, PayloadType: 96}); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := r.StartRecording("moves", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	send := func(frames, fromPort int) *exec.Cmd {
+		return gstSender(t, ctx, fmt.Sprintf("videotestsrc is-live=true num-buffers=%d ! video/x-raw,width=320,height=240,framerate=30/1 ! vp8enc deadline=1 keyframe-max-dist=15 ! rtpvp8pay pt=96 ssrc=3333 ! udpsink host=127.0.0.1 port=%d bind-address=127.0.0.1 bind-port=%d", frames, r.Addr().Port(), fromPort))
+	}
+	portA, portC, portB := freeUDPPort(t), freeUDPPort(t), freeUDPPort(t)
+	a := send(90, portA)
+	time.Sleep(time.Second)
+	c := send(30, portC) // while A sends: foreign
+	_ = c.Wait()
+	_ = a.Wait()
+	time.Sleep(1500 * time.Millisecond)
+	b := send(60, portB) // after A fell silent: takes over
+	_ = b.Wait()
+	time.Sleep(500 * time.Millisecond)
+	info, err := r.StopRecording(rec.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := r.Track("cam")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := tr.Stats
+	if st.SourceMoves != 1 || st.Source != fmt.Sprintf("127.0.0.1:%d", portB) {
+		t.Errorf("source moves %d, source %s; want 1, 127.0.0.1:%d", st.SourceMoves, st.Source, portB)
+	}
+	if st.ForeignSource < 20 {
+		t.Errorf("foreign packets %d; want the second sender's (~30+) while the first one sent", st.ForeignSource)
+	}
+	if len(info.Files) != 1 || info.Files[0].State != FileFinal {
+		t.Fatalf("files %+v", info.Files)
+	}
+	out, err := exec.Command("ffprobe", "-v", "error", "-count_packets", "-show_entries", "stream=nb_read_packets", "-of", "csv=p=0",
+		filepath.Join(r.cfg.DataDir, info.Files[0].Path)).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := strconv.Atoi(strings.TrimSpace(string(out))); n < 130 || n > 160 {
+		t.Errorf("the file holds %d frames; want the first and the last sender's 150 (not the foreign one's 30)", n)
+	}
 }

@@ -37,6 +37,7 @@ type TrackStats struct {
 	JitterMS         float64 `json:"jitter_ms"`
 	WrongPayloadType uint64  `json:"wrong_payload_type"`
 	ForeignSource    uint64  `json:"foreign_source"`
+	SourceMoves      uint64  `json:"source_moves"`
 	PushDropped      uint64  `json:"push_dropped"`
 	Keyframes        uint64  `json:"keyframes"`
 	KeyframeRequests uint64  `json:"keyframe_requests"`
@@ -100,15 +101,29 @@ func (t *Track) handleRTP(pkt []byte, from netip.AddrPort, now time.Time) {
 		return
 	}
 	first := !t.src.IsValid()
-	if first {
+	var movedFrom netip.AddrPort
+	var movedID string
+	switch {
+	case first:
 		t.src = from
 		t.hasSource.Store(true)
-	} else if t.src != from {
+	case t.src != from && now.Sub(t.lastPkt) < SourceMoveAfter:
 		// Once a track's source is learned, nobody else may feed it.
 		t.counters.ForeignSource++
 		t.mu.Unlock()
 		t.room.counters.foreignSource.Add(1)
 		return
+	case t.src != from:
+		// The learned source has been silent long enough: the sender moved
+		// (an SFU restarted, a NAT rebound its port). Its stream starts
+		// afresh (new sequence numbers and timestamps), continued on the
+		// track's timeline as a device change is.
+		movedFrom, movedID = t.src, t.info.ID
+		t.src, t.rtcpSrc = from, netip.AddrPort{}
+		t.stats = ReceiveStats{ClockRate: t.info.ClockRate}
+		t.sr, t.srSSRC = SenderReportInfo{}, 0
+		t.rw.switchSource()
+		t.counters.SourceMoves++
 	}
 	end := len(pkt)
 	if t.hdr.Padding && end > n {
@@ -134,10 +149,18 @@ func (t *Track) handleRTP(pkt []byte, from netip.AddrPort, now time.Time) {
 	if keyframe {
 		t.throttle.KeyframeSeen()
 	}
-	if first && t.codec.Kind == Video {
+	if movedFrom.IsValid() {
+		t.room.log.Warn("track source moved", "track", movedID, "from", movedFrom, "to", from)
+	}
+	if (first || movedFrom.IsValid()) && t.codec.Kind == Video {
 		t.throttle.Request()
 	}
 }
+
+// SourceMoveAfter is how long a track's learned source must have sent
+// nothing before another address may take the track over. Sooner, the
+// other address's packets are foreign (dropped and counted).
+var SourceMoveAfter = 3 * time.Second
 
 // handleSenderReport keeps the sender's NTP ↔ RTP mapping.
 func (t *Track) handleSenderReport(ssrc uint32, info SenderReportInfo, from netip.AddrPort) {
