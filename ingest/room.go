@@ -214,16 +214,10 @@ func (r *Room) onBusMessage(m gstx.BusMessage) {
 // failed, so the branch would count, and report, media its file never got).
 func (r *Room) failBranchOf(element, text string) {
 	r.mu.Lock()
-	tracks := make([]*Track, 0, len(r.tracks))
-	for _, t := range r.tracks {
-		tracks = append(tracks, t)
-	}
 	recs := maps.Clone(r.recordings)
 	r.mu.Unlock()
-	for _, t := range tracks {
-		t.mu.Lock()
-		seg := t.seg
-		t.mu.Unlock()
+	for _, t := range r.trackList() {
+		seg := t.segment()
 		if seg == nil {
 			continue
 		}
@@ -400,9 +394,7 @@ func (r *Room) trackList() []*Track {
 // rewrites the manifests when write is set, so a crash loses little.
 func (r *Room) refreshRecordings(write bool) {
 	for _, t := range r.trackList() {
-		t.mu.Lock()
-		seg := t.seg
-		t.mu.Unlock()
+		seg := t.segment()
 		if seg == nil {
 			continue
 		}
@@ -804,9 +796,7 @@ func (r *Room) StartRecording(id, mode string) (RecordingInfo, error) {
 	r.recOrder = append(r.recOrder, id)
 	for _, tid := range r.trackOrder {
 		t := r.tracks[tid]
-		t.mu.Lock()
-		seg := t.seg
-		t.mu.Unlock()
+		seg := t.segment()
 		if seg != nil {
 			r.attachRecordingLocked(t, seg, rec)
 		}
@@ -846,9 +836,7 @@ func (r *Room) StopRecording(id string) (RecordingInfo, error) {
 func (r *Room) finalizeRecording(rec *Recording, tracks []*Track) {
 	var wg sync.WaitGroup
 	for _, t := range tracks {
-		t.mu.Lock()
-		seg := t.seg
-		t.mu.Unlock()
+		seg := t.segment()
 		if seg == nil {
 			continue
 		}

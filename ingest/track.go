@@ -179,6 +179,13 @@ func (t *Track) setCNAME(cname string) {
 	t.mu.Unlock()
 }
 
+// segment is the track's current media chain, or nil once it ended.
+func (t *Track) segment() *segment {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.seg
+}
+
 // feedbackAddr is where RTCP feedback goes: the RTP source, else the RTCP source.
 func (t *Track) feedbackAddr() (netip.AddrPort, uint32, bool) {
 	t.mu.Lock()
