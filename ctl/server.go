@@ -77,6 +77,9 @@ type Config struct {
 	// Placement only gates new rooms; without this a room's composites
 	// start whatever the node already runs.
 	AdmitComposites bool
+	// MinFreeDisk refuses new recordings (ErrLowDisk, 507) while DataDir's
+	// filesystem has fewer free bytes than this (0 = no check).
+	MinFreeDisk int64
 }
 
 // Server owns the rooms of this node and serves the REST API.
@@ -362,7 +365,12 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	n := len(s.rooms)
 	s.mu.Unlock()
-	writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "node": s.cfg.NodeID, "rooms": n})
+	out := map[string]any{"status": "ok", "node": s.cfg.NodeID, "rooms": n}
+	if free, err := diskFree(s.cfg.DataDir); err == nil {
+		out["disk_free_bytes"] = free
+		out["disk_low"] = s.cfg.MinFreeDisk > 0 && free < s.cfg.MinFreeDisk
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 type createRoomRequest struct {
@@ -766,7 +774,15 @@ func (s *Server) createRecording(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusBadRequest, errors.New(`video, audio, format, encodings, layout and outputs apply to "kind": "composite"`))
 			return
 		}
+		if err := s.checkDiskForRecording(); err != nil {
+			writeError(w, statusOf(err), err)
+			return
+		}
 	case "composite":
+		if err := s.checkDiskForRecording(); err != nil {
+			writeError(w, statusOf(err), err)
+			return
+		}
 		if m := s.media(room.ID()); m != nil {
 			info, err := s.startComposite(m, req)
 			if err != nil {
@@ -958,6 +974,8 @@ func statusOf(err error) int {
 	case errors.Is(err, ingest.ErrClosed), errors.Is(err, ErrNoPorts), errors.Is(err, ErrShuttingDown), errors.Is(err, ErrDraining),
 		errors.Is(err, ErrNoHeadroom):
 		return http.StatusServiceUnavailable
+	case errors.Is(err, ErrLowDisk):
+		return http.StatusInsufficientStorage
 	}
 	var opErr *net.OpError
 	if errors.As(err, &opErr) {

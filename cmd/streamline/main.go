@@ -74,6 +74,7 @@ type options struct {
 	maxRooms      int
 	cpuCapacity   float64
 	admitComps    bool
+	minFreeMB     int
 	maxTracks     int
 	shutdownGrace time.Duration
 	hugePages     bool
@@ -105,6 +106,7 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.maxRooms, "max-rooms", 0, "maximum rooms on this node (0 = unlimited)")
 	fs.Float64Var(&o.cpuCapacity, "cpu-capacity", 0, "CPU cores this node offers to room placement (0 = all of them); see the cost model in docs/architecture.md")
 	fs.BoolVar(&o.admitComps, "admit-composites", false, "refuse (503) a composite recording whose estimated cost would take this node past --cpu-capacity")
+	fs.IntVar(&o.minFreeMB, "min-free-mb", 256, "refuse (507) new recordings while the recordings' filesystem has less free space than this, in MiB (0 = no check)")
 	fs.IntVar(&o.maxTracks, "max-tracks-per-room", 0, "maximum tracks per room (0 = unlimited)")
 	fs.DurationVar(&o.shutdownGrace, "shutdown-grace", 30*time.Second, "time allowed for in-flight HTTP requests on shutdown (files are then finalized, each within its own EOS timeout)")
 	fs.StringVar(&o.warmEncoders, "warm-encoders", "h264,aac", "codecs whose encoders are selected and loaded at startup, so the first composite does not wait for "+
@@ -221,6 +223,9 @@ func serve(args []string) error {
 	if o.mixLatencyMS < 20 || o.mixLatencyMS > 2000 {
 		return fmt.Errorf("--mix-latency-ms %d: want 20-2000", o.mixLatencyMS)
 	}
+	if o.minFreeMB < 0 {
+		return fmt.Errorf("--min-free-mb %d: want 0 (no check) or more", o.minFreeMB)
+	}
 	dataDir, err := filepath.Abs(o.dataDir)
 	if err != nil {
 		return fmt.Errorf("--data: %w", err)
@@ -247,6 +252,7 @@ func serve(args []string) error {
 		MaxTracksPerRoom: o.maxTracks, Logger: log,
 		APIKeys: strings.Split(o.apiKeys, ","), JWTSecret: []byte(o.jwtSecret), RTPAllow: allow,
 		WebhookURL: o.webhookURL, WebhookSecret: []byte(o.webhookSecret), Capacity: o.cpuCapacity, AdmitComposites: o.admitComps,
+		MinFreeDisk: int64(o.minFreeMB) << 20,
 	})
 	if err != nil {
 		return err

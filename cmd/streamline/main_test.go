@@ -70,3 +70,13 @@ func TestMixLatencyFlag(t *testing.T) {
 		}
 	}
 }
+
+func TestMinFreeFlag(t *testing.T) {
+	o, err := parseFlags(nil)
+	if err != nil || o.minFreeMB != 256 {
+		t.Fatalf("default --min-free-mb = %d (%v), want 256", o.minFreeMB, err)
+	}
+	if err := serve([]string{"--min-free-mb", "-1", "--data", t.TempDir()}); err == nil || !strings.Contains(err.Error(), "--min-free-mb -1: want 0") {
+		t.Errorf("--min-free-mb -1: %v", err)
+	}
+}
