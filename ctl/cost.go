@@ -129,20 +129,28 @@ var ErrNoCapacity = errors.New("no node has CPU headroom for a new room")
 func headroom(n NodeInfo) float64 { return n.Capacity - n.Load }
 
 // pickNode chooses where a new room goes: the live, non-draining candidate
-// with the most headroom (fewest rooms on a tie). It fails with
+// with the most headroom (fewest rooms on a tie), a node whose disk is too
+// full to record only when no other can take the room. It fails with
 // ErrNoCapacity when even the best has less than need left, and reports
 // ok=false when there is no candidate at all (every node draining).
 func pickNode(candidates []NodeInfo, need float64) (NodeInfo, bool, error) {
-	var best NodeInfo
-	found := false
-	for _, n := range candidates {
-		if n.Draining || n.API == "" {
-			continue
+	freest := func(diskLowToo bool) (NodeInfo, bool) {
+		var best NodeInfo
+		found := false
+		for _, n := range candidates {
+			if n.Draining || n.API == "" || (n.DiskLow && !diskLowToo) {
+				continue
+			}
+			if !found || headroom(n) > headroom(best) || (headroom(n) == headroom(best) && n.Rooms < best.Rooms) {
+				best, found = n, true
+			}
 		}
-		if !found || headroom(n) > headroom(best) || (headroom(n) == headroom(best) && n.Rooms < best.Rooms) {
-			best, found = n, true
-		}
+		return best, found
 	}
+	if best, found := freest(false); found && headroom(best) >= need {
+		return best, true, nil
+	}
+	best, found := freest(true)
 	if !found {
 		return NodeInfo{}, false, nil
 	}

@@ -61,6 +61,19 @@ func TestPickNodeMostHeadroomOrRefuse(t *testing.T) {
 	if _, ok, err := pickNode([]NodeInfo{{ID: "a", API: "x", Capacity: 2, Draining: true}}, 0.01); ok || err != nil {
 		t.Fatalf("all draining: %v %v, want no candidate", ok, err)
 	}
+	// A node that cannot record (disk below --min-free-mb) takes a room
+	// only when no other node can.
+	low := []NodeInfo{{ID: "full", API: "x", Capacity: 16, DiskLow: true}, {ID: "ok", API: "x", Capacity: 2, Load: 1}}
+	if best, _, err := pickNode(low, 0.01); err != nil || best.ID != "ok" {
+		t.Fatalf("disk low: %s %v, want ok", best.ID, err)
+	}
+	if best, _, err := pickNode(low[:1], 0.01); err != nil || best.ID != "full" {
+		t.Fatalf("only a disk-low node: %s %v, want it", best.ID, err)
+	}
+	low[1].Load = 2 // the other one has no headroom left
+	if best, _, err := pickNode(low, 0.01); err != nil || best.ID != "full" {
+		t.Fatalf("disk low, the other full: %s %v, want the disk-low one", best.ID, err)
+	}
 }
 
 // TestPlacementRefusesWhenNoNodeHasRoom: POST /v1/rooms answers 503 with the

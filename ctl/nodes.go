@@ -20,7 +20,7 @@ func (s *Server) self() NodeInfo {
 	draining := s.draining
 	s.mu.Unlock()
 	return NodeInfo{ID: s.cfg.NodeID, API: s.cfg.APIAddr, RTPHost: s.cfg.RTPHost, Capacity: s.cfg.Capacity,
-		Load: load, Rooms: rooms, Draining: draining}
+		Load: load, Rooms: rooms, Draining: draining, DiskLow: s.checkDiskForRecording() != nil}
 }
 
 // heartbeatLoop keeps this node registered in Redis.

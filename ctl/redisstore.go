@@ -141,6 +141,7 @@ type NodeInfo struct {
 	Load     float64   `json:"load"`     // estimated cores in use
 	Rooms    int       `json:"rooms"`
 	Draining bool      `json:"draining"`
+	DiskLow  bool      `json:"disk_low"` // below --min-free-mb: it records nothing new
 	SeenAt   time.Time `json:"seen_at"`
 }
 
