@@ -685,12 +685,12 @@ func (s *Server) onPipelineError(room, element, text string) {
 	if !running {
 		return // a stop is draining it
 	}
-	go func() {
+	s.failing.Go(func() {
 		s.removeEncoding(m, rec, enc, false)
 		s.hub.publish(Event{Type: "recording_encoding_failed", Room: room, Data: map[string]any{
 			"recording": recID, "path": path, "error": text}})
 		s.writeCompositeManifest(rec)
-	}()
+	})
 }
 
 // encodingOfLocked finds the composite encoding whose elements are named

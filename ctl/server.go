@@ -88,6 +88,9 @@ type Server struct {
 	log   *slog.Logger
 	ports *portPool
 	mux   *http.ServeMux
+	// failing are the encodings being taken out after an error
+	// (onPipelineError); Close waits for them.
+	failing sync.WaitGroup
 
 	mu     sync.Mutex
 	rooms  map[string]*ingest.Room
@@ -929,6 +932,7 @@ func (s *Server) Close(ctx context.Context) error {
 		go func() { defer wg.Done(); errs[i] = s.closeRoom(ctx, id, keep) }()
 	}
 	wg.Wait()
+	s.failing.Wait()
 	s.hub.webhooks.close()
 	return errors.Join(errs...)
 }
