@@ -682,6 +682,7 @@ func (s *Server) onPipelineError(room, element, text string) {
 	rec.mu.Unlock()
 	s.log.Error("composite encoding failed; the recording's other outputs go on", "room", room, "recording", recID,
 		"file", path, "element", element, "error", text)
+	s.countFailure("encoding")
 	if !running {
 		return // a stop is draining it
 	}
@@ -691,6 +692,20 @@ func (s *Server) onPipelineError(room, element, text string) {
 			"recording": recID, "path": path, "error": text}})
 		s.writeCompositeManifest(rec)
 	})
+}
+
+// onFileFailed tells subscribers and webhooks that a track recording's
+// file failed while recording (ingest marked it and stopped feeding it).
+func (s *Server) onFileFailed(room, recording string, f ingest.FileEntry) {
+	s.countFailure("file")
+	s.hub.publish(Event{Type: "recording_file_failed", Room: room, Data: map[string]any{
+		"recording": recording, "track": f.Track, "path": f.Path, "error": f.Error}})
+}
+
+func (s *Server) countFailure(kind string) {
+	if s.recordingFailures != nil {
+		s.recordingFailures.WithLabelValues(kind).Inc()
+	}
 }
 
 // encodingOfLocked finds the composite encoding whose elements are named

@@ -120,7 +120,11 @@ func (c *metricsCollector) Collect(ch chan<- prometheus.Metric) {
 func (s *Server) mountObservability(m *http.ServeMux) {
 	reg := prometheus.NewRegistry()
 	s.layoutLatency = newLayoutLatency()
-	reg.MustRegister(newMetricsCollector(s), newEncodingCollector(s), s.layoutLatency, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.recordingFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "streamline_recording_failures_total",
+		Help: "Recording files (kind=file: a track's) and composite encodings (kind=encoding) that failed while recording, e.g. on a full disk.",
+	}, []string{"kind"})
+	reg.MustRegister(newMetricsCollector(s), newEncodingCollector(s), s.layoutLatency, s.recordingFailures, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	m.HandleFunc("/debug/pprof/", pprof.Index)
 	m.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)

@@ -112,6 +112,9 @@ type Server struct {
 	admitMu sync.Mutex
 	// layoutLatency: layout change → first frame with it (layoutwatch.go).
 	layoutLatency prometheus.Histogram
+	// recordingFailures counts files and encodings that failed while
+	// recording, by kind (file, encoding).
+	recordingFailures *prometheus.CounterVec
 
 	encOnce sync.Once
 }
@@ -908,7 +911,8 @@ func (s *Server) roomConfig(id string, port int) ingest.RoomConfig {
 	return ingest.RoomConfig{
 		ID: id, Listen: netip.AddrPortFrom(s.cfg.RTPListen, uint16(port)), DataDir: s.cfg.DataDir,
 		JitterLatency: s.cfg.JitterLatency, Logger: s.log, OnEvent: s.onTrackEvent, Allow: s.cfg.RTPAllow,
-		OnError: func(element, text string) { s.onPipelineError(id, element, text) },
+		OnError:      func(element, text string) { s.onPipelineError(id, element, text) },
+		OnFileFailed: func(rec string, f ingest.FileEntry) { s.onFileFailed(id, rec, f) },
 	}
 }
 

@@ -23,7 +23,14 @@ import (
 // track's file in another recording and a tap on the track go on. Before,
 // the muxer's error reached the track's tee and stopped the track.
 func TestFailedFileLeavesTheTrackGoing(t *testing.T) {
-	r := newTestRoom(t)
+	told := make(chan FileEntry, 4)
+	r := newTestRoomWith(t, func(c *RoomConfig) {
+		c.OnFileFailed = func(rec string, f FileEntry) {
+			if rec == "full" {
+				told <- f
+			}
+		}
+	})
 	full, err := r.StartRecording("full", "")
 	if err != nil {
 		t.Fatal(err)
@@ -78,6 +85,17 @@ func TestFailedFileLeavesTheTrackGoing(t *testing.T) {
 	}
 	if len(failed.Files) != 1 || failed.Files[0].State != FileFailed || failed.Files[0].Error == "" {
 		t.Fatalf("the unwritable file: %+v; want failed, with the error", failed.Files)
+	}
+	select {
+	case f := <-told:
+		if f.Path != failed.Files[0].Path || f.State != FileFailed || f.Error != failed.Files[0].Error {
+			t.Errorf("OnFileFailed got %s %s %q; want %s failed %q", f.Path, f.State, f.Error, failed.Files[0].Path, failed.Files[0].Error)
+		}
+	default:
+		t.Error("OnFileFailed was not called")
+	}
+	if len(told) > 0 {
+		t.Errorf("OnFileFailed called %d more times", len(told))
 	}
 	if d := failed.Files[0].DurationMS; d > 2000 { // filesink writes in 64 KiB blocks: ~1 s here
 		t.Errorf("the unwritable file reports %d ms recorded; want its duration to stop at the failure", d)

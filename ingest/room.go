@@ -55,6 +55,10 @@ type RoomConfig struct {
 	// its own recordings' files. It runs on the bus goroutine and must not
 	// block.
 	OnError func(element, text string)
+	// OnFileFailed, if set, is told when a recording's file fails while it
+	// records (see failBranchOf), with the file's entry. It runs on the bus
+	// goroutine, before OnError, and must not block.
+	OnFileFailed func(recording string, file FileEntry)
 }
 
 // RoomCounters count datagrams the room refused; they never log per packet.
@@ -216,6 +220,11 @@ func (r *Room) failBranchOf(element, text string) {
 	r.mu.Lock()
 	recs := maps.Clone(r.recordings)
 	r.mu.Unlock()
+	type failedFile struct {
+		rec  string
+		file FileEntry
+	}
+	var failed []failedFile
 	for _, t := range r.trackList() {
 		seg := t.segment()
 		if seg == nil {
@@ -231,11 +240,19 @@ func (r *Room) failBranchOf(element, text string) {
 				rec.mu.Lock()
 				if b.file.State == FileRecording {
 					b.file.State, b.file.Error = FileFailed, text
+					failed = append(failed, failedFile{recID, *b.file})
 				}
 				rec.mu.Unlock()
 			}
 		}
 		seg.mu.Unlock()
+	}
+	for _, f := range failed {
+		r.log.Error("recording file failed; the track and the other recordings go on", "recording", f.rec,
+			"file", f.file.Path, "error", text)
+		if r.cfg.OnFileFailed != nil {
+			r.cfg.OnFileFailed(f.rec, f.file)
+		}
 	}
 }
 

@@ -19,10 +19,20 @@ import (
 // newTestRoom opens a room on a free loopback port recording into a temp dir.
 func newTestRoom(t *testing.T) *Room {
 	t.Helper()
-	r, err := NewRoom(RoomConfig{
+	return newTestRoomWith(t, nil)
+}
+
+// newTestRoomWith is newTestRoom with tweak applied to its configuration.
+func newTestRoomWith(t *testing.T, tweak func(*RoomConfig)) *Room {
+	t.Helper()
+	cfg := RoomConfig{
 		ID: "test", Listen: netip.MustParseAddrPort("127.0.0.1:0"), DataDir: t.TempDir(),
 		JitterLatency: 100 * time.Millisecond,
-	})
+	}
+	if tweak != nil {
+		tweak(&cfg)
+	}
+	r, err := NewRoom(cfg)
 	if err != nil {
 		t.Fatalf("NewRoom: %v", err)
 	}

@@ -110,6 +110,10 @@ func TestFailedEncodingLeavesTheOthersRecording(t *testing.T) {
 	t.Logf("big failed after %v (%q), its file keeps %.1f s of video; small recorded %.1f s of video, %.1f s of audio in %.1f s",
 		failedAfter.Round(time.Millisecond), big.Encodings[0].Error, bigSpan["video"], span["video"], span["audio"], recorded)
 
+	vals, _ := scrape(t, srv)
+	if n, _ := find(vals, "streamline_recording_failures_total", `kind="encoding"`); n != 1 {
+		t.Errorf("streamline_recording_failures_total{kind=\"encoding\"} = %v, want 1", n)
+	}
 	waitFor(t, 10*time.Second, "the webhook of the failed encoding", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
