@@ -6,7 +6,9 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -40,27 +42,9 @@ func (s *server) composite(room, id string) compositeResp {
 // the error reached the compositor through the tee of the mixed video: the
 // mix stopped, and every other recording of the room kept only its audio.
 func TestFailedEncodingLeavesTheOthersRecording(t *testing.T) {
-	var mu sync.Mutex
-	var hooks []struct {
-		Type string         `json:"type"`
-		Data map[string]any `json:"data"`
-	}
-	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		mu.Lock()
-		defer mu.Unlock()
-		hooks = append(hooks, struct {
-			Type string         `json:"type"`
-			Data map[string]any `json:"data"`
-		}{})
-		if err := json.Unmarshal(body, &hooks[len(hooks)-1]); err != nil {
-			t.Errorf("webhook body: %v", err)
-		}
-	}))
-	defer receiver.Close()
-
+	hooks := newHookReceiver(t)
 	const limit = 1536 << 10 // bytes a file of the server may hold
-	srv := startServerUnder(t, []string{"prlimit", fmt.Sprintf("--fsize=%d", limit), "--"}, "--webhook-url", receiver.URL)
+	srv := startServerUnder(t, []string{"prlimit", fmt.Sprintf("--fsize=%d", limit), "--"}, "--webhook-url", hooks.url)
 	room := srv.createRoom("full")
 	srv.addCamAndMic(room.ID, "alice", 41, 42)
 	vp8Sender(t, room.RTP.Port, 41, 30*30, "snow")
@@ -114,14 +98,96 @@ func TestFailedEncodingLeavesTheOthersRecording(t *testing.T) {
 	if n, _ := find(vals, "streamline_recording_failures_total", `kind="encoding"`); n != 1 {
 		t.Errorf("streamline_recording_failures_total{kind=\"encoding\"} = %v, want 1", n)
 	}
-	waitFor(t, 10*time.Second, "the webhook of the failed encoding", func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		for _, h := range hooks {
-			if h.Type == "recording_encoding_failed" && h.Data["recording"] == "big" && h.Data["path"] == big.Encodings[0].Path && h.Data["error"] != "" {
+	hooks.await("recording_encoding_failed", map[string]any{"recording": "big", "path": big.Encodings[0].Path})
+}
+
+// hookReceiver collects the webhooks a server posts.
+type hookReceiver struct {
+	t    *testing.T
+	url  string
+	mu   sync.Mutex
+	seen []hookEvent
+}
+
+type hookEvent struct {
+	Type string         `json:"type"`
+	Data map[string]any `json:"data"`
+}
+
+func newHookReceiver(t *testing.T) *hookReceiver {
+	h := &hookReceiver{t: t}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var ev hookEvent
+		body, _ := io.ReadAll(r.Body)
+		if err := json.Unmarshal(body, &ev); err != nil {
+			t.Errorf("webhook body: %v", err)
+		}
+		h.mu.Lock()
+		h.seen = append(h.seen, ev)
+		h.mu.Unlock()
+	}))
+	t.Cleanup(srv.Close)
+	h.url = srv.URL
+	return h
+}
+
+// await waits for a webhook of type typ whose data has every field of
+// want, and a non-empty error.
+func (h *hookReceiver) await(typ string, want map[string]any) {
+	h.t.Helper()
+	waitFor(h.t, 10*time.Second, "the webhook "+typ, func() bool {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		for _, ev := range h.seen {
+			if ev.Type != typ || ev.Data["error"] == "" || ev.Data["error"] == nil {
+				continue
+			}
+			match := true
+			for k, v := range want {
+				match = match && ev.Data[k] == v
+			}
+			if match {
 				return true
 			}
 		}
 		return false
 	})
+}
+
+// TestFailedTrackFileIsReported: a track recording's file that cannot be
+// written (it is /dev/full) is reported failed — API, webhook, metric —
+// while the same track's file in another recording records to the end.
+func TestFailedTrackFileIsReported(t *testing.T) {
+	hooks := newHookReceiver(t)
+	srv := startServer(t, "--webhook-url", hooks.url)
+	room := srv.createRoom("tfull")
+	full := srv.startRecording(room.ID, map[string]any{"id": "full", "kind": "tracks"})
+	ok := srv.startRecording(room.ID, map[string]any{"id": "ok", "kind": "tracks"})
+	dir := filepath.Join(srv.dataDir, room.ID, full.ID)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/dev/full", filepath.Join(dir, "alice_cam.webm")); err != nil {
+		t.Fatal(err)
+	}
+	srv.addTrack(room.ID, map[string]any{"id": "cam", "participant": "alice", "kind": "video", "codec": "vp8", "ssrc": 51, "payload_type": 96})
+	waitDone(t, vp8Sender(t, room.RTP.Port, 51, 30*4, "ball"), 20*time.Second)
+	time.Sleep(300 * time.Millisecond)
+
+	hooks.await("recording_file_failed", map[string]any{"recording": "full", "track": "cam", "path": filepath.Join(room.ID, full.ID, "alice_cam.webm")})
+	vals, _ := scrape(t, srv)
+	if n, _ := find(vals, "streamline_recording_failures_total", `kind="file"`); n != 1 {
+		t.Errorf(`streamline_recording_failures_total{kind="file"} = %v, want 1`, n)
+	}
+	failed := srv.stopRecording(room.ID, full.ID)
+	good := srv.stopRecording(room.ID, ok.ID)
+	if len(failed.Files) != 1 || failed.Files[0].State != "failed" || !strings.Contains(failed.Files[0].Error, "space") {
+		t.Errorf("the unwritable file: %+v; want failed, no space left", failed.Files)
+	}
+	if len(good.Files) != 1 || good.Files[0].State != "final" {
+		t.Fatalf("the other recording's file: %+v", good.Files)
+	}
+	if span := mediaSpan(t, filepath.Join(srv.dataDir, good.Files[0].Path)); span["video"] < 3.5 {
+		t.Errorf("the other recording's file holds %.2f s of the 4 s sent", span["video"])
+	}
 }
