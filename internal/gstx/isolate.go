@@ -71,7 +71,6 @@ static SlRefused *sl_isolate(void *ghost) {
 
 static guint64 sl_refused(SlRefused *s) { return __atomic_load_n(&s->refused, __ATOMIC_RELAXED); }
 static gint sl_refused_last(SlRefused *s) { return __atomic_load_n(&s->last, __ATOMIC_RELAXED); }
-static gboolean sl_refused_failed(SlRefused *s) { return __atomic_load_n(&s->failed, __ATOMIC_RELAXED); }
 static void sl_refused_fail(SlRefused *s) { __atomic_store_n(&s->failed, TRUE, __ATOMIC_RELAXED); }
 */
 import "C"
@@ -96,9 +95,9 @@ type Isolation struct {
 // FLUSHING (being removed), EOS or error back to the tee, which stops at
 // the first such answer, and the producer's task would pause: one consumer
 // going away or failing would stop the track, or the mix, for everyone.
-// What the consumer refused is counted (see Refused); after an error (see
-// Failed) nothing more is pushed into it. Errors reach the bus from the
-// element that failed.
+// What the consumer refused is counted (see Refused); after an error
+// (anything but FLUSHING, EOS or NOT_LINKED) nothing more is pushed into it.
+// Errors reach the bus from the element that failed.
 func Isolate(ghost *gst.Pad) (*Isolation, error) {
 	s := C.sl_isolate(ghost.Unsafe())
 	runtime.KeepAlive(ghost)
@@ -114,10 +113,6 @@ func Isolate(ghost *gst.Pad) (*Isolation, error) {
 func (i *Isolation) Refused() (n uint64, last gst.FlowReturn) {
 	return uint64(C.sl_refused(i.c)), gst.FlowReturn(C.sl_refused_last(i.c))
 }
-
-// Failed reports whether the consumer answered an error (not FLUSHING, EOS
-// or NOT_LINKED): from then on it gets no more buffers.
-func (i *Isolation) Failed() bool { return C.sl_refused_failed(i.c) != 0 }
 
 // Fail stops pushing into the consumer, as an error it answered would: for
 // a consumer known to be failed (an element of it posted an error) that
