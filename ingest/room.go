@@ -627,12 +627,8 @@ func (r *Room) UpdateTrack(id string, u TrackUpdate) (TrackInfo, error) {
 	sourceChanged := u.SSRC != nil && *u.SSRC != oldSSRC
 	if sourceChanged {
 		t.info.SSRC = *u.SSRC
-		t.stats = ReceiveStats{ClockRate: t.info.ClockRate}
-		t.src, t.rtcpSrc = netip.AddrPort{}, netip.AddrPort{}
-		t.hasSource.Store(false)
-		t.sr, t.srSSRC = SenderReportInfo{}, 0
 		t.info.CNAME = ""
-		t.rw.switchSource()
+		t.newSourceLocked(netip.AddrPort{})
 	}
 	var old *segment
 	if codecChanged {

@@ -119,10 +119,7 @@ func (t *Track) handleRTP(pkt []byte, from netip.AddrPort, now time.Time) {
 		// afresh (new sequence numbers and timestamps), continued on the
 		// track's timeline as a device change is.
 		movedFrom, movedID = t.src, t.info.ID
-		t.src, t.rtcpSrc = from, netip.AddrPort{}
-		t.stats = ReceiveStats{ClockRate: t.info.ClockRate}
-		t.sr, t.srSSRC = SenderReportInfo{}, 0
-		t.rw.switchSource()
+		t.newSourceLocked(from)
 		t.counters.SourceMoves++
 	}
 	end := len(pkt)
@@ -177,6 +174,18 @@ func (t *Track) setCNAME(cname string) {
 	t.mu.Lock()
 	t.info.CNAME = cname
 	t.mu.Unlock()
+}
+
+// newSourceLocked starts a new sender on the track (a device change, a
+// moved source): its address (invalid: learned from its first packet),
+// reception statistics and sender report start afresh, and the rewriter
+// continues the track's timeline from its first packet. t.mu is held.
+func (t *Track) newSourceLocked(src netip.AddrPort) {
+	t.src, t.rtcpSrc = src, netip.AddrPort{}
+	t.hasSource.Store(src.IsValid())
+	t.stats = ReceiveStats{ClockRate: t.info.ClockRate}
+	t.sr, t.srSSRC = SenderReportInfo{}, 0
+	t.rw.switchSource()
 }
 
 // segment is the track's current media chain, or nil once it ended.
