@@ -44,24 +44,11 @@ func (b *branchPoint) element() *gst.Element { return b.bin.Element }
 
 // branch opens an isolated branch.
 func (b *branchPoint) branch() (ghost *gst.Pad, teePad *gst.Pad, iso *gstx.Isolation, err error) {
-	teePad = b.tee.GetRequestPad("src_%u")
-	if teePad == nil {
-		return nil, nil, nil, fmt.Errorf("%s: tee gave no pad", b.bin.GetName())
-	}
-	g := gst.NewGhostPad(fmt.Sprintf("src_%d", b.seq.Add(1)), teePad)
-	if g == nil {
-		b.tee.ReleaseRequestPad(teePad)
-		return nil, nil, nil, fmt.Errorf("%s: branch ghost pad", b.bin.GetName())
-	}
-	if iso, err = gstx.Isolate(g.Pad); err != nil {
-		b.tee.ReleaseRequestPad(teePad)
+	ghost, teePad, iso, err = gstx.IsolatedBranch(b.bin, b.tee, fmt.Sprintf("src_%d", b.seq.Add(1)))
+	if err != nil {
 		return nil, nil, nil, fmt.Errorf("%s: %w", b.bin.GetName(), err)
 	}
-	if !g.SetActive(true) || !b.bin.AddPad(g.Pad) {
-		b.tee.ReleaseRequestPad(teePad)
-		return nil, nil, nil, fmt.Errorf("%s: branch ghost pad", b.bin.GetName())
-	}
-	return g.Pad, teePad, iso, nil
+	return ghost, teePad, iso, nil
 }
 
 // release closes a branch opened by branch; its consumer is unlinked.

@@ -75,26 +75,12 @@ func (r *Room) Tap(id string) (*Tap, error) {
 	if seg.ended {
 		return nil, fmt.Errorf("%w: track %q is ending", ErrClosed, id)
 	}
-	teePad := seg.tee.GetRequestPad("src_%u")
-	if teePad == nil {
-		return nil, fmt.Errorf("track %q: tee gave no pad", id)
-	}
 	seg.taps++
-	ghost := gst.NewGhostPad(fmt.Sprintf("tap_%d", seg.taps), teePad)
-	if ghost == nil {
-		seg.tee.ReleaseRequestPad(teePad)
-		return nil, fmt.Errorf("track %q: tap ghost pad", id)
-	}
-	isolation, err := gstx.Isolate(ghost.Pad)
+	ghost, teePad, isolation, err := gstx.IsolatedBranch(seg.bin, seg.tee, fmt.Sprintf("tap_%d", seg.taps))
 	if err != nil {
-		seg.tee.ReleaseRequestPad(teePad)
 		return nil, fmt.Errorf("track %q: tap: %w", id, err)
 	}
-	if !ghost.SetActive(true) || !seg.bin.AddPad(ghost.Pad) {
-		seg.tee.ReleaseRequestPad(teePad)
-		return nil, fmt.Errorf("track %q: tap ghost pad", id)
-	}
-	return &Tap{Pad: ghost.Pad, Codec: seg.codec, Track: info, seg: seg, teePad: teePad, isolation: isolation}, nil
+	return &Tap{Pad: ghost, Codec: seg.codec, Track: info, seg: seg, teePad: teePad, isolation: isolation}, nil
 }
 
 // Refused is how many buffers the tap's consumer answered with anything

@@ -77,6 +77,7 @@ import "C"
 
 import (
 	"errors"
+	"fmt"
 	"runtime"
 
 	"github.com/go-gst/go-gst/gst"
@@ -118,3 +119,26 @@ func (i *Isolation) Refused() (n uint64, last gst.FlowReturn) {
 // a consumer known to be failed (an element of it posted an error) that
 // goes on answering OK.
 func (i *Isolation) Fail() { C.sl_refused_fail(i.c) }
+
+// IsolatedBranch opens a branch of tee, an element of bin: a new request
+// pad of the tee behind a src ghost pad of bin named name, isolated (see
+// Isolate), active and added. On error nothing is left behind.
+func IsolatedBranch(bin *gst.Bin, tee *gst.Element, name string) (ghost, teePad *gst.Pad, iso *Isolation, err error) {
+	if teePad = tee.GetRequestPad("src_%u"); teePad == nil {
+		return nil, nil, nil, errors.New("tee gave no pad")
+	}
+	g := gst.NewGhostPad(name, teePad)
+	if g == nil {
+		tee.ReleaseRequestPad(teePad)
+		return nil, nil, nil, fmt.Errorf("ghost pad %s", name)
+	}
+	if iso, err = Isolate(g.Pad); err != nil {
+		tee.ReleaseRequestPad(teePad)
+		return nil, nil, nil, err
+	}
+	if !g.SetActive(true) || !bin.AddPad(g.Pad) {
+		tee.ReleaseRequestPad(teePad)
+		return nil, nil, nil, fmt.Errorf("ghost pad %s: could not activate or add it", name)
+	}
+	return g.Pad, teePad, iso, nil
+}
