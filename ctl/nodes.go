@@ -19,8 +19,9 @@ func (s *Server) self() NodeInfo {
 	rooms := len(s.rooms)
 	draining := s.draining
 	s.mu.Unlock()
+	_, diskLow, _ := s.disk() // unknown counts as not low, as for a recording
 	return NodeInfo{ID: s.cfg.NodeID, API: s.cfg.APIAddr, RTPHost: s.cfg.RTPHost, Capacity: s.cfg.Capacity,
-		Load: load, Rooms: rooms, Draining: draining, DiskLow: s.checkDiskForRecording() != nil}
+		Load: load, Rooms: rooms, Draining: draining, DiskLow: diskLow}
 }
 
 // heartbeatLoop keeps this node registered in Redis.

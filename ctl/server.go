@@ -372,9 +372,8 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 	n := len(s.rooms)
 	s.mu.Unlock()
 	out := map[string]any{"status": "ok", "node": s.cfg.NodeID, "rooms": n}
-	if free, err := diskFree(s.cfg.DataDir); err == nil {
-		out["disk_free_bytes"] = free
-		out["disk_low"] = s.cfg.MinFreeDisk > 0 && free < s.cfg.MinFreeDisk
+	if free, low, err := s.disk(); err == nil {
+		out["disk_free_bytes"], out["disk_low"] = free, low
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -780,27 +779,23 @@ func (s *Server) createRecording(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusBadRequest, errors.New(`video, audio, format, encodings, layout and outputs apply to "kind": "composite"`))
 			return
 		}
-		if err := s.checkDiskForRecording(); err != nil {
-			writeError(w, statusOf(err), err)
-			return
-		}
 	case "composite":
-		if err := s.checkDiskForRecording(); err != nil {
-			writeError(w, statusOf(err), err)
-			return
-		}
-		if m := s.media(room.ID()); m != nil {
-			info, err := s.startComposite(m, req)
-			if err != nil {
-				writeError(w, statusOf(err), err)
-				return
-			}
-			s.hub.publish(Event{Type: "recording_started", Room: room.ID(), Data: info})
-			writeJSON(w, http.StatusCreated, info)
-			return
-		}
 	default:
 		writeError(w, http.StatusBadRequest, fmt.Errorf(`kind %q: want "tracks" or "composite"`, req.Kind))
+		return
+	}
+	if err := s.checkDiskForRecording(); err != nil {
+		writeError(w, statusOf(err), err)
+		return
+	}
+	if m := s.media(room.ID()); m != nil && req.Kind == "composite" {
+		info, err := s.startComposite(m, req)
+		if err != nil {
+			writeError(w, statusOf(err), err)
+			return
+		}
+		s.hub.publish(Event{Type: "recording_started", Room: room.ID(), Data: info})
+		writeJSON(w, http.StatusCreated, info)
 		return
 	}
 	if _, err := s.composite(room.ID(), req.ID); err == nil {
