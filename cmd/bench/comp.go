@@ -397,6 +397,14 @@ func (cb *compBench) prepare(ctx context.Context) error {
 	if cb.inputs, err = cb.prepareInputs(ctx, cb.launch, n, cb.cc.seconds, cb.cc.videoKbps); err != nil {
 		return err
 	}
+	// A voice missing from a composite must be the server's doing: every
+	// input carries its own tone throughout.
+	for i, in := range cb.inputs {
+		c := checkAudio(ctx, cb.ffmpeg, in.WebM, i+1, 0, float64(cb.cc.seconds))
+		if p := c.problems(nil); len(p) > 0 && (c.Err != "" || c.Missing[i] > 0) {
+			return fmt.Errorf("input %s: %s", filepath.Base(in.WebM), strings.Join(p, "; "))
+		}
+	}
 	fmt.Fprintf(cb.log, "  inputs ready in %.1fs\n", time.Since(t0).Seconds())
 	cb.mediaPath = cb.inputs[0].Media
 	return nil
@@ -966,6 +974,7 @@ func (cb *compBench) serverRunOpts(ctx context.Context, kind string, rooms, size
 	if res.KernelDrops, _, _, err = udpDrops(pid, ports); err != nil {
 		return fail(fmt.Errorf("kernel drops: %w", err))
 	}
+	packets := map[string]uint64{} // room/track → RTP packets the server took
 	for _, r := range plan {
 		var room roomJSON
 		if err := srv.api.do(ctx, http.MethodGet, "/v1/rooms/"+r.ID, nil, &room); err != nil {
@@ -974,6 +983,7 @@ func (cb *compBench) serverRunOpts(ctx context.Context, kind string, rooms, size
 		res.Received += room.Counters.Datagrams
 		for _, t := range room.Tracks {
 			if t.Stats != nil {
+				packets[r.ID+"/"+t.ID] = t.Stats.Packets
 				res.PushDropped += t.Stats.PushDropped
 				res.Lost += t.Stats.Lost
 			}
@@ -1014,7 +1024,15 @@ func (cb *compBench) serverRunOpts(ctx context.Context, kind string, rooms, size
 			cb.cc.seconds*inputFPS, from, to)
 		o.Problems = append(o.Problems, o.Check.problems(compFPS)...)
 		o.Audio = checkAudio(ctx, cb.ffmpeg, o.File, len(r.parts), from, to)
-		o.Problems = append(o.Problems, o.Audio.problems(r.parts)...)
+		for _, p := range o.Audio.problems(r.parts) {
+			// Where it went missing: the server's receive counters.
+			for _, part := range r.parts {
+				if strings.Contains(p, " "+part+"'s ") {
+					p += fmt.Sprintf(" (the server received %d packets of %s-audio)", packets[r.ID+"/"+part+"-audio"], part)
+				}
+			}
+			o.Problems = append(o.Problems, p)
+		}
 		if !lagValid {
 			o.Problems = append(o.Problems, "stopped after the load ended (machine overloaded?): lag not measured")
 		} else if o.Check.DecodeErr == "" {
