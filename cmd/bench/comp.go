@@ -244,7 +244,10 @@ func runComposite(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	b := &bench{out: stdout, log: stderr, rng: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 9))}
-	b.cfg.serverArgs, b.cfg.keep, b.cfg.stagger, b.cfg.workers = cc.srvArgs, cc.keep, cc.stagger, cc.workers
+	// Info: a run that loses a voice quotes what the server logged of that
+	// track (its shifts in the mix); -server-arg=--log-level=warn overrides.
+	srvArgs := append([]string{"--log-level", "info"}, cc.srvArgs...)
+	b.cfg.serverArgs, b.cfg.keep, b.cfg.stagger, b.cfg.workers = srvArgs, cc.keep, cc.stagger, cc.workers
 	b.cfg.serverPath = cc.server
 	cb := &compBench{bench: b, cc: cc, grids: map[int]string{}, layouts: map[int][]tileRef{}}
 	if err := cb.main(ctx, stop); err != nil {
@@ -1028,7 +1031,9 @@ func (cb *compBench) serverRunOpts(ctx context.Context, kind string, rooms, size
 			// Where it went missing: the server's receive counters.
 			for _, part := range r.parts {
 				if strings.Contains(p, " "+part+"'s ") {
-					p += fmt.Sprintf(" (the server received %d packets of %s-audio)", packets[r.ID+"/"+part+"-audio"], part)
+					id := part + "-audio"
+					p += fmt.Sprintf(" (the server received %d packets of %s; its log of the track: %s)", packets[r.ID+"/"+id], id,
+						strings.Join(logLines(srv.log, "track="+id+" ", 6), " | "))
 				}
 			}
 			o.Problems = append(o.Problems, p)
@@ -1403,4 +1408,26 @@ func firstCapProblem(c *capResult) string {
 		}
 	}
 	return ""
+}
+
+// logLines is up to max lines of the log at path that contain substr,
+// without their time stamps.
+func logLines(path, substr string, max int) []string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return []string{err.Error()}
+	}
+	var out []string
+	for _, l := range strings.Split(string(data), "\n") {
+		if strings.Contains(l, substr) && len(out) < max {
+			if _, rest, ok := strings.Cut(l, " "); ok && strings.HasPrefix(l, "time=") {
+				l = rest
+			}
+			out = append(out, l)
+		}
+	}
+	if len(out) == 0 {
+		return []string{"nothing"}
+	}
+	return out
 }

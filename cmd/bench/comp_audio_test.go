@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"math"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -86,5 +87,26 @@ func TestCheckAudioOfAACFile(t *testing.T) {
 	}
 	if bad := checkAudio(context.Background(), ffmpeg, filepath.Join(t.TempDir(), "none.mp4"), 1, 0, 1); bad.Err == "" {
 		t.Errorf("a missing file: %+v", bad)
+	}
+}
+
+func TestLogLines(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "server.log")
+	log := "time=2026-11-27T00:13:28.698Z level=INFO msg=\"track added\" track=p05-audio ssrc=1\n" +
+		"time=2026-11-27T00:13:28.699Z level=INFO msg=\"track added\" track=p05-audio2 ssrc=2\n" +
+		"time=2026-11-27T00:13:29.000Z level=INFO msg=\"track shifted in the mix\" track=p05-audio shift=6ms\n"
+	if err := os.WriteFile(path, []byte(log), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got := logLines(path, "track=p05-audio ", 6)
+	want := []string{`level=INFO msg="track added" track=p05-audio ssrc=1`, `level=INFO msg="track shifted in the mix" track=p05-audio shift=6ms`}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+	if got := logLines(path, "track=p06-audio ", 6); len(got) != 1 || got[0] != "nothing" {
+		t.Fatalf("no match: %q", got)
+	}
+	if got := logLines(path, "track=", 1); len(got) != 1 {
+		t.Fatalf("max 1: %q", got)
 	}
 }
