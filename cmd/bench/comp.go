@@ -99,6 +99,7 @@ type compConfig struct {
 	perf      bool
 	server    string
 	srvArgs   []string
+	holdFirst time.Duration
 	jsonOut   string
 	haltPoll  time.Duration // -halt-poll; negative: leave the machine as it is
 }
@@ -162,6 +163,7 @@ func parseCompFlags(args []string, stderr io.Writer) (compConfig, error) {
 	fs.IntVar(&c.capRuns, "capacity-runs", 2, "runs per room count; a count holds when most of its runs are clean")
 	fs.IntVar(&c.videoKbps, "video-kbps", 600, "VP8 bitrate of each input")
 	fs.DurationVar(&c.stagger, "stagger", time.Second, "track starts are spread over this span")
+	fs.DurationVar(&c.holdFirst, "hold-first", 0, "participant p01's audio sends its first packet this much late and the ones due meanwhile in a burst after it, as a slow-starting encoder does (0: on time)")
 	fs.IntVar(&c.workers, "loadgen-workers", 2, "sending goroutines of the load generator")
 	fs.BoolVar(&c.keepGoing, "keep-going", false, "try every room count even after one failed")
 	fs.BoolVar(&c.keep, "keep", false, "keep the temporary directory (inputs, recordings, logs)")
@@ -787,6 +789,12 @@ func (cb *compBench) planCompRooms(rooms, size int) []compRoom {
 			}
 		}
 	}
+	holdFirst := func(j int) string {
+		if j == 1 && cb.cc.holdFirst > 0 {
+			return cb.cc.holdFirst.String()
+		}
+		return ""
+	}
 	out := make([]compRoom, rooms)
 	for k := range out {
 		r := &out[k]
@@ -796,7 +804,7 @@ func (cb *compBench) planCompRooms(rooms, size int) []compRoom {
 			r.parts = append(r.parts, pid)
 			media := cb.inputs[j].Media
 			r.Tracks = append(r.Tracks,
-				loadgenTrack{SSRC: ssrc(), Kind: "audio", PT: 111, Group: pid, Media: media},
+				loadgenTrack{SSRC: ssrc(), Kind: "audio", PT: 111, Group: pid, Media: media, HoldFirst: holdFirst(j)},
 				loadgenTrack{SSRC: ssrc(), Kind: "video", PT: 96, Group: pid, Media: media})
 		}
 	}

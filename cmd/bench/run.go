@@ -112,15 +112,18 @@ func trackCount(rooms []roomPlan) int {
 
 // loadgenTrack and loadgenResult mirror cmd/loadgen's JSON.
 type loadgenTrack struct {
-	SSRC    uint32  `json:"ssrc"`
-	Kind    string  `json:"kind"`
-	Dest    string  `json:"dest"`
-	Group   string  `json:"group,omitempty"`
-	PT      int     `json:"payload_type"`
-	Media   string  `json:"media,omitempty"` // loadgen media file of this track (default: -media)
-	Packets uint64  `json:"packets,omitempty"`
-	Frames  uint64  `json:"frames,omitempty"`
-	MediaS  float64 `json:"media_s,omitempty"`
+	SSRC  uint32 `json:"ssrc"`
+	Kind  string `json:"kind"`
+	Dest  string `json:"dest"`
+	Group string `json:"group,omitempty"`
+	PT    int    `json:"payload_type"`
+	Media string `json:"media,omitempty"` // loadgen media file of this track (default: -media)
+	// HoldFirst: loadgen sends the first packet this much late, the ones
+	// due meanwhile in a burst after it ("300ms"; empty: on time).
+	HoldFirst string  `json:"hold_first,omitempty"`
+	Packets   uint64  `json:"packets,omitempty"`
+	Frames    uint64  `json:"frames,omitempty"`
+	MediaS    float64 `json:"media_s,omitempty"`
 }
 
 type loadgenResult struct {

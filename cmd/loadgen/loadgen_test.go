@@ -375,3 +375,34 @@ func TestPacketizeAndPerTrackMedia(t *testing.T) {
 		t.Fatalf("both tracks sent the same stream? %+v", res.PerTrack)
 	}
 }
+
+// TestHoldFirst: the first packet is due HoldFirst late, the next ones on
+// the original schedule (so they follow at once, in a burst); the spec
+// reads the hold as a Go duration.
+func TestHoldFirst(t *testing.T) {
+	var spec TrackSpec
+	if err := json.Unmarshal([]byte(`{"ssrc":1,"kind":"audio","hold_first":"300ms"}`), &spec); err != nil {
+		t.Fatal(err)
+	}
+	if time.Duration(spec.HoldFirst) != 300*time.Millisecond {
+		t.Fatalf("hold_first %v", time.Duration(spec.HoldFirst))
+	}
+	for _, bad := range []string{`{"hold_first":"soon"}`, `{"hold_first":"-1s"}`, `{"hold_first":300}`} {
+		if err := json.Unmarshal([]byte(bad), &spec); err == nil {
+			t.Errorf("%s accepted", bad)
+		}
+	}
+	s := testVideo(t)
+	tr := &track{spec: TrackSpec{SSRC: 1, HoldFirst: Duration(300 * time.Millisecond)}, st: &s}
+	tr.start = time.Unix(1000, 0)
+	tr.schedule()
+	if want := tr.start.Add(s.Packets[0].At + 300*time.Millisecond); !tr.due.Equal(want) {
+		t.Fatalf("first due %v, want %v", tr.due, want)
+	}
+	buf := make([]byte, 1500)
+	tr.build(buf)
+	tr.schedule()
+	if want := tr.start.Add(s.Packets[1].At); !tr.due.Equal(want) {
+		t.Fatalf("second due %v, want %v (the original schedule)", tr.due, want)
+	}
+}

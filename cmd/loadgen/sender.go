@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -31,8 +32,33 @@ type TrackSpec struct {
 	// MediaFile names a media file (loadgen encode/packetize) this track
 	// replays instead of the default one; send loads it into media.
 	MediaFile string `json:"media,omitempty"`
+	// HoldFirst sends the track's first packet this much late and the ones
+	// due meanwhile in a burst after it, as a sender whose encoder starts
+	// up slowly does (the receiver's timeline is anchored on that late
+	// first packet).
+	HoldFirst Duration `json:"hold_first,omitempty"`
 	media     *Media
 }
+
+// Duration is a time.Duration that JSON spells as Go does ("300ms").
+type Duration time.Duration
+
+// UnmarshalJSON reads "300ms".
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("duration: want a string like \"300ms\": %w", err)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil || v < 0 {
+		return fmt.Errorf("duration %q: want a non-negative Go duration like \"300ms\"", s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalJSON writes "300ms".
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
 
 // SendOptions configure a replay.
 type SendOptions struct {
@@ -169,7 +195,12 @@ func (t *track) pos() time.Duration {
 	return time.Duration(t.loop)*t.st.Loop + t.st.Packets[t.idx].At
 }
 
-func (t *track) schedule() { t.due = t.start.Add(t.pos()) }
+func (t *track) schedule() {
+	t.due = t.start.Add(t.pos())
+	if !t.sent {
+		t.due = t.due.Add(time.Duration(t.spec.HoldFirst))
+	}
+}
 
 // build writes the next packet of t into buf and advances t.
 func (t *track) build(buf []byte) int {
