@@ -68,6 +68,8 @@ static GstCaps *sl_scale_transform_caps(GstBaseTransform *bt, GstPadDirection di
 
 /* Unconstrained sizes stay the input's (a capsfilter sets the tile's). */
 static GstCaps *sl_scale_fixate_caps(GstBaseTransform *bt, GstPadDirection dir, GstCaps *caps, GstCaps *othercaps) {
+  if (gst_caps_is_empty(othercaps))
+    return othercaps;
   othercaps = gst_caps_truncate(othercaps);
   othercaps = gst_caps_make_writable(othercaps);
   GstStructure *in = gst_caps_get_structure(caps, 0);

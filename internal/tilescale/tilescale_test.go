@@ -3,7 +3,9 @@ package tilescale
 import (
 	"fmt"
 	"math"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-gst/go-gst/gst"
 	"github.com/go-gst/go-gst/gst/app"
@@ -255,5 +257,33 @@ func BenchmarkScale(b *testing.B) {
 			_ = p.SetState(gst.StatePlaying)
 			p.GetPipelineBus().TimedPopFiltered(gst.ClockTimeNone, gst.MessageEOS|gst.MessageError)
 		})
+	}
+}
+
+// slscale scales, it does not convert: a downstream that wants another
+// format is refused at link time, and one that turns to another format
+// mid-stream gets a negotiation error on the bus, not a crash.
+func TestRefusesFormatChange(t *testing.T) {
+	_, err := gst.NewPipelineFromString("videotestsrc ! video/x-raw,format=I420,width=640,height=360 ! " +
+		Factory + " ! video/x-raw,format=NV12,width=426,height=240 ! fakesink")
+	if err == nil || !strings.Contains(err.Error(), "can't handle caps") {
+		t.Fatalf("linked to NV12: %v", err)
+	}
+	p, err := gst.NewPipelineFromString("videotestsrc is-live=true ! video/x-raw,format=I420,width=640,height=360,framerate=30/1 ! " +
+		Factory + " ! capsfilter name=size caps=video/x-raw,width=426,height=240 ! fakesink")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = p.SetState(gst.StateNull) }()
+	_ = p.SetState(gst.StatePlaying)
+	time.Sleep(200 * time.Millisecond)
+	size, _ := p.GetElementByName("size")
+	_ = size.SetProperty("caps", gst.NewCapsFromString("video/x-raw,format=NV12,width=426,height=240"))
+	msg := p.GetPipelineBus().TimedPopFiltered(gst.ClockTime(5*time.Second), gst.MessageError)
+	if msg == nil {
+		t.Fatal("no error after downstream turned to NV12")
+	}
+	if e := msg.ParseError(); !strings.Contains(strings.ToLower(e.Error()+e.DebugString()), "negotiat") {
+		t.Fatalf("error %q (%s), want a negotiation error", e.Error(), e.DebugString())
 	}
 }
