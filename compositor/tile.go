@@ -2,6 +2,7 @@ package compositor
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/go-gst/go-gst/gst"
@@ -215,6 +216,10 @@ func newVideoTile(g *Graph, in Input, seq int) (*videoTile, error) {
 	if err != nil {
 		return nil, err
 	}
+	colour, err := decodedColour(name, in.Decoder)
+	if err != nil {
+		return nil, err
+	}
 	if vt.crop, err = element("videocrop", name+"-crop", nil); err != nil {
 		return nil, err
 	}
@@ -240,7 +245,11 @@ func newVideoTile(g *Graph, in Input, seq int) (*videoTile, error) {
 	}
 	vt.label.SetArg("valignment", "bottom")
 	vt.label.SetArg("halignment", "left")
-	if vt.dec, err = chain(name, q, dec, vt.crop, scale, vt.size, vt.label); err != nil {
+	steps := []*gst.Element{q, dec, vt.crop, scale, vt.size, vt.label}
+	if colour != nil {
+		steps = slices.Insert(steps, 2, colour)
+	}
+	if vt.dec, err = chain(name, steps...); err != nil {
 		return nil, err
 	}
 	vt.eosID = dropEOS(vt.dec.GetStaticPad("sink"))
@@ -261,6 +270,29 @@ func newVideoTile(g *Graph, in Input, seq int) (*videoTile, error) {
 		return nil, fmt.Errorf("%s: link track %s: %s", name, in.TrackID, ret.String())
 	}
 	return vt, nil
+}
+
+// decodedColour is, for VP8, a capssetter that tags the decoded video
+// BT.601 with centred chroma, the composite's own (rawVideo): the VP8
+// bitstream has one colour space, BT.601 (RFC 6386, 9.2), but vp8dec tags
+// frames of 720 lines and more BT.709 with MPEG-2 siting, guessing by size
+// like any untagged video, and the compositor would then convert every
+// frame of that tile to BT.601 — wrong colours (a second matrix on
+// BT.601 values) at a cost (0.13 ms a 640x360 tile frame here, 0.015 cores
+// for four tiles at 30 fps). Other decoders read the colour space from
+// their bitstream: nil.
+func decodedColour(name, decoder string) (*gst.Element, error) {
+	if decoder != "vp8dec" {
+		return nil, nil
+	}
+	e, err := element("capssetter", name+"-colour", nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.SetProperty("caps", gst.NewCapsFromString("video/x-raw,colorimetry=bt601,chroma-site=jpeg")); err != nil {
+		return nil, fmt.Errorf("%s: capssetter caps: %w", name, err)
+	}
+	return e, nil
 }
 
 func displayName(in Input) string {
