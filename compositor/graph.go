@@ -25,7 +25,8 @@ import (
 
 // rawVideo is the composite's pixel format, and that of the background and
 // placeholder sources: exactly what vp8dec (and vp9dec below HD) output —
-// I420, BT.601, JPEG chroma siting. The compositor converts every input
+// I420, BT.601, JPEG chroma siting; VP8 tiles are tagged so at any size
+// (decodedColour). The compositor converts every input
 // whose format, colorimetry or chroma siting differs from its output,
 // whole frame, every frame; matching the decoders makes an unscaled tile a
 // plain copy (measured: converting 4 tiles of 640x360 doubles the cost of
