@@ -1,8 +1,9 @@
 /* slscale: GstVideoFilter that scales, for the composite's tiles. Same
  * caps behaviour as videoscale with add-borders=false (any size out, same
- * format); 8-bit planar 4:2:0 at 2/3 goes through sl_scale32_plane, every
- * other case through GStreamer's own video converter with the linear
- * (bilinear) resampler, as videoscale method=bilinear does. */
+ * format). 8-bit planar 4:2:0 at 2/3 goes through sl_scale32_plane, at any
+ * enlargement or a shrink up to 13:7 through sl_bilinear; every other case
+ * through GStreamer's own video converter with the linear (bilinear)
+ * resampler, as videoscale method=bilinear does. */
 #include "tilescale.h"
 #include <gst/gst.h>
 #include <gst/video/video.h>
@@ -10,8 +11,9 @@
 
 typedef struct {
   GstVideoFilter parent;
-  GstVideoConverter *convert; /* NULL on the 2/3 path and in passthrough */
-  gboolean fast;
+  GstVideoConverter *convert; /* NULL on our own paths and in passthrough */
+  gboolean fast;              /* 2/3: sl_scale32_plane */
+  sl_bilinear *luma, *chroma; /* bilinear.c, for 4:2:0 within its ratios */
   guint8 *tmp;
   gsize tmp_size;
 } SlScale;
@@ -33,6 +35,9 @@ static void sl_scale_reset(SlScale *s) {
     gst_video_converter_free(s->convert);
     s->convert = NULL;
   }
+  sl_bilinear_free(s->luma);
+  sl_bilinear_free(s->chroma);
+  s->luma = s->chroma = NULL;
   s->fast = FALSE;
 }
 
@@ -110,6 +115,16 @@ static gboolean sl_scale_set_info(GstVideoFilter *vf, GstCaps *incaps, GstVideoI
       s->fast = TRUE;
       return TRUE;
     }
+    /* planar 4:2:0: component 1 (U) has the sizes of both chroma planes */
+    s->luma = sl_bilinear_new(GST_VIDEO_INFO_COMP_WIDTH(in, 0), GST_VIDEO_INFO_COMP_HEIGHT(in, 0),
+                              GST_VIDEO_INFO_COMP_WIDTH(out, 0), GST_VIDEO_INFO_COMP_HEIGHT(out, 0));
+    s->chroma = sl_bilinear_new(GST_VIDEO_INFO_COMP_WIDTH(in, 1), GST_VIDEO_INFO_COMP_HEIGHT(in, 1),
+                                GST_VIDEO_INFO_COMP_WIDTH(out, 1), GST_VIDEO_INFO_COMP_HEIGHT(out, 1));
+    if (s->luma && s->chroma)
+      return TRUE;
+    sl_bilinear_free(s->luma);
+    sl_bilinear_free(s->chroma);
+    s->luma = s->chroma = NULL;
   }
   GstStructure *opts = gst_structure_new("slscale",
       GST_VIDEO_CONVERTER_OPT_RESAMPLER_METHOD, GST_TYPE_VIDEO_RESAMPLER_METHOD, GST_VIDEO_RESAMPLER_METHOD_LINEAR,
@@ -128,6 +143,12 @@ static gboolean sl_scale_set_info(GstVideoFilter *vf, GstCaps *incaps, GstVideoI
 
 static GstFlowReturn sl_scale_transform_frame(GstVideoFilter *vf, GstVideoFrame *in, GstVideoFrame *out) {
   SlScale *s = (SlScale *)vf;
+  if (s->luma) {
+    for (guint p = 0; p < GST_VIDEO_FRAME_N_PLANES(in); p++)
+      sl_bilinear_plane(p ? s->chroma : s->luma, GST_VIDEO_FRAME_PLANE_DATA(in, p), GST_VIDEO_FRAME_PLANE_STRIDE(in, p),
+                        GST_VIDEO_FRAME_PLANE_DATA(out, p), GST_VIDEO_FRAME_PLANE_STRIDE(out, p));
+    return GST_FLOW_OK;
+  }
   if (!s->fast) {
     gst_video_converter_frame(s->convert, in, out);
     return GST_FLOW_OK;

@@ -68,7 +68,7 @@ __attribute__((target("ssse3"))) static void sl_cols32_ssse3(const uint8_t *s, u
   sl_cols32_c(s, d + k, dw - k);
 }
 
-static int sl_have_ssse3(void) {
+int sl_have_ssse3(void) {
   static int have = -1;
   if (sl_scalar_only)
     return 0;

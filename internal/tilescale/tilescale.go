@@ -1,10 +1,16 @@
 // Package tilescale registers slscale, the scaler of the composite's tiles:
-// videoscale method=bilinear add-borders=false for the caps it takes and
-// the pictures it makes, except that the 2/3 downscale of 8-bit 4:2:0
-// video — a 3x3 grid of 640x360 in 1280x720, of 1280x720 in 1920x1080 —
-// runs in a SIMD kernel, about five times faster than GStreamer 1.22's
-// scalar 2-tap pass (docs/compositing.md). Other sizes and formats go
-// through GStreamer's video converter, as videoscale's do.
+// videoscale method=bilinear add-borders=false for the caps it takes, with
+// its own kernels for 8-bit 4:2:0 (what the decoders give), where GStreamer
+// 1.22's video converter runs its 2-tap passes in scalar C:
+//   - the 2/3 downscale — a 3x3 grid of 640x360 in 1280x720, of 1280x720 in
+//     1920x1080 — in an SSSE3 kernel (sl_scale32_plane), ~4× faster;
+//   - every enlargement and every shrink up to 13:7 — 360p in a 2x2 grid of
+//     1080p, a stage tile, 4:3 shrinks — in a general SSSE3 bilinear kernel
+//     (sl_bilinear), eight outputs per shuffle;
+//
+// both with plain-C fallbacks. Larger shrinks (2:1 has a fast path in
+// GStreamer) and other formats go through GStreamer's converter with
+// videoscale's settings, the same picture byte for byte.
 package tilescale
 
 /*

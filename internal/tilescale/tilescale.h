@@ -14,6 +14,17 @@ void sl_scale32_plane(const uint8_t *src, int sstride, int sw, int sh,
  * sl_scale32_plane within one source pixel of the exact ratio. */
 int sl_fits32(int sw, int sh, int dw, int dh);
 
+/* sl_bilinear scales 8-bit planes of sw x sh to dw x dh (bilinear.c); NULL
+ * from sl_bilinear_new when the ratio is out of its reach. */
+typedef struct sl_bilinear sl_bilinear;
+int sl_bilinear_fits(int sw, int sh, int dw, int dh);
+sl_bilinear *sl_bilinear_new(int sw, int sh, int dw, int dh);
+void sl_bilinear_free(sl_bilinear *b);
+void sl_bilinear_plane(const sl_bilinear *b, const uint8_t *src, int sstride, uint8_t *dst, int dstride);
+
+/* sl_have_ssse3: the CPU has SSSE3 and sl_scalar_only is not set. */
+int sl_have_ssse3(void);
+
 /* sl_scalar_only, when set, keeps the kernel to plain C (for tests). */
 extern int sl_scalar_only;
 
