@@ -1,6 +1,7 @@
 /* slscale: GstVideoFilter that scales, for the composite's tiles. Same
  * caps behaviour as videoscale with add-borders=false (any size out, same
- * format). 8-bit planar 4:2:0 at 2/3 goes through sl_scale32_plane, at any
+ * format). 8-bit planar 4:2:0 at 2/3 goes through sl_scale32_plane, at
+ * 3:1 through sl_scale31_plane (a 3x3 mean), at any
  * enlargement or a shrink up to 13:7 through sl_bilinear; every other case
  * through GStreamer's own video converter with the linear (bilinear)
  * resampler, as videoscale method=bilinear does. */
@@ -13,6 +14,7 @@ typedef struct {
   GstVideoFilter parent;
   GstVideoConverter *convert; /* NULL on our own paths and in passthrough */
   gboolean fast;              /* 2/3: sl_scale32_plane */
+  gboolean third;             /* 3:1: sl_scale31_plane */
   sl_bilinear *luma, *chroma; /* bilinear.c, for 4:2:0 within its ratios */
   guint8 *tmp;
   gsize tmp_size;
@@ -35,6 +37,7 @@ static void sl_scale_reset(SlScale *s) {
     gst_video_converter_free(s->convert);
     s->convert = NULL;
   }
+  s->third = FALSE;
   sl_bilinear_free(s->luma);
   sl_bilinear_free(s->chroma);
   s->luma = s->chroma = NULL;
@@ -99,20 +102,23 @@ static gboolean sl_scale_set_info(GstVideoFilter *vf, GstCaps *incaps, GstVideoI
   gst_base_transform_set_passthrough(GST_BASE_TRANSFORM(vf), FALSE);
   GstVideoFormat fmt = GST_VIDEO_INFO_FORMAT(in);
   if ((fmt == GST_VIDEO_FORMAT_I420 || fmt == GST_VIDEO_FORMAT_YV12) && !GST_VIDEO_INFO_IS_INTERLACED(in)) {
-    gboolean fits = TRUE;
-    for (guint p = 0; p < GST_VIDEO_INFO_N_PLANES(in); p++) {
-      guint c = p; /* planar 4:2:0: plane p holds component p (YV12 swaps U and V, same sizes) */
-      fits = fits && sl_fits32(GST_VIDEO_INFO_COMP_WIDTH(in, c), GST_VIDEO_INFO_COMP_HEIGHT(in, c),
-                               GST_VIDEO_INFO_COMP_WIDTH(out, c), GST_VIDEO_INFO_COMP_HEIGHT(out, c));
+    gboolean fits32 = TRUE, fits31 = TRUE;
+    for (guint c = 0; c < GST_VIDEO_INFO_N_PLANES(in); c++) {
+      /* planar 4:2:0: plane c holds component c (YV12 swaps U and V, same sizes) */
+      int sw = GST_VIDEO_INFO_COMP_WIDTH(in, c), sh = GST_VIDEO_INFO_COMP_HEIGHT(in, c);
+      int dw = GST_VIDEO_INFO_COMP_WIDTH(out, c), dh = GST_VIDEO_INFO_COMP_HEIGHT(out, c);
+      fits32 = fits32 && sl_fits32(sw, sh, dw, dh);
+      fits31 = fits31 && sl_fits31(sw, sh, dw, dh);
     }
-    if (fits) {
-      gsize need = 2 * (gsize)GST_VIDEO_INFO_WIDTH(in);
+    if (fits32 || fits31) {
+      gsize need = fits32 ? 2 * (gsize)GST_VIDEO_INFO_WIDTH(in) : 6 * (gsize)GST_VIDEO_INFO_WIDTH(out);
       if (s->tmp_size < need) {
         g_free(s->tmp);
         s->tmp = g_malloc(need);
         s->tmp_size = need;
       }
-      s->fast = TRUE;
+      s->fast = fits32;
+      s->third = !fits32;
       return TRUE;
     }
     /* planar 4:2:0: component 1 (U) has the sizes of both chroma planes */
@@ -147,6 +153,13 @@ static GstFlowReturn sl_scale_transform_frame(GstVideoFilter *vf, GstVideoFrame 
     for (guint p = 0; p < GST_VIDEO_FRAME_N_PLANES(in); p++)
       sl_bilinear_plane(p ? s->chroma : s->luma, GST_VIDEO_FRAME_PLANE_DATA(in, p), GST_VIDEO_FRAME_PLANE_STRIDE(in, p),
                         GST_VIDEO_FRAME_PLANE_DATA(out, p), GST_VIDEO_FRAME_PLANE_STRIDE(out, p));
+    return GST_FLOW_OK;
+  }
+  if (s->third) {
+    for (guint p = 0; p < GST_VIDEO_FRAME_N_PLANES(in); p++)
+      sl_scale31_plane(GST_VIDEO_FRAME_PLANE_DATA(in, p), GST_VIDEO_FRAME_PLANE_STRIDE(in, p),
+                       GST_VIDEO_FRAME_PLANE_DATA(out, p), GST_VIDEO_FRAME_PLANE_STRIDE(out, p),
+                       GST_VIDEO_FRAME_COMP_WIDTH(out, p), GST_VIDEO_FRAME_COMP_HEIGHT(out, p), s->tmp);
     return GST_FLOW_OK;
   }
   if (!s->fast) {

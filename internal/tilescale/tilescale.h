@@ -14,6 +14,11 @@ void sl_scale32_plane(const uint8_t *src, int sstride, int sw, int sh,
  * sl_scale32_plane within one source pixel of the exact ratio. */
 int sl_fits32(int sw, int sh, int dw, int dh);
 
+/* sl_scale31_plane: the 3:1 downscale, each output the mean of 3x3 source
+ * pixels; sl_fits31 says whether the sizes allow it; tmp holds 6*dw bytes. */
+int sl_fits31(int sw, int sh, int dw, int dh);
+void sl_scale31_plane(const uint8_t *src, int sstride, uint8_t *dst, int dstride, int dw, int dh, uint8_t *tmp);
+
 /* sl_bilinear scales 8-bit planes of sw x sh to dw x dh (bilinear.c); NULL
  * from sl_bilinear_new when the ratio is out of its reach. */
 typedef struct sl_bilinear sl_bilinear;
