@@ -20,16 +20,8 @@ func TestFailingOutputLeavesTheMixRunning(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := pipe.SetState(gst.StatePlaying); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = gstx.StopElement(pipe.Element, 5*time.Second) }()
 	const w, h = 160, 90
-	g, err := New(Config{Name: "br", Pipeline: pipe, Width: w, Height: h, FPS: 15, Layout: layouts.Spec{Template: layouts.TemplateGrid}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.Close()
+	g := playGraph(t, pipe, Config{Name: "br", Width: w, Height: h, FPS: 15, Layout: layouts.Spec{Template: layouts.TemplateGrid}})
 
 	// failing attaches "identity error-after=5 ! fakesink" to out.
 	failing := func(out *Output, name string) {

@@ -56,16 +56,8 @@ func TestVP8IsBT601AtAnySize(t *testing.T) {
 		return pad
 	}
 	sd, hd := source("sd", 640, 360), source("hd", 1280, 720)
-	if err := pipe.SetState(gst.StatePlaying); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = gstx.StopElement(pipe.Element, 5*time.Second) }()
 	const w, h = 1280, 720
-	g, err := New(Config{Name: "col", Pipeline: pipe, Width: w, Height: h, FPS: 15, Layout: layouts.Spec{Template: layouts.TemplateGrid}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.Close()
+	g := playGraph(t, pipe, Config{Name: "col", Width: w, Height: h, FPS: 15, Layout: layouts.Spec{Template: layouts.TemplateGrid}})
 	out, err := g.VideoOutput()
 	if err != nil {
 		t.Fatal(err)

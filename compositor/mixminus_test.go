@@ -83,15 +83,7 @@ func TestMixMinusTones(t *testing.T) {
 		_, encoded[p] = teeSource(t, pipe, fmt.Sprintf("audiotestsrc is-live=true wave=sine volume=0.3 freq=%g samplesperbuffer=960 ! "+
 			"audio/x-raw,rate=48000,channels=2 ! opusenc ! tee name=out-%s allow-not-linked=true", freqs[p], p), "out-"+p)
 	}
-	if err := pipe.SetState(gst.StatePlaying); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = gstx.StopElement(pipe.Element, 5*time.Second) }()
-	g, err := New(Config{Name: "mm", Pipeline: pipe, Width: 320, Height: 240, FPS: 15, Layout: layouts.Spec{Template: layouts.TemplateGrid}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.Close()
+	g := playGraph(t, pipe, Config{Name: "mm", Width: 320, Height: 240, FPS: 15, Layout: layouts.Spec{Template: layouts.TemplateGrid}})
 	add := func(p string) {
 		if err := g.Add(Input{TrackID: p + "-mic", Participant: p, Kind: "audio", Decoder: "opusdec", Pad: encoded[p]}); err != nil {
 			t.Fatal(err)

@@ -92,6 +92,23 @@ func teeSource(t *testing.T, pipe *gst.Pipeline, desc, tee string) (*gst.Bin, *g
 	return bin, ghost.Pad
 }
 
+// playGraph sets pipe playing and builds a graph of cfg in it; the graph
+// is closed and the pipeline stopped when the test ends, in that order.
+func playGraph(t *testing.T, pipe *gst.Pipeline, cfg Config) *Graph {
+	t.Helper()
+	if err := pipe.SetState(gst.StatePlaying); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = gstx.StopElement(pipe.Element, 5*time.Second) })
+	cfg.Pipeline = pipe
+	g, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(g.Close)
+	return g
+}
+
 // tapVideo links a luma tap (appsink name) to a new video output of g; stop
 // finishes and closes the output.
 func tapVideo(t *testing.T, g *Graph, pipe *gst.Pipeline, name string, w, h int) (tap *lumaTap, stop func()) {
@@ -271,16 +288,8 @@ func TestAudioOnlyPlaceholderFollowsTileSize(t *testing.T) {
 	}
 	_, micPad := teeSource(t, pipe, "audiotestsrc is-live=true wave=sine volume=0.3 samplesperbuffer=960 ! "+
 		"audio/x-raw,rate=48000,channels=2 ! opusenc ! tee name=out allow-not-linked=true", "out")
-	if err := pipe.SetState(gst.StatePlaying); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = gstx.StopElement(pipe.Element, 5*time.Second) }()
 	const w, h = 320, 180
-	g, err := New(Config{Name: "aph", Pipeline: pipe, Width: w, Height: h, FPS: 15, Layout: layouts.Spec{Template: layouts.TemplateGrid}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.Close()
+	g := playGraph(t, pipe, Config{Name: "aph", Width: w, Height: h, FPS: 15, Layout: layouts.Spec{Template: layouts.TemplateGrid}})
 	tap, stopTap := tapVideo(t, g, pipe, "aphtap", w, h)
 	defer stopTap()
 	if err := g.Add(Input{TrackID: "mic", Participant: "bob", Kind: "audio", Decoder: "opusdec", Pad: micPad}); err != nil {

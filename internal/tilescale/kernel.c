@@ -36,8 +36,9 @@ static void sl_cols32_c(const uint8_t *s, uint8_t *d, int dw) {
 }
 
 #ifdef SL_X86
-/* 48 source bytes to 32 outputs: gather every third byte with pshufb. */
-__attribute__((target("ssse3"))) static void sl_cols32_ssse3(const uint8_t *s, uint8_t *d, int dw) {
+/* sl_gather3 splits 48 source bytes into every third byte from 0 (a), 1
+ * (b) and 2 (c): 16 each, with pshufb. */
+__attribute__((target("ssse3"))) static inline void sl_gather3(const uint8_t *s, __m128i *a, __m128i *b, __m128i *c) {
   const __m128i a0 = _mm_setr_epi8(0, 3, 6, 9, 12, 15, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
   const __m128i a1 = _mm_setr_epi8(-1, -1, -1, -1, -1, -1, 2, 5, 8, 11, 14, -1, -1, -1, -1, -1);
   const __m128i a2 = _mm_setr_epi8(-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 1, 4, 7, 10, 13);
@@ -47,15 +48,21 @@ __attribute__((target("ssse3"))) static void sl_cols32_ssse3(const uint8_t *s, u
   const __m128i c0 = _mm_setr_epi8(2, 5, 8, 11, 14, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
   const __m128i c1 = _mm_setr_epi8(-1, -1, -1, -1, -1, 1, 4, 7, 10, 13, -1, -1, -1, -1, -1, -1);
   const __m128i c2 = _mm_setr_epi8(-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 0, 3, 6, 9, 12, 15);
+  __m128i x0 = _mm_loadu_si128((const __m128i *)s);
+  __m128i x1 = _mm_loadu_si128((const __m128i *)(s + 16));
+  __m128i x2 = _mm_loadu_si128((const __m128i *)(s + 32));
+  *a = _mm_or_si128(_mm_or_si128(_mm_shuffle_epi8(x0, a0), _mm_shuffle_epi8(x1, a1)), _mm_shuffle_epi8(x2, a2));
+  *b = _mm_or_si128(_mm_or_si128(_mm_shuffle_epi8(x0, b0), _mm_shuffle_epi8(x1, b1)), _mm_shuffle_epi8(x2, b2));
+  *c = _mm_or_si128(_mm_or_si128(_mm_shuffle_epi8(x0, c0), _mm_shuffle_epi8(x1, c1)), _mm_shuffle_epi8(x2, c2));
+}
+
+/* 48 source bytes to 32 outputs: gather every third byte with pshufb. */
+__attribute__((target("ssse3"))) static void sl_cols32_ssse3(const uint8_t *s, uint8_t *d, int dw) {
   const __m128i three = _mm_set1_epi16(3), two = _mm_set1_epi16(2), z = _mm_setzero_si128();
   int k = 0;
   for (; k + 32 <= dw; k += 32, s += 48) {
-    __m128i x0 = _mm_loadu_si128((const __m128i *)s);
-    __m128i x1 = _mm_loadu_si128((const __m128i *)(s + 16));
-    __m128i x2 = _mm_loadu_si128((const __m128i *)(s + 32));
-    __m128i a = _mm_or_si128(_mm_or_si128(_mm_shuffle_epi8(x0, a0), _mm_shuffle_epi8(x1, a1)), _mm_shuffle_epi8(x2, a2));
-    __m128i b = _mm_or_si128(_mm_or_si128(_mm_shuffle_epi8(x0, b0), _mm_shuffle_epi8(x1, b1)), _mm_shuffle_epi8(x2, b2));
-    __m128i c = _mm_or_si128(_mm_or_si128(_mm_shuffle_epi8(x0, c0), _mm_shuffle_epi8(x1, c1)), _mm_shuffle_epi8(x2, c2));
+    __m128i a, b, c;
+    sl_gather3(s, &a, &b, &c);
     __m128i bl = _mm_unpacklo_epi8(b, z), bh = _mm_unpackhi_epi8(b, z);
     __m128i el = _mm_srli_epi16(_mm_add_epi16(_mm_add_epi16(_mm_mullo_epi16(_mm_unpacklo_epi8(a, z), three), bl), two), 2);
     __m128i eh = _mm_srli_epi16(_mm_add_epi16(_mm_add_epi16(_mm_mullo_epi16(_mm_unpackhi_epi8(a, z), three), bh), two), 2);
@@ -120,24 +127,11 @@ static void sl_triples_c(const uint8_t *s, uint16_t *out, int dw) {
 
 #ifdef SL_X86
 __attribute__((target("ssse3"))) static void sl_triples_ssse3(const uint8_t *s, uint16_t *out, int dw) {
-  const __m128i a0 = _mm_setr_epi8(0, 3, 6, 9, 12, 15, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
-  const __m128i a1 = _mm_setr_epi8(-1, -1, -1, -1, -1, -1, 2, 5, 8, 11, 14, -1, -1, -1, -1, -1);
-  const __m128i a2 = _mm_setr_epi8(-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 1, 4, 7, 10, 13);
-  const __m128i b0 = _mm_setr_epi8(1, 4, 7, 10, 13, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
-  const __m128i b1 = _mm_setr_epi8(-1, -1, -1, -1, -1, 0, 3, 6, 9, 12, 15, -1, -1, -1, -1, -1);
-  const __m128i b2 = _mm_setr_epi8(-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 2, 5, 8, 11, 14);
-  const __m128i c0 = _mm_setr_epi8(2, 5, 8, 11, 14, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
-  const __m128i c1 = _mm_setr_epi8(-1, -1, -1, -1, -1, 1, 4, 7, 10, 13, -1, -1, -1, -1, -1, -1);
-  const __m128i c2 = _mm_setr_epi8(-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 0, 3, 6, 9, 12, 15);
   const __m128i z = _mm_setzero_si128();
   int k = 0;
   for (; k + 16 <= dw; k += 16, s += 48) {
-    __m128i x0 = _mm_loadu_si128((const __m128i *)s);
-    __m128i x1 = _mm_loadu_si128((const __m128i *)(s + 16));
-    __m128i x2 = _mm_loadu_si128((const __m128i *)(s + 32));
-    __m128i a = _mm_or_si128(_mm_or_si128(_mm_shuffle_epi8(x0, a0), _mm_shuffle_epi8(x1, a1)), _mm_shuffle_epi8(x2, a2));
-    __m128i b = _mm_or_si128(_mm_or_si128(_mm_shuffle_epi8(x0, b0), _mm_shuffle_epi8(x1, b1)), _mm_shuffle_epi8(x2, b2));
-    __m128i c = _mm_or_si128(_mm_or_si128(_mm_shuffle_epi8(x0, c0), _mm_shuffle_epi8(x1, c1)), _mm_shuffle_epi8(x2, c2));
+    __m128i a, b, c;
+    sl_gather3(s, &a, &b, &c);
     __m128i lo = _mm_add_epi16(_mm_add_epi16(_mm_unpacklo_epi8(a, z), _mm_unpacklo_epi8(b, z)), _mm_unpacklo_epi8(c, z));
     __m128i hi = _mm_add_epi16(_mm_add_epi16(_mm_unpackhi_epi8(a, z), _mm_unpackhi_epi8(b, z)), _mm_unpackhi_epi8(c, z));
     _mm_storeu_si128((__m128i *)(out + k), lo);

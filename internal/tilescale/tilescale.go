@@ -6,7 +6,7 @@
 //     1920x1080 — in an SSSE3 kernel (sl_scale32_plane), ~4× faster;
 //   - the 3:1 downscale — 720p in a 3x3 grid of 720p — as the mean of each
 //     3x3 block (sl_scale31_plane), where GStreamer's 2-tap filter takes
-//     the middle pixel: sharper and without its aliasing, ~2× faster;
+//     the middle pixel: without its aliasing, ~2× faster;
 //   - every enlargement and every shrink up to 13:7 — 360p in a 2x2 grid of
 //     1080p, a stage tile, 4:3 shrinks — in a general SSSE3 bilinear kernel
 //     (sl_bilinear), eight outputs per shuffle;

@@ -114,6 +114,30 @@ func psnr(a, b i420) float64 {
 	return 10 * math.Log10(255*255/(se/float64(n)))
 }
 
+// bothPaths runs test with the kernels' SIMD, then with their plain C.
+func bothPaths(t *testing.T, test func(t *testing.T)) {
+	for _, scalar := range []bool{false, true} {
+		setScalarOnly(scalar)
+		t.Run(fmt.Sprintf("scalar=%v", scalar), test)
+	}
+	setScalarOnly(false)
+}
+
+// samePlanes checks that every plane of ours is what ref computes from the
+// same plane of src (one plane, sw x sh to dw x dh).
+func samePlanes(t *testing.T, pattern string, src, ours i420, ref func(src []byte, sw, sh, dw, dh int) []byte) {
+	t.Helper()
+	for p := range ours.planes {
+		sw, sh, dw, dh := src.w, src.h, ours.w, ours.h
+		if p > 0 {
+			sw, sh, dw, dh = (sw+1)/2, (sh+1)/2, (dw+1)/2, (dh+1)/2
+		}
+		if want := ref(src.planes[p], sw, sh, dw, dh); string(want) != string(ours.planes[p]) {
+			t.Errorf("%dx%d→%dx%d %s plane %d differs from the reference", src.w, src.h, ours.w, ours.h, pattern, p)
+		}
+	}
+}
+
 // Shrinking by more than 13:7 (the bilinear kernel's reach) goes through
 // GStreamer's own converter with videoscale method=bilinear's settings:
 // the same picture, byte for byte.
@@ -180,13 +204,7 @@ func bilinearRef(src []byte, sw, sh, dw, dh int) []byte {
 // Within 13:7 of shrinking and any enlarging, 4:2:0 goes through the
 // bilinear kernel: exactly bilinearRef, SIMD or not, whatever the tail of
 // a row, and close to videoscale's own bilinear picture.
-func TestBilinearKernel(t *testing.T) {
-	for _, scalar := range []bool{false, true} {
-		setScalarOnly(scalar)
-		t.Run(fmt.Sprintf("scalar=%v", scalar), testBilinear)
-	}
-	setScalarOnly(false)
-}
+func TestBilinearKernel(t *testing.T) { bothPaths(t, testBilinear) }
 
 func testBilinear(t *testing.T) {
 	for _, c := range []struct {
@@ -208,15 +226,7 @@ func testBilinear(t *testing.T) {
 		for _, pattern := range []string{"smpte", "snow", "ball"} {
 			src := scaled(t, Factory, pattern, c.sw, c.sh, c.sw, c.sh)
 			ours := scaled(t, Factory, pattern, c.sw, c.sh, c.dw, c.dh)
-			for p := range ours.planes {
-				sw, sh, dw, dh := c.sw, c.sh, c.dw, c.dh
-				if p > 0 {
-					sw, sh, dw, dh = (sw+1)/2, (sh+1)/2, (dw+1)/2, (dh+1)/2
-				}
-				if want := bilinearRef(src.planes[p], sw, sh, dw, dh); string(want) != string(ours.planes[p]) {
-					t.Errorf("%dx%d→%dx%d %s plane %d differs from the reference", c.sw, c.sh, c.dw, c.dh, pattern, p)
-				}
-			}
+			samePlanes(t, pattern, src, ours, bilinearRef)
 			if pattern == "snow" {
 				continue // noise: any two filters differ
 			}
@@ -231,7 +241,7 @@ func testBilinear(t *testing.T) {
 // bilinear32 is the 2/3 kernel's arithmetic in Go: each output pixel 3:1
 // from the source pixels at 1.5x+0.25 and 1.5x+1.75 (rows first, then
 // columns, each rounded), source sizes taken as exactly 1.5 the output's.
-func bilinear32(src []byte, sw, dw, dh int) []byte {
+func bilinear32(src []byte, sw, _, dw, dh int) []byte {
 	tap := func(i int) (int, int) { return 3*(i/2) + i%2, 3 - 2*(i%2) } // first index, its weight of 4
 	tmp := make([]byte, sw)
 	out := make([]byte, 0, dw*dh)
@@ -251,13 +261,7 @@ func bilinear32(src []byte, sw, dw, dh int) []byte {
 // At 2/3 (within a pixel) the kernel computes exactly bilinear32, SIMD or
 // not and whatever the tail of a row, and stays close to videoscale's
 // picture (whose 2-tap filter is widened for the ratio, so a little softer).
-func TestTwoThirdsKernel(t *testing.T) {
-	for _, scalar := range []bool{false, true} {
-		setScalarOnly(scalar)
-		t.Run(fmt.Sprintf("scalar=%v", scalar), testTwoThirds)
-	}
-	setScalarOnly(false)
-}
+func TestTwoThirdsKernel(t *testing.T) { bothPaths(t, testTwoThirds) }
 
 func testTwoThirds(t *testing.T) {
 	for _, c := range [][4]int{
@@ -270,15 +274,7 @@ func testTwoThirds(t *testing.T) {
 		for _, pattern := range []string{"smpte", "snow", "ball"} {
 			src := scaled(t, Factory, pattern, c[0], c[1], c[0], c[1])
 			ours := scaled(t, Factory, pattern, c[0], c[1], c[2], c[3])
-			for p := range ours.planes {
-				sw, dw, dh := c[0], c[2], c[3]
-				if p > 0 {
-					sw, dw, dh = (sw+1)/2, (dw+1)/2, (dh+1)/2
-				}
-				if want := bilinear32(src.planes[p], sw, dw, dh); string(want) != string(ours.planes[p]) {
-					t.Errorf("%v %s plane %d differs from the reference", c, pattern, p)
-				}
-			}
+			samePlanes(t, pattern, src, ours, bilinear32)
 			ref := scaled(t, "videoscale method=bilinear add-borders=false", pattern, c[0], c[1], c[2], c[3])
 			if got, min := psnr(ref, ours), 17.0; got < min {
 				t.Errorf("%v %s: PSNR against videoscale %.1f dB, want >= %.0f", c, pattern, got, min)
@@ -289,7 +285,7 @@ func testTwoThirds(t *testing.T) {
 
 // mean9 is the 3:1 kernel's arithmetic in Go: each output the rounded mean
 // of the 3x3 source pixels it covers.
-func mean9(src []byte, sw, dw, dh int) []byte {
+func mean9(src []byte, sw, _, dw, dh int) []byte {
 	out := make([]byte, 0, dw*dh)
 	for y := 0; y < dh; y++ {
 		for x := 0; x < dw; x++ {
@@ -308,13 +304,7 @@ func mean9(src []byte, sw, dw, dh int) []byte {
 // At 3:1 (within two pixels) the kernel computes exactly mean9, SIMD or
 // not, and is closer to a Lanczos-scaled picture than videoscale's 2-tap
 // bilinear, which at this ratio takes the middle pixel of each three.
-func TestThirdKernel(t *testing.T) {
-	for _, scalar := range []bool{false, true} {
-		setScalarOnly(scalar)
-		t.Run(fmt.Sprintf("scalar=%v", scalar), testThird)
-	}
-	setScalarOnly(false)
-}
+func TestThirdKernel(t *testing.T) { bothPaths(t, testThird) }
 
 func testThird(t *testing.T) {
 	for _, c := range [][4]int{
@@ -326,15 +316,7 @@ func testThird(t *testing.T) {
 		for _, pattern := range []string{"smpte", "snow", "spokes"} {
 			src := scaled(t, Factory, pattern, c[0], c[1], c[0], c[1])
 			ours := scaled(t, Factory, pattern, c[0], c[1], c[2], c[3])
-			for p := range ours.planes {
-				sw, dw, dh := c[0], c[2], c[3]
-				if p > 0 {
-					sw, dw, dh = (sw+1)/2, (dw+1)/2, (dh+1)/2
-				}
-				if want := mean9(src.planes[p], sw, dw, dh); string(want) != string(ours.planes[p]) {
-					t.Errorf("%v %s plane %d differs from the reference", c, pattern, p)
-				}
-			}
+			samePlanes(t, pattern, src, ours, mean9)
 			if pattern == "snow" || c[0] < 200 {
 				continue // noise, and a picture too small to judge
 			}
