@@ -2,9 +2,9 @@
  * 7-bit weights, for ratios GStreamer 1.22's video converter does in scalar
  * C (0.47 ms a 640x360 frame to 960x540 here, 0.64 ms to 1280x720): any
  * upscale, and downscales up to 13:7 (eight outputs from one 16-byte
- * load). Each output pixel x
- * sits at source position p = (x + 0.5) * src/dst - 0.5, in 1/128 pixel:
- * left tap floor(p), weight of the right tap frac(p) * 128. */
+ * load). Each output pixel x sits at source position
+ * p = (x + 0.5) * src/dst - 0.5, in 1/128 pixel: left tap floor(p), weight
+ * of the right tap frac(p) * 128. */
 #include "tilescale.h"
 #include <stdlib.h>
 #include <string.h>
