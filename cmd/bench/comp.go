@@ -405,9 +405,12 @@ func (cb *compBench) prepare(ctx context.Context) error {
 	// A voice missing from a composite must be the server's doing: every
 	// input carries its own tone throughout.
 	for i, in := range cb.inputs {
-		c := checkAudio(ctx, cb.ffmpeg, in.WebM, i+1, 0, float64(cb.cc.seconds))
-		if p := c.problems(nil); len(p) > 0 && (c.Err != "" || c.Missing[i] > 0) {
-			return fmt.Errorf("input %s: %s", filepath.Base(in.WebM), strings.Join(p, "; "))
+		c := checkAudio(ctx, cb.ffmpeg, in.WebM, []float64{inputTone(i)}, 0, float64(cb.cc.seconds))
+		if c.Err != "" {
+			return fmt.Errorf("input %s: %s", filepath.Base(in.WebM), c.Err)
+		}
+		if c.Missing[0] > 0 {
+			return fmt.Errorf("input %s: its %.0f Hz tone missing in %d of %d blocks of 100 ms", filepath.Base(in.WebM), inputTone(i), c.Missing[0], c.Blocks)
 		}
 	}
 	fmt.Fprintf(cb.log, "  inputs ready in %.1fs\n", time.Since(t0).Seconds())
@@ -1034,18 +1037,13 @@ func (cb *compBench) serverRunOpts(ctx context.Context, kind string, rooms, size
 		o.Check = checkOutput(ctx, cb.ffprobe, cb.ffmpeg, o.File, compWidth, compHeight, compFPS, tiles, inputW, inputH,
 			cb.cc.seconds*inputFPS, from, to)
 		o.Problems = append(o.Problems, o.Check.problems(compFPS)...)
-		o.Audio = checkAudio(ctx, cb.ffmpeg, o.File, len(r.parts), from, to)
-		for _, p := range o.Audio.problems(r.parts) {
-			// Where it went missing: the server's receive counters.
-			for _, part := range r.parts {
-				if strings.Contains(p, " "+part+"'s ") {
-					id := part + "-audio"
-					p += fmt.Sprintf(" (the server received %d packets of %s; its log of the track: %s)", packets[r.ID+"/"+id], id,
-						strings.Join(logLines(srv.log, "track="+id+" ", 6), " | "))
-				}
-			}
-			o.Problems = append(o.Problems, p)
-		}
+		o.Audio = checkAudio(ctx, cb.ffmpeg, o.File, partTones(len(r.parts)), from, to)
+		// Where a voice went missing: the server's receive counters and log.
+		o.Problems = append(o.Problems, o.Audio.problems(r.parts, func(part string) string {
+			id := part + "-audio"
+			return fmt.Sprintf("the server received %d packets of %s; its log of the track: %s", packets[r.ID+"/"+id], id,
+				strings.Join(logLines(srv.log, "track="+id+" ", 6), " | "))
+		})...)
 		if !lagValid {
 			o.Problems = append(o.Problems, "stopped after the load ended (machine overloaded?): lag not measured")
 		} else if o.Check.DecodeErr == "" {

@@ -39,10 +39,18 @@ type audioCheck struct {
 	Err     string    `json:"error,omitempty"`
 }
 
+// partTones are the tones of the first n participants.
+func partTones(n int) []float64 {
+	freqs := make([]float64, n)
+	for i := range freqs {
+		freqs[i] = inputTone(i)
+	}
+	return freqs
+}
+
 // checkAudio decodes the first audio stream of path to mono and looks for
-// the first n participants' tones in each 100 ms block from..to (seconds,
-// in the file's time).
-func checkAudio(ctx context.Context, ffmpeg, path string, n int, from, to float64) *audioCheck {
+// freqs in each 100 ms block from..to (seconds, in the file's time).
+func checkAudio(ctx context.Context, ffmpeg, path string, freqs []float64, from, to float64) *audioCheck {
 	cmd := exec.CommandContext(ctx, ffmpeg, "-v", "error", "-nostdin", "-i", path, "-map", "0:a:0",
 		"-ac", "1", "-ar", fmt.Sprint(toneRate), "-f", "s16le", "-")
 	var stderr bytes.Buffer
@@ -54,10 +62,6 @@ func checkAudio(ctx context.Context, ffmpeg, path string, n int, from, to float6
 	samples := make([]float64, len(out)/2)
 	for i := range samples {
 		samples[i] = float64(int16(binary.LittleEndian.Uint16(out[2*i:]))) / 32768
-	}
-	freqs := make([]float64, n)
-	for i := range freqs {
-		freqs[i] = inputTone(i)
 	}
 	return findTones(samples, freqs, from, to)
 }
@@ -109,8 +113,9 @@ func toneAmplitude(block, window []float64, gain, f float64) float64 {
 }
 
 // problems names the participants whose tone is missing from more than
-// maxMissingFraction of the window.
-func (c *audioCheck) problems(parts []string) []string {
+// maxMissingFraction of the window; detail, if set, adds what is known of
+// where a participant's audio went.
+func (c *audioCheck) problems(parts []string, detail func(part string) string) []string {
 	if c == nil {
 		return nil
 	}
@@ -124,7 +129,11 @@ func (c *audioCheck) problems(parts []string) []string {
 			if i < len(parts) {
 				name = parts[i]
 			}
-			p = append(p, fmt.Sprintf("audio: %s's tone missing in %d of %d blocks of 100 ms", name, m, c.Blocks))
+			msg := fmt.Sprintf("audio: %s's tone missing in %d of %d blocks of 100 ms", name, m, c.Blocks)
+			if detail != nil && i < len(parts) {
+				msg += " (" + detail(parts[i]) + ")"
+			}
+			p = append(p, msg)
 		}
 	}
 	return p

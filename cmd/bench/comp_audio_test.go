@@ -44,21 +44,25 @@ func TestFindTones(t *testing.T) {
 	if c.MinAmp[1] > 0.01 {
 		t.Errorf("silent tone measured %.3f", c.MinAmp[1])
 	}
-	if p := c.problems([]string{"p00", "p01", "p02"}); len(p) != 1 || !strings.Contains(p[0], "p01's tone missing in 3 of 20") {
+	if p := c.problems([]string{"p00", "p01", "p02"}, nil); len(p) != 1 || !strings.Contains(p[0], "p01's tone missing in 3 of 20") {
 		t.Errorf("problems %q", p)
+	}
+	detail := func(part string) string { return "where " + part + "'s went" }
+	if p := c.problems([]string{"p00", "p01", "p02"}, detail); len(p) != 1 || !strings.HasSuffix(p[0], "of 100 ms (where p01's went)") {
+		t.Errorf("problems with detail %q", p)
 	}
 	// The window: only the blocks between from and to count.
 	if w := findTones(tones(2, 0.3, freqs, 1, 0.5, 0.8), freqs, 1, 2); w.Blocks != 10 || w.Missing[1] != 0 {
 		t.Errorf("window 1..2 s: %+v", w)
 	}
-	if e := findTones(tones(0.5, 0.3, freqs, -1, 0, 0), freqs, 1, 2); e.Err == "" || len(e.problems(nil)) != 1 {
+	if e := findTones(tones(0.5, 0.3, freqs, -1, 0, 0), freqs, 1, 2); e.Err == "" || len(e.problems(nil, nil)) != 1 {
 		t.Errorf("no audio in the window: %+v", e)
 	}
 	// One block in a hundred may miss a tone (a concealed packet).
-	if p := (&audioCheck{Blocks: 100, Missing: []int{1}}).problems(nil); len(p) != 0 {
+	if p := (&audioCheck{Blocks: 100, Missing: []int{1}}).problems(nil, nil); len(p) != 0 {
 		t.Errorf("1 of 100: %q", p)
 	}
-	if p := (&audioCheck{Blocks: 100, Missing: []int{2}}).problems(nil); len(p) != 1 || !strings.Contains(p[0], "participant 0") {
+	if p := (&audioCheck{Blocks: 100, Missing: []int{2}}).problems(nil, nil); len(p) != 1 || !strings.Contains(p[0], "participant 0") {
 		t.Errorf("2 of 100: %q", p)
 	}
 }
@@ -78,14 +82,14 @@ func TestCheckAudioOfAACFile(t *testing.T) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("ffmpeg: %v: %s", err, out)
 	}
-	c := checkAudio(context.Background(), ffmpeg, path, 3, 0.5, 2.5)
+	c := checkAudio(context.Background(), ffmpeg, path, partTones(3), 0.5, 2.5)
 	if c.Err != "" || c.Blocks != 20 {
 		t.Fatalf("%+v", c)
 	}
 	if c.Missing[0] != 0 || c.Missing[1] != 0 || c.Missing[2] != 20 {
 		t.Errorf("missing blocks %v, want [0 0 20]", c.Missing)
 	}
-	if bad := checkAudio(context.Background(), ffmpeg, filepath.Join(t.TempDir(), "none.mp4"), 1, 0, 1); bad.Err == "" {
+	if bad := checkAudio(context.Background(), ffmpeg, filepath.Join(t.TempDir(), "none.mp4"), partTones(1), 0, 1); bad.Err == "" {
 		t.Errorf("a missing file: %+v", bad)
 	}
 }
