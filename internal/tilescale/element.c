@@ -168,7 +168,7 @@ static GstFlowReturn sl_scale_transform_frame(GstVideoFilter *vf, GstVideoFrame 
   }
   for (guint p = 0; p < GST_VIDEO_FRAME_N_PLANES(in); p++) {
     sl_scale32_plane(GST_VIDEO_FRAME_PLANE_DATA(in, p), GST_VIDEO_FRAME_PLANE_STRIDE(in, p),
-                     GST_VIDEO_FRAME_COMP_WIDTH(in, p), GST_VIDEO_FRAME_COMP_HEIGHT(in, p),
+                     GST_VIDEO_FRAME_COMP_WIDTH(in, p),
                      GST_VIDEO_FRAME_PLANE_DATA(out, p), GST_VIDEO_FRAME_PLANE_STRIDE(out, p),
                      GST_VIDEO_FRAME_COMP_WIDTH(out, p), GST_VIDEO_FRAME_COMP_HEIGHT(out, p), s->tmp);
   }

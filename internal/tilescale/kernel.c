@@ -87,14 +87,13 @@ int sl_have_ssse3(void) {
 }
 #endif
 
-void sl_scale32_plane(const uint8_t *src, int sstride, int sw, int sh,
+void sl_scale32_plane(const uint8_t *src, int sstride, int sw,
                       uint8_t *dst, int dstride, int dw, int dh, uint8_t *tmp) {
   void (*cols)(const uint8_t *, uint8_t *, int) = sl_cols32_c;
 #ifdef SL_X86
   if (sl_have_ssse3())
     cols = sl_cols32_ssse3;
 #endif
-  (void)sh;
   uint8_t *t0 = tmp, *t1 = tmp + sw;
   int y = 0;
   for (; y + 1 < dh; y += 2) {

@@ -5,9 +5,9 @@
 
 /* sl_scale32_plane scales one 8-bit plane by 2/3 in both directions, 2-tap
  * bilinear (each output pixel from the two source pixels around it,
- * weighted 3:1). It needs sw >= ceil(1.5*dw) and sh >= ceil(1.5*dh); tmp
- * holds 2*sw bytes. */
-void sl_scale32_plane(const uint8_t *src, int sstride, int sw, int sh,
+ * weighted 3:1). The plane must hold ceil(1.5*dw) columns of its sw and
+ * ceil(1.5*dh) rows (sl_fits32); tmp holds 2*sw bytes. */
+void sl_scale32_plane(const uint8_t *src, int sstride, int sw,
                       uint8_t *dst, int dstride, int dw, int dh, uint8_t *tmp);
 
 /* sl_fits32 reports whether a plane of sw x sh can be scaled to dw x dh by
