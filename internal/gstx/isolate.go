@@ -123,22 +123,31 @@ func (i *Isolation) Fail() { C.sl_refused_fail(i.c) }
 // IsolatedBranch opens a branch of tee, an element of bin: a new request
 // pad of the tee behind a src ghost pad of bin named name, isolated (see
 // Isolate), active and added. On error nothing is left behind.
+//
+// The ghost pad is active, isolated and in the bin before it becomes the
+// tee pad's peer: a running tee pushes into its new pad at once, and the
+// sticky events it replays into an inactive ghost pad fail (flushing),
+// which the tee answers to its producer as a flow error: the producer
+// stops ("streaming stopped, reason error (-5)").
 func IsolatedBranch(bin *gst.Bin, tee *gst.Element, name string) (ghost, teePad *gst.Pad, iso *Isolation, err error) {
-	if teePad = tee.GetRequestPad("src_%u"); teePad == nil {
-		return nil, nil, nil, errors.New("tee gave no pad")
-	}
-	g := gst.NewGhostPad(name, teePad)
+	g := gst.NewGhostPadNoTarget(name, gst.PadDirectionSource)
 	if g == nil {
-		tee.ReleaseRequestPad(teePad)
 		return nil, nil, nil, fmt.Errorf("ghost pad %s", name)
 	}
 	if iso, err = Isolate(g.Pad); err != nil {
-		tee.ReleaseRequestPad(teePad)
 		return nil, nil, nil, err
 	}
 	if !g.SetActive(true) || !bin.AddPad(g.Pad) {
-		tee.ReleaseRequestPad(teePad)
 		return nil, nil, nil, fmt.Errorf("ghost pad %s: could not activate or add it", name)
+	}
+	if teePad = tee.GetRequestPad("src_%u"); teePad == nil {
+		bin.RemovePad(g.Pad)
+		return nil, nil, nil, errors.New("tee gave no pad")
+	}
+	if !g.SetTarget(teePad) {
+		bin.RemovePad(g.Pad)
+		tee.ReleaseRequestPad(teePad)
+		return nil, nil, nil, fmt.Errorf("ghost pad %s: could not target %s", name, teePad.GetName())
 	}
 	return g.Pad, teePad, iso, nil
 }
