@@ -27,12 +27,14 @@ type mixMinus struct {
 	seq         int
 }
 
-// mmInput is one audio input feeding a mix-minus: a tee branch of the
-// input's bin, ghosted out of it, on a request pad of the mix-minus mixer.
+// mmInput is one audio input feeding a mix-minus: an isolated tee branch
+// of the input's bin (whatever the mix-minus answers, flushing while it is
+// removed, never stops the input for the main mix), ghosted out of it, on
+// a request pad of the mix-minus mixer.
 type mmInput struct {
 	ai     *audioInput
 	teePad *gst.Pad
-	ghost  *gst.GhostPad
+	ghost  *gst.Pad
 	mixPad *gst.Pad
 }
 
@@ -236,20 +238,11 @@ func (mm *mixMinus) add(ai *audioInput) {
 	}
 	mm.seq++
 	in := &mmInput{ai: ai}
-	if in.teePad = ai.tee.GetRequestPad("src_%u"); in.teePad == nil {
-		mm.g.log.Warn("mix-minus: tee gave no pad", "track", ai.in.TrackID)
+	var err error
+	if in.ghost, in.teePad, _, err = gstx.IsolatedBranch(ai.bin, ai.tee, fmt.Sprintf("%s-%d", mm.name, mm.seq)); err != nil {
+		mm.g.log.Warn("mix-minus: branch", "track", ai.in.TrackID, "error", err)
 		return
 	}
-	in.ghost = gst.NewGhostPad(fmt.Sprintf("%s-%d", mm.name, mm.seq), in.teePad)
-	if in.ghost == nil {
-		ai.tee.ReleaseRequestPad(in.teePad)
-		return
-	}
-	if !ai.bin.AddPad(in.ghost.Pad) {
-		ai.tee.ReleaseRequestPad(in.teePad)
-		return
-	}
-	in.ghost.SetActive(true) // the bin is running: a new pad starts inactive
 	if in.mixPad = mm.mixer.GetRequestPad("sink_%u"); in.mixPad == nil {
 		mm.unlink(in)
 		return
@@ -281,7 +274,7 @@ func (mm *mixMinus) unlink(in *mmInput) {
 		in.ghost.Unlink(in.mixPad)
 		mm.mixer.ReleaseRequestPad(in.mixPad)
 	}
-	in.ai.bin.RemovePad(in.ghost.Pad)
+	in.ai.bin.RemovePad(in.ghost)
 	in.ai.tee.ReleaseRequestPad(in.teePad)
 }
 

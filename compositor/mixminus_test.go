@@ -159,3 +159,78 @@ func TestMixMinusTones(t *testing.T) {
 		t.Errorf("alice's mix-minus still has %d inputs after its last output closed", n)
 	}
 }
+
+// TestMixMinusFlushKeepsMainMix: while a mix-minus input is being removed
+// its mixer pad is flushing (unlink flushes it before unlinking); pushes
+// landing then answer FLUSHING. Held flushing for a second, bob's pad in
+// alice's mix-minus must not stop bob's input: his tone stays in the main
+// mix. Before the mix-minus branches were isolated, bob's input tee passed
+// that FLUSHING up, his decode chain paused and his voice left every mix.
+func TestMixMinusFlushKeepsMainMix(t *testing.T) {
+	gstx.Init()
+	pipe, err := gst.NewPipeline("mmflush")
+	if err != nil {
+		t.Fatal(err)
+	}
+	freqs := map[string]float64{"alice": 440, "bob": 660}
+	encoded := map[string]*gst.Pad{}
+	for p, f := range freqs {
+		_, encoded[p] = teeSource(t, pipe, fmt.Sprintf("audiotestsrc is-live=true wave=sine volume=0.3 freq=%g samplesperbuffer=960 ! "+
+			"audio/x-raw,rate=48000,channels=2 ! opusenc ! tee name=out-%s allow-not-linked=true", f, p), "out-"+p)
+	}
+	g := playGraph(t, pipe, Config{Name: "mf", Width: 320, Height: 240, FPS: 15, Layout: layouts.Spec{Template: layouts.TemplateGrid}})
+	for p, pad := range encoded {
+		if err := g.Add(Input{TrackID: p + "-mic", Participant: p, Kind: "audio", Decoder: "opusdec", Pad: pad}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	main, err := g.AudioOutput()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tap := &pcmTap{}
+	s := tap.sink(t, "tap-main")
+	pipe.Add(s.Element)
+	if ret := main.Pad.Link(s.GetStaticPad("sink")); ret != gst.PadLinkOK {
+		t.Fatal(ret)
+	}
+	s.SyncStateWithParent()
+	mmOut, err := g.MixMinusOutput("alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { mmOut.Finish(); mmOut.Close() })
+
+	// The main mix's last half second after another second of audio.
+	recent := func() []float64 {
+		t.Helper()
+		start := tap.count()
+		deadline := time.Now().Add(30 * time.Second)
+		for tap.count() < start+48000 {
+			if time.Now().After(deadline) {
+				t.Fatalf("the main mix produced %d samples in 30 s", tap.count()-start)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		return tap.last(24000)
+	}
+	heard := func(stage string) {
+		t.Helper()
+		x := recent()
+		for p, f := range freqs {
+			if pw := testpeer.Goertzel(x, 48000, f); pw < 1e5 {
+				t.Errorf("%s: %s's tone (%g Hz) missing from the main mix (power %.3g)", stage, p, f, pw)
+			}
+		}
+	}
+	heard("before")
+	g.mu.Lock()
+	in := g.mixes["alice"].inputs["bob-mic"]
+	g.mu.Unlock()
+	if in == nil {
+		t.Fatal("bob is not in alice's mix-minus")
+	}
+	in.mixPad.SendEvent(gst.NewFlushStartEvent())
+	heard("bob's pad in alice's mix-minus flushing")
+	in.mixPad.SendEvent(gst.NewFlushStopEvent(false))
+}
