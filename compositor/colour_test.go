@@ -43,19 +43,45 @@ func (y *yuvTap) got(b []byte) {
 // in the composite (vp8dec tags 720p BT.709 by its size; untreated, the
 // compositor would convert that tile's colours).
 func TestVP8IsBT601AtAnySize(t *testing.T) {
+	// As a room's track gives it: depayloaded, without the encoder's caps.
+	sameColoursAtAnySize(t, "vp8dec", func(name string, w, h int) string {
+		return fmt.Sprintf("videotestsrc is-live=true pattern=solid-color foreground-color=0xff00ff00 ! "+
+			"video/x-raw,format=I420,width=%d,height=%d,framerate=15/1,colorimetry=bt601,chroma-site=jpeg ! "+
+			"vp8enc deadline=1 keyframe-max-dist=15 ! rtpvp8pay ! rtpvp8depay ! tee name=%s allow-not-linked=true", w, h, name)
+	})
+}
+
+// TestUnsignalledColourIsBT601AtAnySize: a decoder whose bitstream does not
+// say its colour space (VP9's CS_UNKNOWN, H.264 without a VUI colour
+// description: vp9dec and avdec_h264 then leave colorimetry out of their
+// caps) stands in here as identity passing raw video with the colour
+// fields taken out. The 720p tile must show the same colours as the 360p
+// one, not be converted from a BT.709 guessed by its size.
+func TestUnsignalledColourIsBT601AtAnySize(t *testing.T) {
+	sameColoursAtAnySize(t, "identity", func(name string, w, h int) string {
+		return fmt.Sprintf("videotestsrc is-live=true pattern=solid-color foreground-color=0xff00ff00 ! "+
+			"video/x-raw,format=I420,width=%d,height=%d,framerate=15/1,colorimetry=bt601,chroma-site=jpeg ! "+
+			"capssetter replace=true caps=video/x-raw,format=I420,width=%d,height=%d,framerate=15/1,pixel-aspect-ratio=1/1 ! "+
+			"tee name=%s allow-not-linked=true", w, h, w, h, name)
+	})
+}
+
+// sameColoursAtAnySize sends a green picture at 360p and at 720p (source
+// gives each one's description, ending in a tee called name) through tiles
+// decoded by decoder, and fails unless both tiles show the source's own
+// BT.601 Y, U and V.
+func sameColoursAtAnySize(t *testing.T, decoder string, source func(name string, w, h int) string) {
+	t.Helper()
 	gstx.Init()
 	pipe, err := gst.NewPipeline("colourtest")
 	if err != nil {
 		t.Fatal(err)
 	}
-	// As a room's track gives it: depayloaded, without the encoder's caps.
-	source := func(name string, w, h int) *gst.Pad {
-		_, pad := teeSource(t, pipe, fmt.Sprintf("videotestsrc is-live=true pattern=solid-color foreground-color=0xff00ff00 ! "+
-			"video/x-raw,format=I420,width=%d,height=%d,framerate=15/1,colorimetry=bt601,chroma-site=jpeg ! "+
-			"vp8enc deadline=1 keyframe-max-dist=15 ! rtpvp8pay ! rtpvp8depay ! tee name=%s allow-not-linked=true", w, h, name), name)
+	src := func(name string, w, h int) *gst.Pad {
+		_, pad := teeSource(t, pipe, source(name, w, h), name)
 		return pad
 	}
-	sd, hd := source("sd", 640, 360), source("hd", 1280, 720)
+	sd, hd := src("sd", 640, 360), src("hd", 1280, 720)
 	const w, h = 1280, 720
 	g := playGraph(t, pipe, Config{Name: "col", Width: w, Height: h, FPS: 15, Layout: layouts.Spec{Template: layouts.TemplateGrid}})
 	out, err := g.VideoOutput()
@@ -63,8 +89,8 @@ func TestVP8IsBT601AtAnySize(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { out.Finish(); out.Close() }()
-	for _, in := range []Input{{TrackID: "sd", Participant: "a", Kind: "video", Decoder: "vp8dec", Pad: sd},
-		{TrackID: "hd", Participant: "b", Kind: "video", Decoder: "vp8dec", Pad: hd}} {
+	for _, in := range []Input{{TrackID: "sd", Participant: "a", Kind: "video", Decoder: decoder, Pad: sd},
+		{TrackID: "hd", Participant: "b", Kind: "video", Decoder: decoder, Pad: hd}} {
 		if err := g.Add(in); err != nil {
 			t.Fatal(err)
 		}

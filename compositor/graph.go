@@ -25,13 +25,17 @@ import (
 
 // rawVideo is the composite's pixel format, and that of the background and
 // placeholder sources: exactly what vp8dec (and vp9dec below HD) output —
-// I420, BT.601, JPEG chroma siting; VP8 tiles are tagged so at any size
+// I420, BT.601, JPEG chroma siting; VP8 tiles are tagged so at any size,
+// and other tiles whose bitstream does not say take the same colours
 // (decodedColour). The compositor converts every input
 // whose format, colorimetry or chroma siting differs from its output,
 // whole frame, every frame; matching the decoders makes an unscaled tile a
 // plain copy (measured: converting 4 tiles of 640x360 doubles the cost of
 // compositing them).
-const rawVideo = "format=I420,colorimetry=bt601,chroma-site=jpeg"
+const rawVideo = "format=I420," + rawColour
+
+// rawColour is the composite's colorimetry and chroma siting.
+const rawColour = "colorimetry=bt601,chroma-site=jpeg"
 
 // mixPeriod is the audio mixers' output buffer duration (audiomixer's
 // default is 10 ms), and the silence sources' buffer size: one Opus frame.

@@ -253,6 +253,11 @@ func newVideoTile(g *Graph, in Input, seq int) (*videoTile, error) {
 		return nil, err
 	}
 	vt.eosID = dropEOS(vt.dec.GetStaticPad("sink"))
+	if colour == nil {
+		if err := fillColour(dec.GetStaticPad("src")); err != nil {
+			return nil, err
+		}
+	}
 	// Frames from before the graph's start (with the input's shift) never
 	// reach the compositor (see DropUntil); added first, so they are not
 	// counted as shown either.
@@ -273,14 +278,18 @@ func newVideoTile(g *Graph, in Input, seq int) (*videoTile, error) {
 }
 
 // decodedColour is, for VP8, a capssetter that tags the decoded video
-// BT.601 with centred chroma, the composite's own (rawVideo): the VP8
+// BT.601 with centred chroma, the composite's own (rawColour): the VP8
 // bitstream has one colour space, BT.601 (RFC 6386, 9.2), but vp8dec tags
 // frames of 720 lines and more BT.709 with MPEG-2 siting, guessing by size
 // like any untagged video, and the compositor would then convert every
 // frame of that tile to BT.601 — wrong colours (a second matrix on
 // BT.601 values) at a cost (0.13 ms a 640x360 tile frame here, 0.015 cores
-// for four tiles at 30 fps). Other decoders read the colour space from
-// their bitstream: nil.
+// for four tiles at 30 fps). Other decoders (vp9dec, avdec_h264) read the
+// colour space from their bitstream when it is signalled, and leave it out
+// of their caps when it is not (VP9's CS_UNKNOWN, H.264 without a VUI
+// colour description, as libvpx and libx264 write unless told), for the
+// compositor to guess by size the same way: for those, fillColour gives
+// the missing fields the composite's values. nil for them.
 func decodedColour(name, decoder string) (*gst.Element, error) {
 	if decoder != "vp8dec" {
 		return nil, nil
@@ -289,11 +298,17 @@ func decodedColour(name, decoder string) (*gst.Element, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := e.SetProperty("caps", gst.NewCapsFromString("video/x-raw,colorimetry=bt601,chroma-site=jpeg")); err != nil {
+	if err := e.SetProperty("caps", gst.NewCapsFromString("video/x-raw,"+rawColour)); err != nil {
 		return nil, fmt.Errorf("%s: capssetter caps: %w", name, err)
 	}
 	return e, nil
 }
+
+// fillColour gives decoded video that does not say its colorimetry or
+// chroma siting the composite's (see decodedColour), the same at any size
+// as below 720 lines, where the compositor's guess was already BT.601.
+// What the bitstream signals stays.
+func fillColour(decSrc *gst.Pad) error { return gstx.FillCaps(decSrc, rawColour) }
 
 func displayName(in Input) string {
 	if in.Name != "" {
