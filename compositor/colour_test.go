@@ -66,6 +66,19 @@ func TestUnsignalledColourIsBT601AtAnySize(t *testing.T) {
 	})
 }
 
+// TestUnsignalledH264IsBT601AtAnySize: OpenH264, the encoder of browsers'
+// software H.264, writes no colour description; avdec_h264 then leaves
+// colorimetry out of its caps. Through RTP and the track's parser, as a
+// room gives it.
+func TestUnsignalledH264IsBT601AtAnySize(t *testing.T) {
+	sameColoursAtAnySize(t, "avdec_h264", func(name string, w, h int) string {
+		return fmt.Sprintf("videotestsrc is-live=true pattern=solid-color foreground-color=0xff00ff00 ! "+
+			"video/x-raw,format=I420,width=%d,height=%d,framerate=15/1,colorimetry=bt601,chroma-site=jpeg ! "+
+			"openh264enc gop-size=15 ! rtph264pay ! rtph264depay ! h264parse config-interval=-1 ! "+
+			"video/x-h264,stream-format=avc3,alignment=au ! tee name=%s allow-not-linked=true", w, h, name)
+	})
+}
+
 // sameColoursAtAnySize sends a green picture at 360p and at 720p (source
 // gives each one's description, ending in a tee called name) through tiles
 // decoded by decoder, and fails unless both tiles show the source's own

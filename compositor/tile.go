@@ -2,7 +2,6 @@ package compositor
 
 import (
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/go-gst/go-gst/gst"
@@ -245,10 +244,19 @@ func newVideoTile(g *Graph, in Input, seq int) (*videoTile, error) {
 	}
 	vt.label.SetArg("valignment", "bottom")
 	vt.label.SetArg("halignment", "left")
-	steps := []*gst.Element{q, dec, vt.crop, scale, vt.size, vt.label}
-	if colour != nil {
-		steps = slices.Insert(steps, 2, colour)
+	parse, err := decoderInput(name, in.Decoder)
+	if err != nil {
+		return nil, err
 	}
+	steps := []*gst.Element{q}
+	if parse != nil {
+		steps = append(steps, parse)
+	}
+	steps = append(steps, dec)
+	if colour != nil {
+		steps = append(steps, colour)
+	}
+	steps = append(steps, vt.crop, scale, vt.size, vt.label)
 	if vt.dec, err = chain(name, steps...); err != nil {
 		return nil, err
 	}
@@ -275,6 +283,17 @@ func newVideoTile(g *Graph, in Input, seq int) (*videoTile, error) {
 		return nil, fmt.Errorf("%s: link track %s: %s", name, in.TrackID, ret.String())
 	}
 	return vt, nil
+}
+
+// decoderInput is the parser a decoder needs in front of it: avdec_h264
+// takes byte-stream or avc H.264, and a room's H.264 track is avc3 (its
+// SPS and PPS in band, for its Matroska recording across resolution
+// changes), which h264parse converts. nil for the other decoders.
+func decoderInput(name, decoder string) (*gst.Element, error) {
+	if decoder != "avdec_h264" {
+		return nil, nil
+	}
+	return element("h264parse", name+"-parse", nil)
 }
 
 // decodedColour is, for VP8, a capssetter that tags the decoded video

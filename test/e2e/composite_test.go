@@ -216,6 +216,47 @@ func TestCompositeGridPixels(t *testing.T) {
 	_ = black
 }
 
+// TestCompositeMixesEveryCodec: a VP8, a VP9 and an H.264 camera each get
+// their picture in the composite, in their colours. The H.264 sender is
+// OpenH264 at 720p (browsers' software H.264: no colour description in its
+// stream). Before, an H.264 track (avc3, as the room parses it) could not
+// link to avdec_h264 and stayed a placeholder; an unsignalled 720p stream
+// would have been converted from a BT.709 guessed by its size.
+func TestCompositeMixesEveryCodec(t *testing.T) {
+	srv := startServer(t)
+	room := srv.createRoom("codecs")
+	port := room.RTP.Port
+	srv.addTrack(room.ID, map[string]any{"id": "a", "participant": "vp8", "kind": "video", "codec": "vp8", "ssrc": 1, "payload_type": 96})
+	srv.addTrack(room.ID, map[string]any{"id": "b", "participant": "vp9", "kind": "video", "codec": "vp9", "ssrc": 2, "payload_type": 98})
+	srv.addTrack(room.ID, map[string]any{"id": "c", "participant": "h264", "kind": "video", "codec": "h264", "ssrc": 3, "payload_type": 102})
+	const frames = 30 * 12
+	solidSender(t, port, 1, 0xffff0000, frames)
+	gstLaunch(t, fmt.Sprintf("videotestsrc is-live=true pattern=solid-color foreground-color=0xff0000ff num-buffers=%d ! "+
+		"video/x-raw,width=640,height=360,framerate=30/1 ! vp9enc deadline=1 keyframe-max-dist=15 ! "+
+		"rtpvp9pay pt=98 ssrc=2 ! udpsink host=127.0.0.1 port=%d", frames, port))
+	gstLaunch(t, fmt.Sprintf("videotestsrc is-live=true pattern=solid-color foreground-color=0xff00ff00 num-buffers=%d ! "+
+		"video/x-raw,format=I420,width=1280,height=720,framerate=30/1 ! openh264enc gop-size=15 ! "+
+		"rtph264pay pt=102 ssrc=3 config-interval=-1 ! udpsink host=127.0.0.1 port=%d", frames, port))
+	time.Sleep(1500 * time.Millisecond)
+	srv.must(201, "POST", "/v1/rooms/codecs/recordings", map[string]any{"id": "comp", "kind": "composite"}, nil)
+	start := time.Now()
+	var lay layoutResp
+	srv.must(200, "GET", "/v1/rooms/codecs/layout", nil, &lay)
+	time.Sleep(4 * time.Second)
+	tEnd := time.Since(start).Seconds()
+	var final struct {
+		Encodings []struct{ Path, State string } `json:"encodings"`
+	}
+	srv.must(200, "DELETE", "/v1/rooms/codecs/recordings/comp", nil, &final)
+	if len(final.Encodings) != 1 || final.Encodings[0].State != "final" {
+		t.Fatalf("stopped recording: %+v", final)
+	}
+	const w, h = 1280, 720
+	path := filepath.Join(srv.dataDir, final.Encodings[0].Path)
+	checkTiles(t, "three codecs", frameAt(t, path, tEnd-1, w, h), w, h, lay,
+		map[string]rgb{"vp8": red, "vp9": blue, "h264": green})
+}
+
 // TestCompositeFitContainAndCover: a 4:3 camera is letterboxed with
 // "contain" (its aspect reaches the layout) and fills its cell, cropped,
 // with "cover".
