@@ -324,9 +324,10 @@ func decodedColour(name, decoder string) (*gst.Element, error) {
 }
 
 // fillColour gives decoded video that does not say its colorimetry or
-// chroma siting the composite's (see decodedColour), the same at any size
-// as below 720 lines, where the compositor's guess was already BT.601.
-// What the bitstream signals stays.
+// chroma siting (or says only part of its colorimetry, such as its range)
+// the composite's for what is missing (see decodedColour): the same at any
+// size as below 720 lines, where the compositor's guess was already
+// BT.601. What the bitstream signals stays.
 func fillColour(decSrc *gst.Pad) error { return gstx.FillCaps(decSrc, rawColour) }
 
 func displayName(in Input) string {
