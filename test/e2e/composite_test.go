@@ -217,11 +217,14 @@ func TestCompositeGridPixels(t *testing.T) {
 }
 
 // TestCompositeMixesEveryCodec: a VP8, a VP9 and an H.264 camera each get
-// their picture in the composite, in their colours. The H.264 sender is
-// OpenH264 at 720p (browsers' software H.264: no colour description in its
-// stream). Before, an H.264 track (avc3, as the room parses it) could not
-// link to avdec_h264 and stayed a placeholder; an unsignalled 720p stream
-// would have been converted from a BT.709 guessed by its size.
+// their picture in the composite, in their colours; then the VP8 camera's
+// track changes codec to H.264 (a new segment: its tile is rebuilt with the
+// new decoder) and shows the new camera's colour. The H.264 senders are
+// OpenH264 (browsers' software H.264: no colour description in its
+// stream), one at 720p. Before, an H.264 track (avc3, as the room parses
+// it) could not link to avdec_h264 and the participant was left out; an
+// unsignalled 720p stream would have been converted from a BT.709 guessed
+// by its size.
 func TestCompositeMixesEveryCodec(t *testing.T) {
 	srv := startServer(t)
 	room := srv.createRoom("codecs")
@@ -230,19 +233,29 @@ func TestCompositeMixesEveryCodec(t *testing.T) {
 	srv.addTrack(room.ID, map[string]any{"id": "b", "participant": "vp9", "kind": "video", "codec": "vp9", "ssrc": 2, "payload_type": 98})
 	srv.addTrack(room.ID, map[string]any{"id": "c", "participant": "h264", "kind": "video", "codec": "h264", "ssrc": 3, "payload_type": 102})
 	const frames = 30 * 12
-	solidSender(t, port, 1, 0xffff0000, frames)
+	openH264 := func(argb uint32, w, h int, ssrc uint32) {
+		gstLaunch(t, fmt.Sprintf("videotestsrc is-live=true pattern=solid-color foreground-color=%#x num-buffers=%d ! "+
+			"video/x-raw,format=I420,width=%d,height=%d,framerate=30/1 ! openh264enc gop-size=15 ! "+
+			"rtph264pay pt=102 ssrc=%d config-interval=-1 ! udpsink host=127.0.0.1 port=%d", argb, frames, w, h, ssrc, port))
+	}
+	vp8 := solidSender(t, port, 1, 0xffff0000, frames)
 	gstLaunch(t, fmt.Sprintf("videotestsrc is-live=true pattern=solid-color foreground-color=0xff0000ff num-buffers=%d ! "+
 		"video/x-raw,width=640,height=360,framerate=30/1 ! vp9enc deadline=1 keyframe-max-dist=15 ! "+
 		"rtpvp9pay pt=98 ssrc=2 ! udpsink host=127.0.0.1 port=%d", frames, port))
-	gstLaunch(t, fmt.Sprintf("videotestsrc is-live=true pattern=solid-color foreground-color=0xff00ff00 num-buffers=%d ! "+
-		"video/x-raw,format=I420,width=1280,height=720,framerate=30/1 ! openh264enc gop-size=15 ! "+
-		"rtph264pay pt=102 ssrc=3 config-interval=-1 ! udpsink host=127.0.0.1 port=%d", frames, port))
+	openH264(0xff00ff00, 1280, 720, 3)
 	time.Sleep(1500 * time.Millisecond)
 	srv.must(201, "POST", "/v1/rooms/codecs/recordings", map[string]any{"id": "comp", "kind": "composite"}, nil)
 	start := time.Now()
 	var lay layoutResp
 	srv.must(200, "GET", "/v1/rooms/codecs/layout", nil, &lay)
 	time.Sleep(4 * time.Second)
+	tChange := time.Since(start).Seconds()
+	srv.must(200, "PATCH", "/v1/rooms/codecs/tracks/a", map[string]any{"ssrc": 11, "codec": "h264", "payload_type": 102}, nil)
+	vp8.stop()
+	openH264(0xffffff00, 640, 360, 11)
+	time.Sleep(3 * time.Second)
+	var changed layoutResp
+	srv.must(200, "GET", "/v1/rooms/codecs/layout", nil, &changed)
 	tEnd := time.Since(start).Seconds()
 	var final struct {
 		Encodings []struct{ Path, State string } `json:"encodings"`
@@ -253,8 +266,10 @@ func TestCompositeMixesEveryCodec(t *testing.T) {
 	}
 	const w, h = 1280, 720
 	path := filepath.Join(srv.dataDir, final.Encodings[0].Path)
-	checkTiles(t, "three codecs", frameAt(t, path, tEnd-1, w, h), w, h, lay,
+	checkTiles(t, "three codecs", frameAt(t, path, tChange-0.5, w, h), w, h, lay,
 		map[string]rgb{"vp8": red, "vp9": blue, "h264": green})
+	checkTiles(t, "vp8 camera now H.264", frameAt(t, path, tEnd-0.5, w, h), w, h, changed,
+		map[string]rgb{"vp8": {255, 255, 0}, "vp9": blue, "h264": green})
 }
 
 // TestCompositeFitContainAndCover: a 4:3 camera is letterboxed with
