@@ -439,7 +439,7 @@ func (s *Server) startComposite(m *roomMedia, req compositeRequest) (CompositeIn
 	if !wasRunning || len(req.Layout) > 0 {
 		if _, err := m.graph.SetLayout(spec); err != nil {
 			undo()
-			return CompositeInfo{}, fmt.Errorf("%w: layout: %w", ingest.ErrInvalid, err)
+			return CompositeInfo{}, fmt.Errorf("%w: %w", ingest.ErrInvalid, err) // layouts errors name the layout
 		}
 		m.layout = spec
 	}

@@ -114,6 +114,7 @@ func TestRESTContractAndErrors(t *testing.T) {
 		{"composite second encoding odd", "POST", "/v1/rooms/r1/recordings", `{"kind":"composite","encodings":[{"width":640,"height":360},{"width":641,"height":360}]}`, 400, "invalid: encodings[1].width=641: must be even"},
 		{"composite encoding after video", "POST", "/v1/rooms/r1/recordings", `{"kind":"composite","video":{"width":640,"height":360},"encodings":[{"fps":500}]}`, 400, "invalid: encodings[0].fps=500"},
 		{"composite audio bitrate", "POST", "/v1/rooms/r1/recordings", `{"kind":"composite","audio":{"bitrate_kbps":5000}}`, 400, "invalid: audio.bitrate_kbps=5000: out of range"},
+		{"composite with a region too small for its frame", "POST", "/v1/rooms/r1/recordings", `{"kind":"composite","layout":{"template":"custom","regions":[{"x":0,"y":0,"w":0.001,"h":0.001}]}}`, 400, "invalid: layout: regions[0]: frame too small"},
 		{"composite unknown format", "POST", "/v1/rooms/r1/recordings", `{"kind":"composite","format":"avi"}`, 400, `invalid: format="avi": unknown format`},
 		{"stream video too small", "POST", "/v1/rooms/r1/streams", `{"type":"rtmp","url":"rtmp://127.0.0.1/live/x","video":{"width":13}}`, 400, "invalid: video.width=13"},
 		{"composite output video too small", "POST", "/v1/rooms/r1/recordings", `{"kind":"composite","outputs":[{"type":"rtmp","url":"rtmp://127.0.0.1/live/x","video":{"height":7}}]}`, 400, "outputs[0]: invalid: video.height=7"},
