@@ -472,6 +472,44 @@ func (g *Graph) Add(in Input) error {
 	return nil
 }
 
+// WaitShown waits, at most timeout, until the output shows every tile the
+// layout places: each one's placeholder or video. A graph just built with
+// the room's tracks needs a few frames for that (each placeholder's first
+// frame is stamped when it is attached, and the mixer outputs a latency
+// behind the clock); a recording that starts on the graph's first frames
+// would begin with empty cells. It reports whether everything was shown.
+func (g *Graph) WaitShown(timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for {
+		if g.allShown() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func (g *Graph) allShown() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return true
+	}
+	for _, vt := range g.videos {
+		if !vt.shown() {
+			return false
+		}
+	}
+	for _, ai := range g.audios {
+		if !ai.shown() {
+			return false
+		}
+	}
+	return true
+}
+
 // Remove takes a track out of the mix; its tile re-flows away.
 func (g *Graph) Remove(trackID string) error {
 	g.mu.Lock()

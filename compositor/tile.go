@@ -432,6 +432,20 @@ func (vt *videoTile) readSize() bool {
 	return true
 }
 
+// shown reports whether the output already shows something of the tile
+// where the layout puts it: its placeholder or its video (or the layout
+// hides it). g.mu is held.
+func (vt *videoTile) shown() bool {
+	if vt.tile == nil || vt.ph.out() {
+		return true
+	}
+	if vt.videoAlpha == 0 || vt.frames == nil {
+		return false
+	}
+	first := vt.frames.FirstRunningTime()
+	return first >= 0 && vt.g.outputTime() >= first+vt.decPad.GetOffset()
+}
+
 // applyVisibility shows the video when it is live, else the placeholder.
 // It runs on every change and on every watch tick, which completes the
 // switches that wait for the compositor's output (see videoTile).
@@ -574,6 +588,10 @@ func (ai *audioInput) level() (float64, bool) {
 	}
 	return db, true
 }
+
+// shown reports whether the participant's audio-only tile, if it has one,
+// is in the output. g.mu is held.
+func (ai *audioInput) shown() bool { return !ai.ph.attached() || ai.ph.out() }
 
 // placeholderAt shows (t != nil) or removes the participant's audio-only tile.
 func (ai *audioInput) placeholderAt(t *layouts.Tile) {

@@ -272,6 +272,54 @@ func TestCompositeMixesEveryCodec(t *testing.T) {
 		map[string]rgb{"vp8": {255, 255, 0}, "vp9": blue, "h264": green})
 }
 
+// TestCompositeFirstFrameShowsEveryone: a composite started in a room
+// where everyone is already sending begins with every tile shown — its
+// placeholder or its video — and no empty cell: its first frame is checked
+// at each tile's corners (clear of the initials).
+func TestCompositeFirstFrameShowsEveryone(t *testing.T) {
+	srv := startServer(t)
+	room := srv.createRoom("first")
+	port := room.RTP.Port
+	colours := map[string]rgb{"alice": red, "bob": blue, "dave": green}
+	ssrc := uint32(1)
+	for _, p := range []string{"alice", "bob", "dave"} {
+		srv.addTrack(room.ID, map[string]any{"id": p, "participant": p, "kind": "video", "codec": "vp8", "ssrc": ssrc, "payload_type": 96})
+		c := colours[p]
+		solidSender(t, port, ssrc, 0xff000000|uint32(c.R)<<16|uint32(c.G)<<8|uint32(c.B), 30*10)
+		ssrc++
+	}
+	srv.addTrack(room.ID, map[string]any{"id": "carol", "participant": "carol", "kind": "audio", "codec": "opus", "ssrc": ssrc, "payload_type": 111})
+	opusSender(t, port, ssrc, 50*10)
+	colours["carol"] = placeholder
+	time.Sleep(1500 * time.Millisecond)
+	srv.must(201, "POST", "/v1/rooms/first/recordings", map[string]any{"id": "comp", "kind": "composite"}, nil)
+	var lay layoutResp
+	srv.must(200, "GET", "/v1/rooms/first/layout", nil, &lay)
+	time.Sleep(2 * time.Second)
+	var final struct {
+		Encodings []struct{ Path, State string } `json:"encodings"`
+	}
+	srv.must(200, "DELETE", "/v1/rooms/first/recordings/comp", nil, &final)
+	if len(final.Encodings) != 1 || final.Encodings[0].State != "final" {
+		t.Fatalf("stopped recording: %+v", final)
+	}
+	const w, h = 1280, 720
+	frame := frameAt(t, filepath.Join(srv.dataDir, final.Encodings[0].Path), 0, w, h)
+	if len(lay.Layout.Tiles) != len(colours) {
+		t.Fatalf("layout: %+v", lay.Layout.Tiles)
+	}
+	for _, tile := range lay.Layout.Tiles {
+		const in = 4
+		for _, p := range [][2]int{{tile.X + in, tile.Y + in}, {tile.X + tile.Width - 1 - in, tile.Y + tile.Height - 1 - in}} {
+			got := pixel(frame, w, p[0], p[1])
+			if !got.near(placeholder, 24) && !got.near(colours[tile.ParticipantID], 48) {
+				t.Errorf("first frame: %s's tile at (%d,%d) is %v: neither its placeholder %v nor its video %v",
+					tile.ParticipantID, p[0], p[1], got, placeholder, colours[tile.ParticipantID])
+			}
+		}
+	}
+}
+
 // TestCompositeFitContainAndCover: a 4:3 camera is letterboxed with
 // "contain" (its aspect reaches the layout) and fills its cell, cropped,
 // with "cover".
