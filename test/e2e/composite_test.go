@@ -216,6 +216,20 @@ func TestCompositeGridPixels(t *testing.T) {
 	_ = black
 }
 
+// stopCompositeFile stops composite recording id of room and returns the
+// path of its one encoding's file, which must be final.
+func stopCompositeFile(t *testing.T, srv *server, room, id string) string {
+	t.Helper()
+	var final struct {
+		Encodings []struct{ Path, State string } `json:"encodings"`
+	}
+	srv.must(200, "DELETE", "/v1/rooms/"+room+"/recordings/"+id, nil, &final)
+	if len(final.Encodings) != 1 || final.Encodings[0].State != "final" {
+		t.Fatalf("stopped recording: %+v", final)
+	}
+	return filepath.Join(srv.dataDir, final.Encodings[0].Path)
+}
+
 // TestCompositeMixesEveryCodec: a VP8, a VP9 and an H.264 camera each get
 // their picture in the composite, in their colours; then the VP8 camera's
 // track changes codec to H.264 (a new segment: its tile is rebuilt with the
@@ -257,15 +271,8 @@ func TestCompositeMixesEveryCodec(t *testing.T) {
 	var changed layoutResp
 	srv.must(200, "GET", "/v1/rooms/codecs/layout", nil, &changed)
 	tEnd := time.Since(start).Seconds()
-	var final struct {
-		Encodings []struct{ Path, State string } `json:"encodings"`
-	}
-	srv.must(200, "DELETE", "/v1/rooms/codecs/recordings/comp", nil, &final)
-	if len(final.Encodings) != 1 || final.Encodings[0].State != "final" {
-		t.Fatalf("stopped recording: %+v", final)
-	}
+	path := stopCompositeFile(t, srv, "codecs", "comp")
 	const w, h = 1280, 720
-	path := filepath.Join(srv.dataDir, final.Encodings[0].Path)
 	checkTiles(t, "three codecs", frameAt(t, path, tChange-0.5, w, h), w, h, lay,
 		map[string]rgb{"vp8": red, "vp9": blue, "h264": green})
 	checkTiles(t, "vp8 camera now H.264", frameAt(t, path, tEnd-0.5, w, h), w, h, changed,
@@ -296,15 +303,9 @@ func TestCompositeFirstFrameShowsEveryone(t *testing.T) {
 	var lay layoutResp
 	srv.must(200, "GET", "/v1/rooms/first/layout", nil, &lay)
 	time.Sleep(2 * time.Second)
-	var final struct {
-		Encodings []struct{ Path, State string } `json:"encodings"`
-	}
-	srv.must(200, "DELETE", "/v1/rooms/first/recordings/comp", nil, &final)
-	if len(final.Encodings) != 1 || final.Encodings[0].State != "final" {
-		t.Fatalf("stopped recording: %+v", final)
-	}
+	path := stopCompositeFile(t, srv, "first", "comp")
 	const w, h = 1280, 720
-	frame := frameAt(t, filepath.Join(srv.dataDir, final.Encodings[0].Path), 0, w, h)
+	frame := frameAt(t, path, 0, w, h)
 	if len(lay.Layout.Tiles) != len(colours) {
 		t.Fatalf("layout: %+v", lay.Layout.Tiles)
 	}
