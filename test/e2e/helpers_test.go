@@ -337,12 +337,24 @@ func ffprobe(t *testing.T, path string) probe {
 // stream type. It works on files without a duration header (after SIGKILL).
 func mediaSpan(t *testing.T, path string) map[string]float64 {
 	t.Helper()
+	return spans(filePackets(t, path))
+}
+
+// packet is one packet of a file as ffprobe lists it.
+type packet struct {
+	kind     string // codec_type: "video", "audio"
+	pts, dur float64
+}
+
+// filePackets lists every packet of the file with ffprobe.
+func filePackets(t *testing.T, path string) []packet {
+	t.Helper()
 	out, err := exec.Command("ffprobe", "-v", "error", "-show_entries", "packet=codec_type,pts_time,duration_time",
 		"-of", "csv=p=0", path).CombinedOutput()
 	if err != nil {
 		t.Fatalf("ffprobe packets %s: %v\n%s", path, err, out)
 	}
-	first, last := map[string]float64{}, map[string]float64{}
+	var ps []packet
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 		f := strings.Split(line, ",")
 		if len(f) < 2 {
@@ -356,11 +368,21 @@ func mediaSpan(t *testing.T, path string) map[string]float64 {
 		if len(f) > 2 {
 			dur, _ = strconv.ParseFloat(f[2], 64)
 		}
-		if _, ok := first[f[0]]; !ok || pts < first[f[0]] {
-			first[f[0]] = pts
+		ps = append(ps, packet{kind: f[0], pts: pts, dur: dur})
+	}
+	return ps
+}
+
+// spans is, per stream type, the span from the first packet's timestamp to
+// the end of the last packet.
+func spans(ps []packet) map[string]float64 {
+	first, last := map[string]float64{}, map[string]float64{}
+	for _, p := range ps {
+		if f, ok := first[p.kind]; !ok || p.pts < f {
+			first[p.kind] = p.pts
 		}
-		if pts+dur > last[f[0]] {
-			last[f[0]] = pts + dur
+		if p.pts+p.dur > last[p.kind] {
+			last[p.kind] = p.pts + p.dur
 		}
 	}
 	span := map[string]float64{}
@@ -368,6 +390,23 @@ func mediaSpan(t *testing.T, path string) map[string]float64 {
 		span[k] = last[k] - first[k]
 	}
 	return span
+}
+
+// largestGap is the longest time between consecutive packets of kind, in
+// seconds.
+func largestGap(ps []packet, kind string) float64 {
+	var pts []float64
+	for _, p := range ps {
+		if p.kind == kind {
+			pts = append(pts, p.pts)
+		}
+	}
+	slices.Sort(pts)
+	gap := 0.0
+	for i := 1; i < len(pts); i++ {
+		gap = max(gap, pts[i]-pts[i-1])
+	}
+	return gap
 }
 
 // decodeErrors fully decodes the file with ffmpeg and returns its error output.

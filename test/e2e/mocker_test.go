@@ -6,8 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -142,7 +140,8 @@ func TestMockSFUImpairedNetworkAndMutes(t *testing.T) {
 			t.Errorf("%s: %s", f.Path, f.State)
 		}
 		path := filepath.Join(srv.dataDir, f.Path)
-		span := mediaSpan(t, path)[f.Kind]
+		packets := filePackets(t, path)
+		span := spans(packets)[f.Kind]
 		start := float64(f.StartOffsetMS) / 1000
 		if end := start + span; end > recorded+0.5 {
 			t.Errorf("%s: runs to %.2f s of a %.2f s recording: stretched", f.Path, end, recorded)
@@ -161,23 +160,21 @@ func TestMockSFUImpairedNetworkAndMutes(t *testing.T) {
 		// packet keyframe arrives whole about half the time, and requests
 		// go out 0.5 s apart: a start after six seconds (twelve requests)
 		// would mean requests are not going out. (A span bound, which this
-		// test had, failed about one run in ten: 3 s lost between the
-		// start and the end.)
+		// test had, failed a CI run and one local run of three: 3 s lost
+		// between the start and the end.)
 		if start > 6 {
 			t.Errorf("%s: first whole keyframe only %.2f s into the recording", f.Path, start)
 		}
 		// The 2 s video mute stays a gap in the file's timeline.
 		if f.Track == "p2-video" {
-			gap := largestGap(t, path, "video")
+			gap := largestGap(packets, "video")
 			t.Logf("%s: starts +%.2f s, largest gap between frames %.2f s", f.Path, start, gap)
 			if gap < 1.8 {
 				t.Errorf("%s: largest gap between frames %.2f s: the 2 s mute did not keep its place in the timeline", f.Path, gap)
 			}
 		}
-		if f.Kind == "video" {
-			if errs := decodeErrors(t, path); strings.Count(errs, "\n") > 3 {
-				t.Errorf("%s: decode errors under 5%% loss:\n%s", f.Path, errs)
-			}
+		if errs := decodeErrors(t, path); strings.Count(errs, "\n") > 3 {
+			t.Errorf("%s: decode errors under 5%% loss:\n%s", f.Path, errs)
 		}
 	}
 	r := srv.room("faulty")
@@ -287,27 +284,4 @@ func TestMockSFUH264ResolutionChange(t *testing.T) {
 	if !strings.Contains(string(out), "640") || !strings.Contains(string(out), "320") {
 		t.Errorf("decoded widths do not show both sizes: %.200s", out)
 	}
-}
-
-// largestGap is the longest time between consecutive packets of kind
-// ("video", "audio") in a file, in seconds.
-func largestGap(t *testing.T, path, kind string) float64 {
-	t.Helper()
-	out, err := exec.Command("ffprobe", "-v", "error", "-select_streams", kind[:1], "-show_entries", "packet=pts_time",
-		"-of", "csv=p=0", path).Output()
-	if err != nil {
-		t.Fatalf("ffprobe packets %s: %v", path, err)
-	}
-	var pts []float64
-	for _, line := range strings.Fields(string(out)) {
-		if v, err := strconv.ParseFloat(strings.TrimSuffix(line, ","), 64); err == nil {
-			pts = append(pts, v)
-		}
-	}
-	sort.Float64s(pts)
-	gap := 0.0
-	for i := 1; i < len(pts); i++ {
-		gap = max(gap, pts[i]-pts[i-1])
-	}
-	return gap
 }
