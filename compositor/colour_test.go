@@ -45,9 +45,8 @@ func (y *yuvTap) got(b []byte) {
 func TestVP8IsBT601AtAnySize(t *testing.T) {
 	// As a room's track gives it: depayloaded, without the encoder's caps.
 	sameColoursAtAnySize(t, "vp8dec", func(name string, w, h int) string {
-		return fmt.Sprintf("videotestsrc is-live=true pattern=solid-color foreground-color=0xff00ff00 ! "+
-			"video/x-raw,format=I420,width=%d,height=%d,framerate=15/1,colorimetry=bt601,chroma-site=jpeg ! "+
-			"vp8enc deadline=1 keyframe-max-dist=15 ! rtpvp8pay ! rtpvp8depay ! tee name=%s allow-not-linked=true", w, h, name)
+		return greenSource(w, h) + "vp8enc deadline=1 keyframe-max-dist=15 ! rtpvp8pay ! rtpvp8depay ! " +
+			fmt.Sprintf("tee name=%s allow-not-linked=true", name)
 	})
 }
 
@@ -59,10 +58,8 @@ func TestVP8IsBT601AtAnySize(t *testing.T) {
 // one, not be converted from a BT.709 guessed by its size.
 func TestUnsignalledColourIsBT601AtAnySize(t *testing.T) {
 	sameColoursAtAnySize(t, "identity", func(name string, w, h int) string {
-		return fmt.Sprintf("videotestsrc is-live=true pattern=solid-color foreground-color=0xff00ff00 ! "+
-			"video/x-raw,format=I420,width=%d,height=%d,framerate=15/1,colorimetry=bt601,chroma-site=jpeg ! "+
-			"capssetter replace=true caps=video/x-raw,format=I420,width=%d,height=%d,framerate=15/1,pixel-aspect-ratio=1/1 ! "+
-			"tee name=%s allow-not-linked=true", w, h, w, h, name)
+		return greenSource(w, h) + fmt.Sprintf("capssetter replace=true caps=video/x-raw,format=I420,width=%d,height=%d,framerate=15/1,pixel-aspect-ratio=1/1 ! "+
+			"tee name=%s allow-not-linked=true", w, h, name)
 	})
 }
 
@@ -72,11 +69,16 @@ func TestUnsignalledColourIsBT601AtAnySize(t *testing.T) {
 // room gives it.
 func TestUnsignalledH264IsBT601AtAnySize(t *testing.T) {
 	sameColoursAtAnySize(t, "avdec_h264", func(name string, w, h int) string {
-		return fmt.Sprintf("videotestsrc is-live=true pattern=solid-color foreground-color=0xff00ff00 ! "+
-			"video/x-raw,format=I420,width=%d,height=%d,framerate=15/1,colorimetry=bt601,chroma-site=jpeg ! "+
-			"openh264enc gop-size=15 ! rtph264pay ! rtph264depay ! h264parse config-interval=-1 ! "+
-			"video/x-h264,stream-format=avc3,alignment=au ! tee name=%s allow-not-linked=true", w, h, name)
+		return greenSource(w, h) + "openh264enc gop-size=15 ! rtph264pay ! rtph264depay ! h264parse config-interval=-1 ! " +
+			fmt.Sprintf("video/x-h264,stream-format=avc3,alignment=au ! tee name=%s allow-not-linked=true", name)
 	})
+}
+
+// greenSource is the start of a source description: a live green picture
+// of w x h, BT.601, centred chroma, ending in "! ".
+func greenSource(w, h int) string {
+	return fmt.Sprintf("videotestsrc is-live=true pattern=solid-color foreground-color=0xff00ff00 ! "+
+		"video/x-raw,format=I420,width=%d,height=%d,framerate=15/1,colorimetry=bt601,chroma-site=jpeg ! ", w, h)
 }
 
 // sameColoursAtAnySize sends a green picture at 360p and at 720p (source

@@ -25,22 +25,13 @@ func TestDepartedKeepTheirCellsWithReuseNone(t *testing.T) {
 	}
 	mics := map[string]*gst.Pad{}
 	for i, p := range []string{"ann", "bob", "cyd"} {
-		_, mics[p] = teeSource(t, pipe, fmt.Sprintf("audiotestsrc is-live=true wave=sine freq=%d volume=0.3 samplesperbuffer=960 ! "+
-			"audio/x-raw,rate=48000,channels=2 ! opusenc ! tee name=out-%s allow-not-linked=true", 300+100*i, p), "out-"+p)
+		mics[p] = toneSource(t, pipe, p, float64(300+100*i))
 	}
-	if err := pipe.SetState(gst.StatePlaying); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = gstx.StopElement(pipe.Element, 5*time.Second) }()
 	const w, h = 320, 180
 	spec := func(r layouts.Reuse) layouts.Spec {
 		return layouts.Spec{Template: layouts.TemplateCustom, Regions: []layouts.Region{{W: 1, H: 1, MaxColumns: 2, MaxRows: 1, Reuse: r}}}
 	}
-	g, err := New(Config{Name: "dep", Pipeline: pipe, Width: w, Height: h, FPS: 15, Layout: spec(layouts.ReuseNone)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.Close()
+	g := playGraph(t, pipe, Config{Name: "dep", Width: w, Height: h, FPS: 15, Layout: spec(layouts.ReuseNone)})
 	tap, stopTap := tapVideo(t, g, pipe, "deptap", w, h)
 	defer stopTap()
 	joined := time.Now().Add(-time.Minute)

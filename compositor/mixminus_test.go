@@ -2,7 +2,6 @@ package compositor
 
 import (
 	"encoding/binary"
-	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -68,6 +67,19 @@ func (p *pcmTap) last(n int) []float64 {
 	return append([]float64(nil), p.samples[len(p.samples)-n:]...)
 }
 
+// await waits until the tap holds n samples, at the latest until deadline;
+// what names the mix in the failure.
+func (p *pcmTap) await(t *testing.T, n int, deadline time.Time, what string) {
+	t.Helper()
+	from := p.count()
+	for p.count() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s produced %d samples of the %d awaited by %v", what, p.count()-from, n-from, deadline.Format("15:04:05.000"))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // TestMixMinusTones: three participants send distinct sine tones (Opus);
 // each one's mix-minus carries the two others' tones and not their own,
 // a participant who joins later is added, and one who leaves is taken out.
@@ -80,8 +92,7 @@ func TestMixMinusTones(t *testing.T) {
 	freqs := map[string]float64{"alice": 440, "bob": 660, "carol": 990}
 	encoded := map[string]*gst.Pad{}
 	for _, p := range []string{"alice", "bob", "carol"} {
-		_, encoded[p] = teeSource(t, pipe, fmt.Sprintf("audiotestsrc is-live=true wave=sine volume=0.3 freq=%g samplesperbuffer=960 ! "+
-			"audio/x-raw,rate=48000,channels=2 ! opusenc ! tee name=out-%s allow-not-linked=true", freqs[p], p), "out-"+p)
+		encoded[p] = toneSource(t, pipe, p, freqs[p])
 	}
 	g := playGraph(t, pipe, Config{Name: "mm", Width: 320, Height: 240, FPS: 15, Layout: layouts.Spec{Template: layouts.TemplateGrid}})
 	add := func(p string) {
@@ -119,12 +130,7 @@ func TestMixMinusTones(t *testing.T) {
 		}
 		deadline := time.Now().Add(30 * time.Second)
 		for p := range present {
-			for taps[p].count() < start[p]+48000 {
-				if time.Now().After(deadline) {
-					t.Fatalf("%s: %s's mix-minus produced %d samples in 30 s", stage, p, taps[p].count()-start[p])
-				}
-				time.Sleep(50 * time.Millisecond)
-			}
+			taps[p].await(t, start[p]+48000, deadline, stage+": "+p+"'s mix-minus")
 		}
 		for p, want := range present {
 			x := taps[p].last(24000) // 0.5 s
@@ -175,8 +181,7 @@ func TestMixMinusFlushKeepsMainMix(t *testing.T) {
 	freqs := map[string]float64{"alice": 440, "bob": 660}
 	encoded := map[string]*gst.Pad{}
 	for p, f := range freqs {
-		_, encoded[p] = teeSource(t, pipe, fmt.Sprintf("audiotestsrc is-live=true wave=sine volume=0.3 freq=%g samplesperbuffer=960 ! "+
-			"audio/x-raw,rate=48000,channels=2 ! opusenc ! tee name=out-%s allow-not-linked=true", f, p), "out-"+p)
+		encoded[p] = toneSource(t, pipe, p, f)
 	}
 	g := playGraph(t, pipe, Config{Name: "mf", Width: 320, Height: 240, FPS: 15, Layout: layouts.Spec{Template: layouts.TemplateGrid}})
 	for p, pad := range encoded {
@@ -204,14 +209,7 @@ func TestMixMinusFlushKeepsMainMix(t *testing.T) {
 	// The main mix's last half second after another second of audio.
 	recent := func() []float64 {
 		t.Helper()
-		start := tap.count()
-		deadline := time.Now().Add(30 * time.Second)
-		for tap.count() < start+48000 {
-			if time.Now().After(deadline) {
-				t.Fatalf("the main mix produced %d samples in 30 s", tap.count()-start)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+		tap.await(t, tap.count()+48000, time.Now().Add(30*time.Second), "the main mix")
 		return tap.last(24000)
 	}
 	heard := func(stage string) {

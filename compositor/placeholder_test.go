@@ -92,6 +92,15 @@ func teeSource(t *testing.T, pipe *gst.Pipeline, desc, tee string) (*gst.Bin, *g
 	return bin, ghost.Pad
 }
 
+// toneSource is a participant's microphone: a live sine of freq Hz, Opus
+// encoded, as the pad of a tee named "out-"+name (see teeSource).
+func toneSource(t *testing.T, pipe *gst.Pipeline, name string, freq float64) *gst.Pad {
+	t.Helper()
+	_, pad := teeSource(t, pipe, fmt.Sprintf("audiotestsrc is-live=true wave=sine volume=0.3 freq=%g samplesperbuffer=960 ! "+
+		"audio/x-raw,rate=48000,channels=2 ! opusenc ! tee name=out-%s allow-not-linked=true", freq, name), "out-"+name)
+	return pad
+}
+
 // playGraph sets pipe playing and builds a graph of cfg in it; the graph
 // is closed and the pipeline stopped when the test ends, in that order.
 func playGraph(t *testing.T, pipe *gst.Pipeline, cfg Config) *Graph {
@@ -143,17 +152,9 @@ func TestPlaceholderOnlyWhileShown(t *testing.T) {
 		"video/x-raw,width=320,height=180,framerate=15/1 ! valve name=valve ! vp8enc deadline=1 keyframe-max-dist=15 ! "+
 		"tee name=out allow-not-linked=true", "out")
 	valve, _ := src.GetElementByName("valve")
-	if err := pipe.SetState(gst.StatePlaying); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = gstx.StopElement(pipe.Element, 5*time.Second) }()
 	const w, h = 320, 180
-	g, err := New(Config{Name: "ph", Pipeline: pipe, Width: w, Height: h, FPS: 15, StallAfter: 500 * time.Millisecond,
+	g := playGraph(t, pipe, Config{Name: "ph", Width: w, Height: h, FPS: 15, StallAfter: 500 * time.Millisecond,
 		Layout: layouts.Spec{Template: layouts.TemplateGrid}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.Close()
 	tap, stopTap := tapVideo(t, g, pipe, "phtap", w, h)
 	defer stopTap()
 
@@ -286,8 +287,7 @@ func TestAudioOnlyPlaceholderFollowsTileSize(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, micPad := teeSource(t, pipe, "audiotestsrc is-live=true wave=sine volume=0.3 samplesperbuffer=960 ! "+
-		"audio/x-raw,rate=48000,channels=2 ! opusenc ! tee name=out allow-not-linked=true", "out")
+	micPad := toneSource(t, pipe, "mic", 440) // audiotestsrc's default tone
 	const w, h = 320, 180
 	g := playGraph(t, pipe, Config{Name: "aph", Width: w, Height: h, FPS: 15, Layout: layouts.Spec{Template: layouts.TemplateGrid}})
 	tap, stopTap := tapVideo(t, g, pipe, "aphtap", w, h)
