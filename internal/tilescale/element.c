@@ -10,12 +10,19 @@
 #include <gst/video/video.h>
 #include <gst/video/gstvideofilter.h>
 
+/* How frames are scaled (passthrough aside). */
+typedef enum {
+  SL_PATH_CONVERT,  /* GStreamer's converter: convert */
+  SL_PATH_32,       /* 2/3: sl_scale32_plane */
+  SL_PATH_31,       /* 3:1: sl_scale31_plane */
+  SL_PATH_BILINEAR, /* bilinear.c: luma, chroma */
+} SlPath;
+
 typedef struct {
   GstVideoFilter parent;
-  GstVideoConverter *convert; /* NULL on our own paths and in passthrough */
-  gboolean fast;              /* 2/3: sl_scale32_plane */
-  gboolean third;             /* 3:1: sl_scale31_plane */
-  sl_bilinear *luma, *chroma; /* bilinear.c, for 4:2:0 within its ratios */
+  SlPath path;
+  GstVideoConverter *convert; /* SL_PATH_CONVERT's; NULL otherwise */
+  sl_bilinear *luma, *chroma; /* SL_PATH_BILINEAR's, for 4:2:0 within its ratios */
   guint8 *tmp;
   gsize tmp_size;
 } SlScale;
@@ -37,11 +44,10 @@ static void sl_scale_reset(SlScale *s) {
     gst_video_converter_free(s->convert);
     s->convert = NULL;
   }
-  s->third = FALSE;
   sl_bilinear_free(s->luma);
   sl_bilinear_free(s->chroma);
   s->luma = s->chroma = NULL;
-  s->fast = FALSE;
+  s->path = SL_PATH_CONVERT;
 }
 
 static void sl_scale_finalize(GObject *obj) {
@@ -117,8 +123,7 @@ static gboolean sl_scale_set_info(GstVideoFilter *vf, GstCaps *incaps, GstVideoI
         s->tmp = g_malloc(need);
         s->tmp_size = need;
       }
-      s->fast = fits32;
-      s->third = !fits32;
+      s->path = fits32 ? SL_PATH_32 : SL_PATH_31;
       return TRUE;
     }
     /* planar 4:2:0: component 1 (U) has the sizes of both chroma planes */
@@ -126,11 +131,11 @@ static gboolean sl_scale_set_info(GstVideoFilter *vf, GstCaps *incaps, GstVideoI
                               GST_VIDEO_INFO_COMP_WIDTH(out, 0), GST_VIDEO_INFO_COMP_HEIGHT(out, 0));
     s->chroma = sl_bilinear_new(GST_VIDEO_INFO_COMP_WIDTH(in, 1), GST_VIDEO_INFO_COMP_HEIGHT(in, 1),
                                 GST_VIDEO_INFO_COMP_WIDTH(out, 1), GST_VIDEO_INFO_COMP_HEIGHT(out, 1));
-    if (s->luma && s->chroma)
+    if (s->luma && s->chroma) {
+      s->path = SL_PATH_BILINEAR;
       return TRUE;
-    sl_bilinear_free(s->luma);
-    sl_bilinear_free(s->chroma);
-    s->luma = s->chroma = NULL;
+    }
+    sl_scale_reset(s); /* one of them was out of reach */
   }
   GstStructure *opts = gst_structure_new("slscale",
       GST_VIDEO_CONVERTER_OPT_RESAMPLER_METHOD, GST_TYPE_VIDEO_RESAMPLER_METHOD, GST_VIDEO_RESAMPLER_METHOD_LINEAR,
@@ -149,28 +154,26 @@ static gboolean sl_scale_set_info(GstVideoFilter *vf, GstCaps *incaps, GstVideoI
 
 static GstFlowReturn sl_scale_transform_frame(GstVideoFilter *vf, GstVideoFrame *in, GstVideoFrame *out) {
   SlScale *s = (SlScale *)vf;
-  if (s->luma) {
-    for (guint p = 0; p < GST_VIDEO_FRAME_N_PLANES(in); p++)
-      sl_bilinear_plane(p ? s->chroma : s->luma, GST_VIDEO_FRAME_PLANE_DATA(in, p), GST_VIDEO_FRAME_PLANE_STRIDE(in, p),
-                        GST_VIDEO_FRAME_PLANE_DATA(out, p), GST_VIDEO_FRAME_PLANE_STRIDE(out, p));
-    return GST_FLOW_OK;
-  }
-  if (s->third) {
-    for (guint p = 0; p < GST_VIDEO_FRAME_N_PLANES(in); p++)
-      sl_scale31_plane(GST_VIDEO_FRAME_PLANE_DATA(in, p), GST_VIDEO_FRAME_PLANE_STRIDE(in, p),
-                       GST_VIDEO_FRAME_PLANE_DATA(out, p), GST_VIDEO_FRAME_PLANE_STRIDE(out, p),
-                       GST_VIDEO_FRAME_COMP_WIDTH(out, p), GST_VIDEO_FRAME_COMP_HEIGHT(out, p), s->tmp);
-    return GST_FLOW_OK;
-  }
-  if (!s->fast) {
+  if (s->path == SL_PATH_CONVERT) {
     gst_video_converter_frame(s->convert, in, out);
     return GST_FLOW_OK;
   }
   for (guint p = 0; p < GST_VIDEO_FRAME_N_PLANES(in); p++) {
-    sl_scale32_plane(GST_VIDEO_FRAME_PLANE_DATA(in, p), GST_VIDEO_FRAME_PLANE_STRIDE(in, p),
-                     GST_VIDEO_FRAME_COMP_WIDTH(in, p),
-                     GST_VIDEO_FRAME_PLANE_DATA(out, p), GST_VIDEO_FRAME_PLANE_STRIDE(out, p),
-                     GST_VIDEO_FRAME_COMP_WIDTH(out, p), GST_VIDEO_FRAME_COMP_HEIGHT(out, p), s->tmp);
+    const guint8 *src = GST_VIDEO_FRAME_PLANE_DATA(in, p);
+    guint8 *dst = GST_VIDEO_FRAME_PLANE_DATA(out, p);
+    int sstride = GST_VIDEO_FRAME_PLANE_STRIDE(in, p), dstride = GST_VIDEO_FRAME_PLANE_STRIDE(out, p);
+    int dw = GST_VIDEO_FRAME_COMP_WIDTH(out, p), dh = GST_VIDEO_FRAME_COMP_HEIGHT(out, p);
+    switch (s->path) {
+    case SL_PATH_32:
+      sl_scale32_plane(src, sstride, GST_VIDEO_FRAME_COMP_WIDTH(in, p), dst, dstride, dw, dh, s->tmp);
+      break;
+    case SL_PATH_31:
+      sl_scale31_plane(src, sstride, dst, dstride, dw, dh, s->tmp);
+      break;
+    default: /* SL_PATH_BILINEAR */
+      sl_bilinear_plane(p ? s->chroma : s->luma, src, sstride, dst, dstride);
+      break;
+    }
   }
   return GST_FLOW_OK;
 }
