@@ -189,13 +189,16 @@ func TestBadInputIsCountedNotFatal(t *testing.T) {
 }
 
 // TestSIGKILLLeavesReadableFiles kills the server without warning in the
-// middle of a recording: the files must decode up to the last few seconds.
+// middle of a track recording and a composite: the files must decode up to
+// the last few seconds.
 func TestSIGKILLLeavesReadableFiles(t *testing.T) {
 	srv := startServer(t)
 	room := srv.createRoom("kill")
 	srv.addCamAndMic(room.ID, "p", 31, 32)
 	srv.addTrack(room.ID, map[string]any{"id": "h264", "participant": "q", "kind": "video", "codec": "h264", "ssrc": 33, "payload_type": 102})
 	rec := srv.startRecording(room.ID, nil)
+	var comp compositeResp
+	srv.must(201, "POST", "/v1/rooms/kill/recordings", map[string]any{"id": "comp", "kind": "composite"}, &comp)
 	gstLaunch(t, fmt.Sprintf("videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=30/1 ! vp8enc deadline=1 keyframe-max-dist=30 ! rtpvp8pay pt=96 ssrc=31 ! udpsink host=127.0.0.1 port=%d", room.RTP.Port))
 	gstLaunch(t, fmt.Sprintf("audiotestsrc is-live=true ! opusenc ! rtpopuspay pt=111 ssrc=32 ! udpsink host=127.0.0.1 port=%d", room.RTP.Port))
 	gstLaunch(t, fmt.Sprintf("videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=30/1 ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=30 ! rtph264pay pt=102 ssrc=33 config-interval=-1 ! udpsink host=127.0.0.1 port=%d", room.RTP.Port))
@@ -223,6 +226,15 @@ func TestSIGKILLLeavesReadableFiles(t *testing.T) {
 			t.Logf("%s: %.2f s readable after SIGKILL at %.0f s", f.Path, got, recordFor.Seconds())
 		}
 	}
+	// The composite (fragmented MP4) keeps all but its last fragment.
+	spans := mediaSpan(t, filepath.Join(srv.dataDir, comp.Encodings[0].Path))
+	for _, kind := range []string{"video", "audio"} {
+		if got := spans[kind]; got < recordFor.Seconds()-3 {
+			t.Errorf("composite %s: %.2f s readable after SIGKILL at %.0f s, want ≥ %.0f", kind, got, recordFor.Seconds(), recordFor.Seconds()-3)
+		} else {
+			t.Logf("composite %s: %.2f s readable after SIGKILL at %.0f s", kind, got, recordFor.Seconds())
+		}
+	}
 	// The next start reports the interrupted recording as failed and keeps
 	// every partial file listed: nothing silently lost.
 	startServer(t, "--data", srv.dataDir)
@@ -241,5 +253,13 @@ func TestSIGKILLLeavesReadableFiles(t *testing.T) {
 		if f.State != "partial" {
 			t.Errorf("%s: state %q, want partial", f.Path, f.State)
 		}
+	}
+	var compAfter compositeResp
+	data, err = os.ReadFile(filepath.Join(srv.dataDir, "kill", "comp", "composite.json"))
+	if err != nil || json.Unmarshal(data, &compAfter) != nil || len(compAfter.Encodings) != 1 {
+		t.Fatalf("composite.json after restart: %v %s", err, data)
+	}
+	if compAfter.State != "failed" || compAfter.Encodings[0].State != "partial" {
+		t.Errorf("composite after restart: state %q, encoding %q; want failed, partial", compAfter.State, compAfter.Encodings[0].State)
 	}
 }
