@@ -102,11 +102,13 @@ type Graph struct {
 	elems []*gst.Element
 
 	comp, amix *gst.Element
+	vcaps      *gst.Element // the mixed video's caps: its size (Resize)
 	vout, aout *branchPoint // where the consumers of the mixed video and audio branch off
 	bgBin      *gst.Bin     // background colour source
 	bgPad      *gst.Pad
 	bgZ        uint
 	bgColor    layouts.Color
+	bgW, bgH   int         // the background's size
 	t0         int64       // room running time at which the graph's timeline starts
 	outTimes   *gstx.Times // the compositor's output (outputTime)
 
@@ -183,11 +185,11 @@ func (g *Graph) build() error {
 	}
 	g.comp.SetArg("background", "black")
 
-	vcaps, err := newCapsFilter(g.name("vcaps"), fmt.Sprintf("video/x-raw,%s,width=%d,height=%d,framerate=%d/1,pixel-aspect-ratio=1/1",
-		rawVideo, g.cfg.Width, g.cfg.Height, g.cfg.FPS))
+	g.vcaps, err = newCapsFilter(g.name("vcaps"), g.videoCaps())
 	if err != nil {
 		return err
 	}
+	vcaps := g.vcaps
 	g.vout, err = newBranchPoint(g.name("vtee"))
 	if err != nil {
 		return err
@@ -270,6 +272,12 @@ func (g *Graph) build() error {
 	return nil
 }
 
+// videoCaps are the mixed video's caps at the configured size.
+func (g *Graph) videoCaps() string {
+	return fmt.Sprintf("video/x-raw,%s,width=%d,height=%d,framerate=%d/1,pixel-aspect-ratio=1/1",
+		rawVideo, g.cfg.Width, g.cfg.Height, g.cfg.FPS)
+}
+
 // outputTime is the running time (on the graph's timeline) of the latest
 // frame the compositor has output, or -1.
 func (g *Graph) outputTime() int64 { return g.outTimes.LastRunningTime() }
@@ -282,7 +290,7 @@ func (g *Graph) outputTime() int64 { return g.outTimes.LastRunningTime() }
 // pushes references to its one buffer. A new colour gets a new source on
 // the other of the two lowest zorders, and the old one goes.
 func (g *Graph) setBackground(c layouts.Color) error {
-	if g.bgBin != nil && c == g.bgColor {
+	if g.bgBin != nil && c == g.bgColor && g.bgW == g.cfg.Width && g.bgH == g.cfg.Height {
 		return nil
 	}
 	g.seq++
@@ -304,6 +312,7 @@ func (g *Graph) setBackground(c layouts.Color) error {
 		detach(g.pipe, g.bgBin, g.comp, g.bgPad)
 	}
 	g.bgBin, g.bgPad, g.bgZ, g.bgColor = bin, pad, z, c
+	g.bgW, g.bgH = g.cfg.Width, g.cfg.Height
 	return nil
 }
 
@@ -575,6 +584,45 @@ func (g *Graph) SetLayout(spec layouts.Spec) (layouts.Layout, error) {
 		return layouts.Layout{}, err
 	}
 	return g.layout, nil
+}
+
+// Resize changes the mixed video's frame size while the graph runs: its
+// caps, the background and every tile's rectangle (a relayout), within a
+// frame or two. Each consumer scales to its own size, so it sees a caps
+// change and nothing else. For a rendition larger than the mix: scaled down
+// from a mix at its size it is sharp, scaled up from a smaller one it is
+// not. The frame rate stays.
+func (g *Graph) Resize(width, height int) error {
+	if width <= 0 || height <= 0 || width%2 != 0 || height%2 != 0 {
+		return fmt.Errorf("compositor: output size %dx%d must be positive and even", width, height)
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return ErrClosed
+	}
+	if width == g.cfg.Width && height == g.cfg.Height {
+		return nil
+	}
+	oldW, oldH := g.cfg.Width, g.cfg.Height
+	g.cfg.Width, g.cfg.Height = width, height
+	if _, err := layouts.Compute(g.spec, g.participantsLocked(), layouts.Frame{Width: width, Height: height}); err != nil {
+		g.cfg.Width, g.cfg.Height = oldW, oldH
+		return fmt.Errorf("compositor: resize to %dx%d: %w", width, height, err)
+	}
+	if err := g.vcaps.SetProperty("caps", gst.NewCapsFromString(g.videoCaps())); err != nil {
+		g.cfg.Width, g.cfg.Height = oldW, oldH
+		return fmt.Errorf("compositor: resize to %dx%d: %w", width, height, err)
+	}
+	g.log.Info("mix resized", "from", fmt.Sprintf("%dx%d", oldW, oldH), "to", fmt.Sprintf("%dx%d", width, height))
+	return g.relayoutLocked()
+}
+
+// Size is the mixed video's frame size.
+func (g *Graph) Size() (width, height int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.cfg.Width, g.cfg.Height
 }
 
 // Layout returns the current spec and tile geometry.

@@ -168,6 +168,55 @@ func defaultVideo(v VideoJSON) VideoJSON {
 	return v
 }
 
+// mixFor is the mix a composite of these renditions starts the room's
+// compositor with: the first rendition's shape, grown until no rendition is
+// a scale-up of it (coverSize), at the highest frame rate among them. Every
+// rendition is then the mix scaled down (or not at all): scaling up from a
+// smaller mix would blur a larger one.
+func mixFor(encodings []VideoJSON) VideoJSON {
+	mix := encodings[0]
+	for _, v := range encodings[1:] {
+		mix.Width, mix.Height, _ = coverSize(mix.Width, mix.Height, v.Width, v.Height)
+		mix.FPS = max(mix.FPS, v.FPS)
+	}
+	return mix
+}
+
+// coverSize is the smallest frame of mixW x mixH's shape that a rendition of
+// w x h does not scale up (a rendition shows the whole mix, letterboxed when
+// the shapes differ: scaled by the smaller of w/mixW and h/mixH); grow is
+// false when the mix is already that large. Sizes are even.
+func coverSize(mixW, mixH, w, h int) (newW, newH int, grow bool) {
+	evenUp := func(num, den int) int { return ((num+den-1)/den + 1) &^ 1 }
+	if w*mixH <= h*mixW { // the width bounds the scale
+		if w <= mixW {
+			return mixW, mixH, false
+		}
+		return w, min(evenUp(mixH*w, mixW), h), true
+	}
+	if h <= mixH {
+		return mixW, mixH, false
+	}
+	return min(evenUp(mixW*h, mixH), w), h, true
+}
+
+// growMixLocked grows the running compositor so that a rendition of v's
+// size is not a scale-up of the mix (compositor.Graph.Resize: the running
+// consumers see a larger mix scaled to their own sizes). The frame rate
+// stays. A mix that cannot grow (the layout does not fit) is logged and
+// left as it is: the rendition is then scaled up, as before.
+func (m *roomMedia) growMixLocked(v VideoJSON) {
+	w, h := m.graph.Size()
+	nw, nh, grow := coverSize(w, h, v.Width, v.Height)
+	if !grow {
+		return
+	}
+	if err := m.graph.Resize(nw, nh); err != nil {
+		m.log.Warn("composite: mix not grown for a larger rendition", "mix", fmt.Sprintf("%dx%d", w, h),
+			"rendition", fmt.Sprintf("%dx%d", v.Width, v.Height), "error", err)
+	}
+}
+
 // defaultFormat picks a container for the first encoding's codec.
 func defaultFormat(codec string) string {
 	switch codec {
@@ -443,9 +492,12 @@ func (s *Server) startComposite(m *roomMedia, req compositeRequest) (CompositeIn
 			_, _ = m.room.StopRecording(req.ID)
 		}
 	}
-	if err := m.ensureGraphLocked(s, encodings[0]); err != nil {
+	if err := m.ensureGraphLocked(s, mixFor(encodings)); err != nil {
 		undo()
 		return CompositeInfo{}, fmt.Errorf("start compositor: %w", err)
+	}
+	for _, v := range encodings {
+		m.growMixLocked(v)
 	}
 	if !wasRunning || len(req.Layout) > 0 {
 		if _, err := m.graph.SetLayout(spec); err != nil {

@@ -168,6 +168,7 @@ func (s *Server) startStreamLocked(m *roomMedia, req StreamRequest, v VideoJSON,
 	if err := m.holdGraphLocked(s, key, v, func() { s.stopStreamLocked(m, st) }); err != nil {
 		return nil, err
 	}
+	m.growMixLocked(defaultVideo(v))
 	fail := func(err error) (*stream, error) {
 		s.stopStreamLocked(m, st)
 		m.releaseGraphLocked(key)

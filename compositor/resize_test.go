@@ -1,0 +1,143 @@
+package compositor
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-gst/go-gst/gst"
+	"github.com/go-gst/go-gst/gst/app"
+
+	"github.com/streamline-media/streamline/internal/gstx"
+	"github.com/streamline-media/streamline/layouts"
+)
+
+// frameTap keeps the size and the luma plane of the latest I420 frame,
+// whatever its size.
+type frameTap struct {
+	mu    sync.Mutex
+	w, h  int
+	luma  []byte
+	sizes map[[2]int]int // frames seen per size
+}
+
+func (f *frameTap) sink(t *testing.T, name string) *app.Sink {
+	t.Helper()
+	e, err := gst.NewElementWithName("appsink", name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := app.SinkFromElement(e)
+	_ = s.SetProperty("sync", false)
+	_ = s.SetProperty("async", false)
+	s.SetCaps(gst.NewCapsFromString("video/x-raw,format=I420"))
+	s.SetCallbacks(&app.SinkCallbacks{NewSampleFunc: func(s *app.Sink) gst.FlowReturn {
+		smp := s.PullSample()
+		if smp == nil {
+			return gst.FlowEOS
+		}
+		st := smp.GetCaps().GetStructureAt(0)
+		wv, _ := st.GetValue("width")
+		hv, _ := st.GetValue("height")
+		w, _ := wv.(int)
+		h, _ := hv.(int)
+		b := smp.GetBuffer().Bytes()
+		if w > 0 && h > 0 && len(b) >= w*h {
+			f.mu.Lock()
+			f.w, f.h, f.luma = w, h, b[:w*h]
+			if f.sizes == nil {
+				f.sizes = map[[2]int]int{}
+			}
+			f.sizes[[2]int{w, h}]++
+			f.mu.Unlock()
+		}
+		return gst.FlowOK
+	}})
+	return s
+}
+
+// lumaAt is the latest frame's size and its Y at (x, y).
+func (f *frameTap) lumaAt(x, y int) (w, h int, luma int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.luma == nil || x >= f.w || y >= f.h {
+		return f.w, f.h, -1
+	}
+	return f.w, f.h, int(f.luma[y*f.w+x])
+}
+
+// TestResizeGrowsTheMix: a mix of 320x180 grown to 1280x720 while it runs
+// puts out frames of the new size to the consumer it already had, with the
+// background across the new frame and the tile's picture inside its new
+// rectangle (a 4:3 camera, pillarboxed: the edges checked 2 px either side
+// of where the layout computed them).
+func TestResizeGrowsTheMix(t *testing.T) {
+	gstx.Init()
+	pipe, err := gst.NewPipeline("resizetest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, cam := teeSource(t, pipe, greenSource(480, 360)+"tee name=cam allow-not-linked=true", "cam")
+	g := playGraph(t, pipe, Config{Name: "rs", Width: 320, Height: 180, FPS: 15,
+		Layout: layouts.Spec{Template: layouts.TemplateGrid, Background: "#ffffff"}})
+	out, err := g.VideoOutput()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { out.Finish(); out.Close() }()
+	tap := &frameTap{}
+	sink := tap.sink(t, "rstap")
+	pipe.Add(sink.Element)
+	if ret := out.Pad.Link(sink.GetStaticPad("sink")); ret != gst.PadLinkOK {
+		t.Fatal(ret)
+	}
+	sink.SyncStateWithParent()
+	if err := g.Add(Input{TrackID: "cam", Participant: "a", Kind: "video", Decoder: "identity", Pad: cam}); err != nil {
+		t.Fatal(err)
+	}
+
+	// shows waits until the latest frame is w x h with the background left
+	// of the tile's content and the camera's green inside it.
+	shows := func(w, h int) {
+		t.Helper()
+		var got string
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			_, lay := g.Layout()
+			if len(lay.Tiles) != 1 {
+				t.Fatalf("layout: %+v", lay)
+			}
+			c := lay.Tiles[0].Content
+			midY := c.Y + c.Height/2
+			fw, fh, bg := tap.lumaAt(c.X-3, midY)
+			_, _, edgeOut := tap.lumaAt(c.X-2, midY)
+			_, _, edgeIn := tap.lumaAt(c.X+2, midY)
+			_, _, mid := tap.lumaAt(c.X+c.Width/2, midY)
+			got = fmt.Sprintf("frame %dx%d, content x %d+%d, Y background %d, 2 px outside %d, 2 px inside %d, middle %d",
+				fw, fh, c.X, c.Width, bg, edgeOut, edgeIn, mid)
+			// White background Y 235; the green's Y ~145.
+			if fw == w && fh == h && bg > 220 && edgeOut > 220 && near(edgeIn, 145, 12) && near(mid, 145, 12) {
+				t.Logf("%dx%d: %s", w, h, got)
+				return
+			}
+		}
+		t.Fatalf("want a %dx%d frame: background left of the content, green inside; got %s", w, h, got)
+	}
+	shows(320, 180)
+	if err := g.Resize(1280, 720); err != nil {
+		t.Fatal(err)
+	}
+	if w, h := g.Size(); w != 1280 || h != 720 {
+		t.Fatalf("Size() = %dx%d after Resize(1280, 720)", w, h)
+	}
+	shows(1280, 720)
+
+	if err := g.Resize(1279, 720); err == nil {
+		t.Error("an odd width was accepted")
+	}
+	if w, h := g.Size(); w != 1280 || h != 720 {
+		t.Errorf("a refused resize changed the size to %dx%d", w, h)
+	}
+}
+
+func near(v, want, tol int) bool { return v >= want-tol && v <= want+tol }

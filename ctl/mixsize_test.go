@@ -1,0 +1,137 @@
+package ctl
+
+import (
+	"encoding/json"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestCoverSize(t *testing.T) {
+	for _, tc := range []struct {
+		mixW, mixH, w, h int
+		newW, newH       int
+		grow             bool
+	}{
+		{1280, 720, 640, 360, 1280, 720, false},   // smaller, same shape
+		{1280, 720, 1280, 720, 1280, 720, false},  // the same
+		{640, 360, 1280, 720, 1280, 720, true},    // larger, same shape
+		{320, 180, 1920, 1080, 1920, 1080, true},  // larger, same shape
+		{1280, 720, 640, 480, 1280, 720, false},   // 4:3 showing 16:9 at half: no growth
+		{640, 360, 1280, 960, 1280, 720, true},    // 4:3 needs 16:9 at 1280 wide
+		{640, 360, 720, 1280, 720, 406, true},     // portrait: the width bounds (405 rounded up to even)
+		{1280, 720, 1080, 1920, 1280, 720, false}, // portrait, already wide enough
+		{640, 480, 1920, 1080, 1440, 1080, true},  // 16:9 needs 4:3 at 1080 high
+		{16, 16, 7680, 4320, 4320, 4320, true},    // square mix, the height bounds
+	} {
+		w, h, grow := coverSize(tc.mixW, tc.mixH, tc.w, tc.h)
+		if w != tc.newW || h != tc.newH || grow != tc.grow {
+			t.Errorf("coverSize(%dx%d for %dx%d) = %dx%d %v, want %dx%d %v", tc.mixW, tc.mixH, tc.w, tc.h, w, h, grow, tc.newW, tc.newH, tc.grow)
+		}
+		if w%2 != 0 || h%2 != 0 || (grow && (w > tc.w || h > tc.h)) {
+			t.Errorf("coverSize(%dx%d for %dx%d) = %dx%d: odd, or beyond the rendition", tc.mixW, tc.mixH, tc.w, tc.h, w, h)
+		}
+	}
+}
+
+func TestMixFor(t *testing.T) {
+	for _, tc := range []struct {
+		encodings   []VideoJSON
+		w, h, fps   int
+		description string
+	}{
+		{[]VideoJSON{{Width: 1280, Height: 720, FPS: 30}, {Width: 640, Height: 360, FPS: 15}}, 1280, 720, 30, "largest first"},
+		{[]VideoJSON{{Width: 640, Height: 360, FPS: 15}, {Width: 1280, Height: 720, FPS: 30}}, 1280, 720, 30, "largest last: not a scale-up of the first"},
+		{[]VideoJSON{{Width: 640, Height: 360, FPS: 30}, {Width: 640, Height: 480, FPS: 60}}, 640, 360, 60, "another shape, already covered: the highest rate"},
+		{[]VideoJSON{{Width: 640, Height: 360, FPS: 30}, {Width: 1280, Height: 960, FPS: 30}}, 1280, 720, 30, "another shape, larger: the first's shape grown"},
+	} {
+		got := mixFor(tc.encodings)
+		if got.Width != tc.w || got.Height != tc.h || got.FPS != tc.fps {
+			t.Errorf("%s: mix %dx%d@%d, want %dx%d@%d", tc.description, got.Width, got.Height, got.FPS, tc.w, tc.h, tc.fps)
+		}
+	}
+}
+
+// TestLargerCompositeGrowsTheMix: a room's compositor runs at its first
+// composite's size; a second composite with a larger rendition grows it (so
+// that rendition is not the small mix scaled up), one of another shape that
+// the mix already covers does not, and every recording's file keeps its
+// own size and decodes to the end.
+func TestLargerCompositeGrowsTheMix(t *testing.T) {
+	s, ts := newTestServer(t, 1)
+	if code, body, _ := do(t, ts, "POST", "/v1/rooms", `{"id":"grow"}`); code != 201 {
+		t.Fatalf("room: %d %v", code, body)
+	}
+	frame := func() string {
+		t.Helper()
+		code, body, _ := do(t, ts, "GET", "/v1/rooms/grow/layout", "")
+		lay, _ := body["layout"].(map[string]any)
+		f, _ := lay["frame"].(map[string]any)
+		if code != 200 || f == nil {
+			t.Fatalf("layout: %d %v", code, body)
+		}
+		return fmt.Sprintf("%vx%v", f["width"], f["height"])
+	}
+	start := func(id, video string) {
+		t.Helper()
+		if code, body, _ := do(t, ts, "POST", "/v1/rooms/grow/recordings", `{"kind":"composite","id":"`+id+`",`+video+`}`); code != 201 {
+			t.Fatalf("composite %s: %d %v", id, code, body)
+		}
+		time.Sleep(time.Second)
+	}
+	start("small", `"video":{"width":320,"height":180,"fps":15,"bitrate_kbps":300}`)
+	if got := frame(); got != "320x180" {
+		t.Fatalf("mix %s after a 320x180 composite", got)
+	}
+	start("large", `"encodings":[{"width":640,"height":360,"fps":15,"codec":"vp8"},{"width":1280,"height":720,"fps":15}],"format":"mkv"`)
+	if got := frame(); got != "1280x720" {
+		t.Fatalf("mix %s after a composite with a 1280x720 rendition, want it grown to 1280x720", got)
+	}
+	start("square", `"video":{"width":480,"height":480,"fps":15,"bitrate_kbps":300}`)
+	if got := frame(); got != "1280x720" {
+		t.Fatalf("mix %s after a 480x480 composite, want 1280x720 kept", got)
+	}
+	want := map[string]string{}
+	for _, id := range []string{"small", "large", "square"} {
+		code, body, _ := do(t, ts, "DELETE", "/v1/rooms/grow/recordings/"+id, "")
+		encs, _ := body["encodings"].([]any)
+		if code != 200 || len(encs) == 0 {
+			t.Fatalf("stop %s: %d %v", id, code, body)
+		}
+		for _, e := range encs {
+			em, _ := e.(map[string]any)
+			v, _ := em["video"].(map[string]any)
+			if em["state"] != "final" {
+				t.Errorf("%s: encoding %v", id, em)
+			}
+			want[fmt.Sprint(em["path"])] = fmt.Sprintf("%vx%v", v["width"], v["height"])
+		}
+	}
+	for path, size := range want {
+		full := filepath.Join(s.cfg.DataDir, path)
+		out, err := exec.Command("ffprobe", "-v", "error", "-select_streams", "v:0", "-count_frames",
+			"-show_entries", "stream=width,height,nb_read_frames", "-of", "json", full).CombinedOutput()
+		if err != nil {
+			t.Fatalf("ffprobe %s: %v %s", path, err, out)
+		}
+		var res struct {
+			Streams []struct {
+				Width, Height int
+				Frames        string `json:"nb_read_frames"`
+			} `json:"streams"`
+		}
+		if err := json.Unmarshal(out, &res); err != nil || len(res.Streams) != 1 {
+			t.Fatalf("ffprobe %s: %v %s", path, err, out)
+		}
+		st := res.Streams[0]
+		if got := fmt.Sprintf("%dx%d", st.Width, st.Height); got != size || st.Frames == "" || st.Frames == "0" {
+			t.Errorf("%s: %s with %s frames, want %s", path, got, st.Frames, size)
+		}
+		if errs, _ := exec.Command("ffmpeg", "-v", "error", "-i", full, "-f", "null", "-").CombinedOutput(); strings.TrimSpace(string(errs)) != "" {
+			t.Errorf("%s decodes with errors: %s", path, errs)
+		}
+	}
+}
