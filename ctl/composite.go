@@ -99,6 +99,9 @@ type roomMedia struct {
 	mu         sync.Mutex
 	room       *ingest.Room
 	graph      *compositor.Graph
+	// mixShape is the width and height the graph started with: the mix
+	// keeps that shape when it is resized (fitMixLocked).
+	mixShape   [2]int
 	taps       map[string]*ingest.Tap
 	layout     layouts.Spec
 	composites map[string]*compositeRec
@@ -169,52 +172,83 @@ func defaultVideo(v VideoJSON) VideoJSON {
 }
 
 // mixFor is the mix a composite of these renditions starts the room's
-// compositor with: the first rendition's shape, grown until no rendition is
-// a scale-up of it (coverSize), at the highest frame rate among them. Every
-// rendition is then the mix scaled down (or not at all): scaling up from a
-// smaller mix would blur a larger one.
+// compositor with: the first rendition's shape, at the smallest size that
+// none of them scales up (minMix), at the highest frame rate among them.
+// Every rendition is then the mix scaled down (or not at all): scaling up
+// from a smaller mix would blur a larger one.
 func mixFor(encodings []VideoJSON) VideoJSON {
 	mix := encodings[0]
+	mix.Width, mix.Height = minMix(mix.Width, mix.Height, encodings)
 	for _, v := range encodings[1:] {
-		mix.Width, mix.Height, _ = coverSize(mix.Width, mix.Height, v.Width, v.Height)
 		mix.FPS = max(mix.FPS, v.FPS)
 	}
 	return mix
 }
 
-// coverSize is the smallest frame of mixW x mixH's shape that a rendition of
-// w x h does not scale up (a rendition shows the whole mix, letterboxed when
-// the shapes differ: scaled by the smaller of w/mixW and h/mixH); grow is
-// false when the mix is already that large. Sizes are even.
-func coverSize(mixW, mixH, w, h int) (newW, newH int, grow bool) {
+// coverOf is the smallest frame of mixW x mixH's shape that a rendition of
+// w x h does not scale up: a rendition shows the whole mix, letterboxed
+// when the shapes differ, scaled by the smaller of w/mixW and h/mixH, so
+// the side that bounds that scale must be the rendition's. Sizes are even.
+func coverOf(mixW, mixH, w, h int) (coverW, coverH int) {
 	evenUp := func(num, den int) int { return ((num+den-1)/den + 1) &^ 1 }
 	if w*mixH <= h*mixW { // the width bounds the scale
-		if w <= mixW {
-			return mixW, mixH, false
-		}
-		return w, min(evenUp(mixH*w, mixW), h), true
+		return w, min(evenUp(mixH*w, mixW), h)
 	}
-	if h <= mixH {
-		return mixW, mixH, false
-	}
-	return min(evenUp(mixW*h, mixH), w), h, true
+	return min(evenUp(mixW*h, mixH), w), h
 }
 
-// growMixLocked grows the running compositor so that a rendition of v's
-// size is not a scale-up of the mix (compositor.Graph.Resize: the running
-// consumers see a larger mix scaled to their own sizes). The frame rate
-// stays. A mix that cannot grow (the layout does not fit) is logged and
-// left as it is: the rendition is then scaled up, as before.
-func (m *roomMedia) growMixLocked(v VideoJSON) {
-	w, h := m.graph.Size()
-	nw, nh, grow := coverSize(w, h, v.Width, v.Height)
-	if !grow {
+// fitMixLocked sizes the running mix for the renditions that take it
+// (the encodings of running composites, the live streams, and extra, about
+// to start): the smallest size of the mix's shape that none of them scales
+// up (compositor.Graph.Resize, while it runs). A larger rendition grows it,
+// so it is as sharp as if it had come first; when the largest stops, the
+// mix shrinks back and stops spending CPU on pixels nobody records. With
+// only a preview, the mix stays as it is. A mix that cannot take the size
+// (the layout does not fit) is logged and left as it is: a larger
+// rendition is then scaled up, as before.
+func (m *roomMedia) fitMixLocked(extra ...VideoJSON) {
+	if m.graph == nil {
 		return
 	}
-	if err := m.graph.Resize(nw, nh); err != nil {
-		m.log.Warn("composite: mix not grown for a larger rendition", "mix", fmt.Sprintf("%dx%d", w, h),
-			"rendition", fmt.Sprintf("%dx%d", v.Width, v.Height), "error", err)
+	rends := slices.Clone(extra)
+	for _, c := range m.composites {
+		c.mu.Lock()
+		if c.info.State == ingest.StateRecording {
+			for _, e := range c.info.Encodings {
+				if e.State == ingest.FileRecording {
+					rends = append(rends, e.Video)
+				}
+			}
+		}
+		c.mu.Unlock()
 	}
+	for _, st := range m.streams {
+		rends = append(rends, defaultVideo(st.info.Video))
+	}
+	if len(rends) == 0 {
+		return
+	}
+	w, h := minMix(m.mixShape[0], m.mixShape[1], rends)
+	if cw, ch := m.graph.Size(); cw == w && ch == h {
+		return
+	}
+	if err := m.graph.Resize(w, h); err != nil {
+		m.log.Warn("composite: mix not resized for its renditions", "to", fmt.Sprintf("%dx%d", w, h), "error", err)
+	}
+}
+
+// minMix is the smallest frame of shapeW x shapeH's shape that none of
+// rends scales up; the shape itself when there are none.
+func minMix(shapeW, shapeH int, rends []VideoJSON) (w, h int) {
+	for _, v := range rends {
+		if cw, ch := coverOf(shapeW, shapeH, v.Width, v.Height); cw > w {
+			w, h = cw, ch
+		}
+	}
+	if w == 0 {
+		return shapeW, shapeH
+	}
+	return w, h
 }
 
 // defaultFormat picks a container for the first encoding's codec.
@@ -326,6 +360,7 @@ func (m *roomMedia) ensureGraphLocked(s *Server, v VideoJSON) error {
 		return err
 	}
 	m.graph = g
+	m.mixShape = [2]int{v.Width, v.Height}
 	m.syncOffsets = map[string]time.Duration{}
 	m.log = s.log.With("room", m.room.ID())
 	m.stopSync = make(chan struct{})
@@ -496,9 +531,7 @@ func (s *Server) startComposite(m *roomMedia, req compositeRequest) (CompositeIn
 		undo()
 		return CompositeInfo{}, fmt.Errorf("start compositor: %w", err)
 	}
-	for _, v := range encodings {
-		m.growMixLocked(v)
-	}
+	m.fitMixLocked(encodings...)
 	if !wasRunning || len(req.Layout) > 0 {
 		if _, err := m.graph.SetLayout(spec); err != nil {
 			undo()
@@ -849,6 +882,7 @@ func (s *Server) stopComposite(m *roomMedia, id string) (CompositeInfo, error) {
 	rec.info.Outputs = outputs
 	rec.mu.Unlock()
 	m.closeGraphIfIdleLocked()
+	m.fitMixLocked()
 	s.writeCompositeManifest(rec)
 	s.log.Info("composite recording stopped", "room", m.room.ID(), "recording", id)
 	return rec.snapshot(), nil

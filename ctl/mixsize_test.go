@@ -10,29 +10,28 @@ import (
 	"time"
 )
 
-func TestCoverSize(t *testing.T) {
+func TestCoverOf(t *testing.T) {
 	for _, tc := range []struct {
 		mixW, mixH, w, h int
-		newW, newH       int
-		grow             bool
+		coverW, coverH   int
 	}{
-		{1280, 720, 640, 360, 1280, 720, false},   // smaller, same shape
-		{1280, 720, 1280, 720, 1280, 720, false},  // the same
-		{640, 360, 1280, 720, 1280, 720, true},    // larger, same shape
-		{320, 180, 1920, 1080, 1920, 1080, true},  // larger, same shape
-		{1280, 720, 640, 480, 1280, 720, false},   // 4:3 showing 16:9 at half: no growth
-		{640, 360, 1280, 960, 1280, 720, true},    // 4:3 needs 16:9 at 1280 wide
-		{640, 360, 720, 1280, 720, 406, true},     // portrait: the width bounds (405 rounded up to even)
-		{1280, 720, 1080, 1920, 1280, 720, false}, // portrait, already wide enough
-		{640, 480, 1920, 1080, 1440, 1080, true},  // 16:9 needs 4:3 at 1080 high
-		{16, 16, 7680, 4320, 4320, 4320, true},    // square mix, the height bounds
+		{1280, 720, 640, 360, 640, 360},     // same shape, smaller
+		{1280, 720, 1280, 720, 1280, 720},   // the same
+		{640, 360, 1920, 1080, 1920, 1080},  // same shape, larger
+		{1280, 720, 640, 480, 640, 360},     // 4:3 showing 16:9: the width bounds
+		{640, 360, 1280, 960, 1280, 720},    // the same, larger
+		{640, 360, 720, 1280, 720, 406},     // portrait (405 rounded up to even)
+		{640, 480, 1920, 1080, 1440, 1080},  // 16:9 showing 4:3: the height bounds
+		{16, 16, 7680, 4320, 4320, 4320},    // square mix
+		{1920, 1080, 480, 480, 480, 270},    // square rendition
+		{1280, 720, 7680, 4320, 7680, 4320}, // the largest rendition
 	} {
-		w, h, grow := coverSize(tc.mixW, tc.mixH, tc.w, tc.h)
-		if w != tc.newW || h != tc.newH || grow != tc.grow {
-			t.Errorf("coverSize(%dx%d for %dx%d) = %dx%d %v, want %dx%d %v", tc.mixW, tc.mixH, tc.w, tc.h, w, h, grow, tc.newW, tc.newH, tc.grow)
+		w, h := coverOf(tc.mixW, tc.mixH, tc.w, tc.h)
+		if w != tc.coverW || h != tc.coverH {
+			t.Errorf("coverOf(%dx%d for %dx%d) = %dx%d, want %dx%d", tc.mixW, tc.mixH, tc.w, tc.h, w, h, tc.coverW, tc.coverH)
 		}
-		if w%2 != 0 || h%2 != 0 || (grow && (w > tc.w || h > tc.h)) {
-			t.Errorf("coverSize(%dx%d for %dx%d) = %dx%d: odd, or beyond the rendition", tc.mixW, tc.mixH, tc.w, tc.h, w, h)
+		if w%2 != 0 || h%2 != 0 || w > tc.w || h > tc.h {
+			t.Errorf("coverOf(%dx%d for %dx%d) = %dx%d: odd, or beyond the rendition", tc.mixW, tc.mixH, tc.w, tc.h, w, h)
 		}
 	}
 }
@@ -46,6 +45,7 @@ func TestMixFor(t *testing.T) {
 		{[]VideoJSON{{Width: 1280, Height: 720, FPS: 30}, {Width: 640, Height: 360, FPS: 15}}, 1280, 720, 30, "largest first"},
 		{[]VideoJSON{{Width: 640, Height: 360, FPS: 15}, {Width: 1280, Height: 720, FPS: 30}}, 1280, 720, 30, "largest last: not a scale-up of the first"},
 		{[]VideoJSON{{Width: 640, Height: 360, FPS: 30}, {Width: 640, Height: 480, FPS: 60}}, 640, 360, 60, "another shape, already covered: the highest rate"},
+		{[]VideoJSON{{Width: 1280, Height: 720, FPS: 30}, {Width: 480, Height: 480, FPS: 30}}, 1280, 720, 30, "a smaller one of another shape"},
 		{[]VideoJSON{{Width: 640, Height: 360, FPS: 30}, {Width: 1280, Height: 960, FPS: 30}}, 1280, 720, 30, "another shape, larger: the first's shape grown"},
 	} {
 		got := mixFor(tc.encodings)
@@ -58,8 +58,9 @@ func TestMixFor(t *testing.T) {
 // TestLargerCompositeGrowsTheMix: a room's compositor runs at its first
 // composite's size; a second composite with a larger rendition grows it (so
 // that rendition is not the small mix scaled up), one of another shape that
-// the mix already covers does not, and every recording's file keeps its
-// own size and decodes to the end.
+// the mix already covers does not; stopping the large one shrinks the mix
+// to what the others need, and every recording's file keeps its own size
+// and decodes to the end.
 func TestLargerCompositeGrowsTheMix(t *testing.T) {
 	s, ts := newTestServer(t, 1)
 	if code, body, _ := do(t, ts, "POST", "/v1/rooms", `{"id":"grow"}`); code != 201 {
@@ -94,8 +95,11 @@ func TestLargerCompositeGrowsTheMix(t *testing.T) {
 	if got := frame(); got != "1280x720" {
 		t.Fatalf("mix %s after a 480x480 composite, want 1280x720 kept", got)
 	}
+	// Stopping the largest shrinks the mix to what the others need: the
+	// square rendition shows the 16:9 mix 480 wide.
 	want := map[string]string{}
-	for _, id := range []string{"small", "large", "square"} {
+	for _, step := range []struct{ id, mixAfter string }{{"large", "480x270"}, {"square", "320x180"}, {"small", ""}} {
+		id := step.id
 		code, body, _ := do(t, ts, "DELETE", "/v1/rooms/grow/recordings/"+id, "")
 		encs, _ := body["encodings"].([]any)
 		if code != 200 || len(encs) == 0 {
@@ -108,6 +112,12 @@ func TestLargerCompositeGrowsTheMix(t *testing.T) {
 				t.Errorf("%s: encoding %v", id, em)
 			}
 			want[fmt.Sprint(em["path"])] = fmt.Sprintf("%vx%v", v["width"], v["height"])
+		}
+		if step.mixAfter != "" {
+			if got := frame(); got != step.mixAfter {
+				t.Errorf("mix %s after stopping %s, want %s", got, id, step.mixAfter)
+			}
+			time.Sleep(time.Second)
 		}
 	}
 	for path, size := range want {

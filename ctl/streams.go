@@ -168,7 +168,7 @@ func (s *Server) startStreamLocked(m *roomMedia, req StreamRequest, v VideoJSON,
 	if err := m.holdGraphLocked(s, key, v, func() { s.stopStreamLocked(m, st) }); err != nil {
 		return nil, err
 	}
-	m.growMixLocked(defaultVideo(v))
+	m.fitMixLocked(defaultVideo(v))
 	fail := func(err error) (*stream, error) {
 		s.stopStreamLocked(m, st)
 		m.releaseGraphLocked(key)
@@ -379,6 +379,7 @@ func (s *Server) deleteStream(w http.ResponseWriter, r *http.Request) {
 	m.mu.Lock()
 	s.stopStreamLocked(m, st)
 	m.releaseGraphLocked("stream:" + st.info.ID)
+	m.fitMixLocked()
 	m.mu.Unlock()
 	info := s.publicInfo(st.snapshot())
 	s.hub.publish(Event{Type: "stream_stopped", Room: info.Room, Data: info})
