@@ -96,9 +96,9 @@ type CompositeInfo struct {
 // composite recording runs), the taps feeding it, the layout, and composite
 // recordings.
 type roomMedia struct {
-	mu         sync.Mutex
-	room       *ingest.Room
-	graph      *compositor.Graph
+	mu    sync.Mutex
+	room  *ingest.Room
+	graph *compositor.Graph
 	// mixShape is the width and height the graph started with: the mix
 	// keeps that shape when it is resized (fitMixLocked).
 	mixShape   [2]int
