@@ -522,6 +522,8 @@ func (s *Server) startComposite(m *roomMedia, req compositeRequest) (CompositeIn
 	undo := func() {
 		if !wasRunning {
 			m.closeGraphIfIdleLocked()
+		} else {
+			m.fitMixLocked() // back to what the running renditions need
 		}
 		if req.Tracks {
 			_, _ = m.room.StopRecording(req.ID)

@@ -87,6 +87,14 @@ func TestLargerCompositeGrowsTheMix(t *testing.T) {
 	if got := frame(); got != "320x180" {
 		t.Fatalf("mix %s after a 320x180 composite", got)
 	}
+	// A composite that fails to start (its encoder is not installed) leaves
+	// the mix as the running ones need it.
+	if code, body, _ := do(t, ts, "POST", "/v1/rooms/grow/recordings", `{"kind":"composite","id":"bad","video":{"width":1280,"height":720,"encoder":"nvh264enc"}}`); code != 400 {
+		t.Fatalf("composite with a missing encoder: %d %v", code, body)
+	}
+	if got := frame(); got != "320x180" {
+		t.Fatalf("mix %s after a failed 1280x720 composite, want 320x180", got)
+	}
 	start("large", `"encodings":[{"width":640,"height":360,"fps":15,"codec":"vp8"},{"width":1280,"height":720,"fps":15}],"format":"mkv"`)
 	if got := frame(); got != "1280x720" {
 		t.Fatalf("mix %s after a composite with a 1280x720 rendition, want it grown to 1280x720", got)

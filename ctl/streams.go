@@ -172,6 +172,7 @@ func (s *Server) startStreamLocked(m *roomMedia, req StreamRequest, v VideoJSON,
 	fail := func(err error) (*stream, error) {
 		s.stopStreamLocked(m, st)
 		m.releaseGraphLocked(key)
+		m.fitMixLocked()
 		return nil, err
 	}
 	// A bad encoder setting (an unknown or missing forced encoder, no
