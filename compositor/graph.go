@@ -102,7 +102,7 @@ type Graph struct {
 	elems []*gst.Element
 
 	comp, amix *gst.Element
-	vcaps      *gst.Element // the mixed video's caps: its size (Resize)
+	vcaps      *gst.Element // the mixed video's caps: its size and rate (SetFrame)
 	vout, aout *branchPoint // where the consumers of the mixed video and audio branch off
 	bgBin      *gst.Bin     // background colour source
 	bgPad      *gst.Pad
@@ -586,43 +586,48 @@ func (g *Graph) SetLayout(spec layouts.Spec) (layouts.Layout, error) {
 	return g.layout, nil
 }
 
-// Resize changes the mixed video's frame size while the graph runs: its
-// caps, the background and every tile's rectangle (a relayout), within a
-// frame or two. Each consumer scales to its own size, so it sees a caps
-// change and nothing else. For a rendition larger than the mix: scaled down
-// from a mix at its size it is sharp, scaled up from a smaller one it is
-// not. The frame rate stays.
-func (g *Graph) Resize(width, height int) error {
+// SetFrame changes the mixed video's frame size and rate while the graph
+// runs: its caps, the background and every tile's rectangle (a relayout),
+// within a frame or two. Each consumer scales and re-times to its own
+// settings, so it sees a caps change and nothing else. For a rendition
+// larger or faster than the mix: scaled down from a mix at its size it is
+// sharp, scaled up from a smaller one it is not; at the mix's rate it has
+// every frame, from a slower mix it repeats them.
+func (g *Graph) SetFrame(width, height, fps int) error {
 	if width <= 0 || height <= 0 || width%2 != 0 || height%2 != 0 {
 		return fmt.Errorf("compositor: output size %dx%d must be positive and even", width, height)
+	}
+	if fps <= 0 {
+		return fmt.Errorf("compositor: fps %d must be positive", fps)
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.closed {
 		return ErrClosed
 	}
-	if width == g.cfg.Width && height == g.cfg.Height {
+	if width == g.cfg.Width && height == g.cfg.Height && fps == g.cfg.FPS {
 		return nil
 	}
-	oldW, oldH := g.cfg.Width, g.cfg.Height
-	g.cfg.Width, g.cfg.Height = width, height
+	old := g.cfg
+	g.cfg.Width, g.cfg.Height, g.cfg.FPS = width, height, fps
 	if _, err := layouts.Compute(g.spec, g.participantsLocked(), layouts.Frame{Width: width, Height: height}); err != nil {
-		g.cfg.Width, g.cfg.Height = oldW, oldH
-		return fmt.Errorf("compositor: resize to %dx%d: %w", width, height, err)
+		g.cfg = old
+		return fmt.Errorf("compositor: frame %dx%d: %w", width, height, err)
 	}
 	if err := g.vcaps.SetProperty("caps", gst.NewCapsFromString(g.videoCaps())); err != nil {
-		g.cfg.Width, g.cfg.Height = oldW, oldH
-		return fmt.Errorf("compositor: resize to %dx%d: %w", width, height, err)
+		g.cfg = old
+		return fmt.Errorf("compositor: frame %dx%d@%d: %w", width, height, fps, err)
 	}
-	g.log.Info("mix resized", "from", fmt.Sprintf("%dx%d", oldW, oldH), "to", fmt.Sprintf("%dx%d", width, height))
+	g.log.Info("mix frame changed", "from", fmt.Sprintf("%dx%d@%d", old.Width, old.Height, old.FPS),
+		"to", fmt.Sprintf("%dx%d@%d", width, height, fps))
 	return g.relayoutLocked()
 }
 
-// Size is the mixed video's frame size.
-func (g *Graph) Size() (width, height int) {
+// Frame is the mixed video's frame size and rate.
+func (g *Graph) Frame() (width, height, fps int) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return g.cfg.Width, g.cfg.Height
+	return g.cfg.Width, g.cfg.Height, g.cfg.FPS
 }
 
 // Layout returns the current spec and tile geometry.

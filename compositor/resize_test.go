@@ -57,6 +57,21 @@ func (f *frameTap) sink(t *testing.T, name string) *app.Sink {
 	return s
 }
 
+// rate counts the frames of the next d, per second.
+func (f *frameTap) rate(d time.Duration) float64 {
+	count := func() (n int) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		for _, c := range f.sizes {
+			n += c
+		}
+		return n
+	}
+	before := count()
+	time.Sleep(d)
+	return float64(count()-before) / d.Seconds()
+}
+
 // lumaAt is the latest frame's size and its Y at (x, y).
 func (f *frameTap) lumaAt(x, y int) (w, h int, luma int) {
 	f.mu.Lock()
@@ -67,12 +82,12 @@ func (f *frameTap) lumaAt(x, y int) (w, h int, luma int) {
 	return f.w, f.h, int(f.luma[y*f.w+x])
 }
 
-// TestResizeGrowsTheMix: a mix of 320x180 grown to 1280x720 while it runs
-// puts out frames of the new size to the consumer it already had, with the
-// background across the new frame and the tile's picture inside its new
-// rectangle (a 4:3 camera, pillarboxed: the edges checked 2 px either side
-// of where the layout computed them).
-func TestResizeGrowsTheMix(t *testing.T) {
+// TestSetFrameGrowsTheMix: a mix of 320x180 at 15 fps grown to 1280x720 at
+// 30 fps while it runs puts out frames of the new size and rate to the
+// consumer it already had, with the background across the new frame and the
+// tile's picture inside its new rectangle (a 4:3 camera, pillarboxed: the
+// edges checked 2 px either side of where the layout computed them).
+func TestSetFrameGrowsTheMix(t *testing.T) {
 	gstx.Init()
 	pipe, err := gst.NewPipeline("resizetest")
 	if err != nil {
@@ -124,19 +139,27 @@ func TestResizeGrowsTheMix(t *testing.T) {
 		t.Fatalf("want a %dx%d frame: background left of the content, green inside; got %s", w, h, got)
 	}
 	shows(320, 180)
-	if err := g.Resize(1280, 720); err != nil {
+	if got := tap.rate(2 * time.Second); got < 13 || got > 17 {
+		t.Errorf("%.1f frames a second at 15 fps", got)
+	}
+	if err := g.SetFrame(1280, 720, 30); err != nil {
 		t.Fatal(err)
 	}
-	if w, h := g.Size(); w != 1280 || h != 720 {
-		t.Fatalf("Size() = %dx%d after Resize(1280, 720)", w, h)
+	if w, h, fps := g.Frame(); w != 1280 || h != 720 || fps != 30 {
+		t.Fatalf("Frame() = %dx%d@%d after SetFrame(1280, 720, 30)", w, h, fps)
 	}
 	shows(1280, 720)
-
-	if err := g.Resize(1279, 720); err == nil {
-		t.Error("an odd width was accepted")
+	if got := tap.rate(2 * time.Second); got < 27 || got > 33 {
+		t.Errorf("%.1f frames a second after SetFrame(…, 30), want 30", got)
 	}
-	if w, h := g.Size(); w != 1280 || h != 720 {
-		t.Errorf("a refused resize changed the size to %dx%d", w, h)
+
+	for _, bad := range [][3]int{{1279, 720, 30}, {1280, 720, 0}} {
+		if err := g.SetFrame(bad[0], bad[1], bad[2]); err == nil {
+			t.Errorf("SetFrame(%v) accepted", bad)
+		}
+	}
+	if w, h, fps := g.Frame(); w != 1280 || h != 720 || fps != 30 {
+		t.Errorf("a refused SetFrame changed the frame to %dx%d@%d", w, h, fps)
 	}
 }
 

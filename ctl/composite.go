@@ -200,12 +200,13 @@ func coverOf(mixW, mixH, w, h int) (coverW, coverH int) {
 // fitMixLocked sizes the running mix for the renditions that take it
 // (the encodings of running composites, the live streams, and extra, about
 // to start): the smallest size of the mix's shape that none of them scales
-// up (compositor.Graph.Resize, while it runs). A larger rendition grows it,
-// so it is as sharp as if it had come first; when the largest stops, the
-// mix shrinks back and stops spending CPU on pixels nobody records. With
-// only a preview, the mix stays as it is. A mix that cannot take the size
-// (the layout does not fit) is logged and left as it is: a larger
-// rendition is then scaled up, as before.
+// up, at the highest frame rate among them (compositor.Graph.SetFrame,
+// while it runs). A larger or faster rendition grows it, so it is as sharp
+// and smooth as if it had come first; when it stops, the mix shrinks back
+// and stops spending CPU on pixels and frames nobody records. With only a
+// preview, the mix stays as it is. A mix that cannot take the size (the
+// layout does not fit) is logged and left as it is: a larger rendition is
+// then scaled up, as before.
 func (m *roomMedia) fitMixLocked(extra ...VideoJSON) {
 	if m.graph == nil {
 		return
@@ -229,11 +230,16 @@ func (m *roomMedia) fitMixLocked(extra ...VideoJSON) {
 		return
 	}
 	w, h := minMix(m.mixShape[0], m.mixShape[1], rends)
-	if cw, ch := m.graph.Size(); cw == w && ch == h {
+	cw, ch, cfps := m.graph.Frame()
+	fps := slices.MaxFunc(rends, func(a, b VideoJSON) int { return a.FPS - b.FPS }).FPS
+	if fps <= 0 {
+		fps = cfps
+	}
+	if w == cw && h == ch && fps == cfps {
 		return
 	}
-	if err := m.graph.Resize(w, h); err != nil {
-		m.log.Warn("composite: mix not resized for its renditions", "to", fmt.Sprintf("%dx%d", w, h), "error", err)
+	if err := m.graph.SetFrame(w, h, fps); err != nil {
+		m.log.Warn("composite: mix not changed for its renditions", "to", fmt.Sprintf("%dx%d@%d", w, h, fps), "error", err)
 	}
 }
 

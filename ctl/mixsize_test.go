@@ -56,11 +56,11 @@ func TestMixFor(t *testing.T) {
 }
 
 // TestLargerCompositeGrowsTheMix: a room's compositor runs at its first
-// composite's size; a second composite with a larger rendition grows it (so
-// that rendition is not the small mix scaled up), one of another shape that
-// the mix already covers does not; stopping the large one shrinks the mix
-// to what the others need, and every recording's file keeps its own size
-// and decodes to the end.
+// composite's size and rate; a second composite with a larger, faster
+// rendition grows it (so that rendition is not the small mix scaled up, nor
+// frames repeated), one of another shape that the mix already covers does
+// not; stopping the large one shrinks the mix to what the others need, and
+// every recording's file keeps its own size and decodes to the end.
 func TestLargerCompositeGrowsTheMix(t *testing.T) {
 	s, ts := newTestServer(t, 1)
 	if code, body, _ := do(t, ts, "POST", "/v1/rooms", `{"id":"grow"}`); code != 201 {
@@ -74,7 +74,11 @@ func TestLargerCompositeGrowsTheMix(t *testing.T) {
 		if code != 200 || f == nil {
 			t.Fatalf("layout: %d %v", code, body)
 		}
-		return fmt.Sprintf("%vx%v", f["width"], f["height"])
+		m := s.media("grow")
+		m.mu.Lock()
+		_, _, fps := m.graph.Frame()
+		m.mu.Unlock()
+		return fmt.Sprintf("%vx%v@%d", f["width"], f["height"], fps)
 	}
 	start := func(id, video string) {
 		t.Helper()
@@ -84,29 +88,29 @@ func TestLargerCompositeGrowsTheMix(t *testing.T) {
 		time.Sleep(time.Second)
 	}
 	start("small", `"video":{"width":320,"height":180,"fps":15,"bitrate_kbps":300}`)
-	if got := frame(); got != "320x180" {
-		t.Fatalf("mix %s after a 320x180 composite", got)
+	if got := frame(); got != "320x180@15" {
+		t.Fatalf("mix %s after a 320x180@15 composite", got)
 	}
 	// A composite that fails to start (its encoder is not installed) leaves
 	// the mix as the running ones need it.
 	if code, body, _ := do(t, ts, "POST", "/v1/rooms/grow/recordings", `{"kind":"composite","id":"bad","video":{"width":1280,"height":720,"encoder":"nvh264enc"}}`); code != 400 {
 		t.Fatalf("composite with a missing encoder: %d %v", code, body)
 	}
-	if got := frame(); got != "320x180" {
-		t.Fatalf("mix %s after a failed 1280x720 composite, want 320x180", got)
+	if got := frame(); got != "320x180@15" {
+		t.Fatalf("mix %s after a failed 1280x720 composite, want 320x180@15", got)
 	}
-	start("large", `"encodings":[{"width":640,"height":360,"fps":15,"codec":"vp8"},{"width":1280,"height":720,"fps":15}],"format":"mkv"`)
-	if got := frame(); got != "1280x720" {
-		t.Fatalf("mix %s after a composite with a 1280x720 rendition, want it grown to 1280x720", got)
+	start("large", `"encodings":[{"width":640,"height":360,"fps":15,"codec":"vp8"},{"width":1280,"height":720,"fps":30}],"format":"mkv"`)
+	if got := frame(); got != "1280x720@30" {
+		t.Fatalf("mix %s after a composite with a 1280x720@30 rendition, want it grown to that", got)
 	}
 	start("square", `"video":{"width":480,"height":480,"fps":15,"bitrate_kbps":300}`)
-	if got := frame(); got != "1280x720" {
-		t.Fatalf("mix %s after a 480x480 composite, want 1280x720 kept", got)
+	if got := frame(); got != "1280x720@30" {
+		t.Fatalf("mix %s after a 480x480@15 composite, want 1280x720@30 kept", got)
 	}
-	// Stopping the largest shrinks the mix to what the others need: the
-	// square rendition shows the 16:9 mix 480 wide.
+	// Stopping the largest and fastest shrinks the mix to what the others
+	// need: the square rendition shows the 16:9 mix 480 wide, at 15 fps.
 	want := map[string]string{}
-	for _, step := range []struct{ id, mixAfter string }{{"large", "480x270"}, {"square", "320x180"}, {"small", ""}} {
+	for _, step := range []struct{ id, mixAfter string }{{"large", "480x270@15"}, {"square", "320x180@15"}, {"small", ""}} {
 		id := step.id
 		code, body, _ := do(t, ts, "DELETE", "/v1/rooms/grow/recordings/"+id, "")
 		encs, _ := body["encodings"].([]any)
