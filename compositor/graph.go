@@ -189,7 +189,6 @@ func (g *Graph) build() error {
 	if err != nil {
 		return err
 	}
-	vcaps := g.vcaps
 	g.vout, err = newBranchPoint(g.name("vtee"))
 	if err != nil {
 		return err
@@ -224,7 +223,7 @@ func (g *Graph) build() error {
 	if err != nil {
 		return err
 	}
-	g.elems = []*gst.Element{g.comp, vcaps, g.vout.element(), g.amix, acaps, g.aout.element(), silence, silCaps, silQ}
+	g.elems = []*gst.Element{g.comp, g.vcaps, g.vout.element(), g.amix, acaps, g.aout.element(), silence, silCaps, silQ}
 	// The graph runs on its own timeline that starts now (t0): the room's
 	// pipeline has been running for a while, and mixers added to it would
 	// otherwise start at running time 0 and race to produce every frame
@@ -237,7 +236,7 @@ func (g *Graph) build() error {
 	for _, e := range g.elems { // after adding: adding sets the parent's base time
 		g.ownTimeline(e)
 	}
-	if err := gst.ElementLinkMany(g.comp, vcaps, g.vout.element()); err != nil {
+	if err := gst.ElementLinkMany(g.comp, g.vcaps, g.vout.element()); err != nil {
 		g.removeElems()
 		return fmt.Errorf("compositor: link video: %w", err)
 	}
@@ -272,7 +271,7 @@ func (g *Graph) build() error {
 	return nil
 }
 
-// videoCaps are the mixed video's caps at the configured size.
+// videoCaps are the mixed video's caps at the configured size and rate.
 func (g *Graph) videoCaps() string {
 	return fmt.Sprintf("video/x-raw,%s,width=%d,height=%d,framerate=%d/1,pixel-aspect-ratio=1/1",
 		rawVideo, g.cfg.Width, g.cfg.Height, g.cfg.FPS)
