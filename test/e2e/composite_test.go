@@ -515,3 +515,40 @@ func TestOverloadedCompositeKeepsPace(t *testing.T) {
 	srv.must(200, "DELETE", "/v1/rooms/overload/recordings/c", nil, nil)
 	srv.stopRecording(room.ID, tracks.ID)
 }
+
+// TestLaterLargerCompositeIsSharp: a 1280x720 composite started beside a
+// running 320x180 one gets a mix of its own size, not the small mix scaled
+// up: its tiles are where the layout (computed for 1280x720, with an 8 px
+// gap) puts them, to within 2 px. The small recording goes on, its tiles
+// where the same layout scaled to 320x180 puts them.
+func TestLaterLargerCompositeIsSharp(t *testing.T) {
+	srv := startServer(t)
+	room := srv.createRoom("sharp")
+	srv.addTrack(room.ID, map[string]any{"id": "a", "participant": "alice", "kind": "video", "codec": "vp8", "ssrc": 1, "payload_type": 96})
+	srv.addTrack(room.ID, map[string]any{"id": "b", "participant": "bob", "kind": "video", "codec": "vp8", "ssrc": 2, "payload_type": 96})
+	solidSender(t, room.RTP.Port, 1, 0xffff0000, 30*15)
+	solidSender(t, room.RTP.Port, 2, 0xff0000ff, 30*15)
+	time.Sleep(1500 * time.Millisecond)
+	srv.must(201, "POST", "/v1/rooms/sharp/recordings", map[string]any{"id": "small", "kind": "composite",
+		"video": map[string]any{"width": 320, "height": 180, "bitrate_kbps": 300}, "layout": map[string]any{"template": "grid", "gap": 8}}, nil)
+	time.Sleep(2 * time.Second)
+	srv.must(201, "POST", "/v1/rooms/sharp/recordings", map[string]any{"id": "big", "kind": "composite"}, nil)
+	time.Sleep(3 * time.Second)
+	var lay layoutResp
+	srv.must(200, "GET", "/v1/rooms/sharp/layout", nil, &lay)
+	big := stopCompositeFile(t, srv, "sharp", "big")
+	time.Sleep(time.Second)
+	small := stopCompositeFile(t, srv, "sharp", "small")
+
+	want := map[string]rgb{"alice": red, "bob": blue}
+	checkTiles(t, "1280x720 started second", frameAt(t, big, 2, 1280, 720), 1280, 720, lay, want)
+	scaled := lay
+	scaled.Layout.Tiles = nil
+	for _, tile := range lay.Layout.Tiles {
+		tile.X, tile.Y, tile.Width, tile.Height = tile.X/4, tile.Y/4, tile.Width/4, tile.Height/4
+		tile.Content.X, tile.Content.Y, tile.Content.Width, tile.Content.Height = tile.Content.X/4, tile.Content.Y/4, tile.Content.Width/4, tile.Content.Height/4
+		scaled.Layout.Tiles = append(scaled.Layout.Tiles, tile)
+	}
+	// 2 s into the big recording is 4 s into the small one.
+	checkTiles(t, "320x180 while the mix is 1280x720", frameAt(t, small, 4, 320, 180), 320, 180, scaled, want)
+}
