@@ -52,6 +52,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -1117,6 +1118,12 @@ func hasGstRT(r *compRun) bool  { return r.gstPacedRate() > 0 }
 
 // ratioOf is the median over runs of a per-run ratio.
 func ratioOf(rs []*compRun, num func(*compRun) float64, den func(*compRun) float64) (float64, int) {
+	v := runRatios(rs, num, den)
+	return median(v), len(v)
+}
+
+// runRatios are num/den of every measured run.
+func runRatios(rs []*compRun, num func(*compRun) float64, den func(*compRun) float64) []float64 {
 	var v []float64
 	for _, r := range rs {
 		// A zero numerator is a run whose server was not measured (e.g.
@@ -1126,7 +1133,16 @@ func ratioOf(rs []*compRun, num func(*compRun) float64, den func(*compRun) float
 			v = append(v, num(r)/den(r))
 		}
 	}
-	return median(v), len(v)
+	return v
+}
+
+// spread is ", runs lo–hix" for more than one ratio: on a shared machine one
+// run's ratio moves by tens of percent, and a median alone hides that.
+func spread(v []float64) string {
+	if len(v) < 2 {
+		return ""
+	}
+	return fmt.Sprintf(", runs %.2f–%.2fx", slices.Min(v), slices.Max(v))
 }
 
 func targetRatio(n int) float64 {
@@ -1344,9 +1360,9 @@ func (cb *compBench) compSummary(res *compResults, interrupted bool) string {
 		if c := cleanCount(s.Runs); c < len(s.Runs) {
 			note = fmt.Sprintf(", only %d/%d runs clean", c, len(s.Runs))
 		}
-		parts = append(parts, fmt.Sprintf("N=%d: server/floor %.2fx composite-attributable (%.2fx incl. RTP ingest; target ≤%.2fx: %s), server/ffmpeg %.2fx (%.2fx incl. ingest), server/gst-launch paced %.2fx, %.3f vs floor %.3f CPU-s per media-s (median of %d%s)",
+		parts = append(parts, fmt.Sprintf("N=%d: server/floor %.2fx composite-attributable (%.2fx incl. RTP ingest; target ≤%.2fx: %s), server/ffmpeg %.2fx (%.2fx incl. ingest), server/gst-launch paced %.2fx, %.3f vs floor %.3f CPU-s per media-s (median of %d%s%s)",
 			s.Size, cf, tf, t, verdict(cf <= t), cm, tm, cg, compMedian(s.Runs, (*compRun).compRate, nil),
-			compMedian(s.Runs, (*compRun).floorRate, hasFloor), n, note))
+			compMedian(s.Runs, (*compRun).floorRate, hasFloor), n, spread(runRatios(s.Runs, (*compRun).compRate, (*compRun).floorRate)), note))
 	}
 	if mem := cb.memorySummary(res); mem != "" {
 		parts = append(parts, mem)

@@ -411,3 +411,22 @@ func TestCapacityCostPerRoomAgainstTheFloor(t *testing.T) {
 		t.Fatalf("capacity table without a floor:\n%s", b.String())
 	}
 }
+
+// TestSummaryShowsRunSpread: with more than one run, the summary gives the
+// lowest and highest ratio beside the median; with one, no range.
+func TestSummaryShowsRunSpread(t *testing.T) {
+	run := func(cpu float64) *compRun {
+		return &compRun{Size: 4, Rooms: 1, WindowS: 10, IdleS: 5, CPU: cpu, PeakRSS: 100 << 20, Sent: 10, Received: 10,
+			Floor: &floorRun{DecodeCPU: 1, AudioCPU: 1, EncodeCPU: 8}, mediaS: 10}
+	}
+	cb := &compBench{bench: &bench{}}
+	// Floor 1.0 core; server 12, 15 and 13 CPU-s over 10 s, no ingest cost.
+	got := cb.compSummary(&compResults{Sizes: []*sizeResult{{Size: 4, Runs: []*compRun{run(12), run(15), run(13)}}}}, false)
+	if !strings.Contains(got, "server/floor 1.30x") || !strings.Contains(got, "median of 3, runs 1.20–1.50x") {
+		t.Errorf("summary of three runs: %q", got)
+	}
+	got = cb.compSummary(&compResults{Sizes: []*sizeResult{{Size: 4, Runs: []*compRun{run(12)}}}}, false)
+	if !strings.Contains(got, "median of 1)") {
+		t.Errorf("summary of one run: %q", got)
+	}
+}
