@@ -203,10 +203,10 @@ func coverOf(mixW, mixH, w, h int) (coverW, coverH int) {
 // up, at the highest frame rate among them (compositor.Graph.SetFrame,
 // while it runs). A larger or faster rendition grows it, so it is as sharp
 // and smooth as if it had come first; when it stops, the mix shrinks back
-// and stops spending CPU on pixels and frames nobody records. With only a
-// preview, the mix stays as it is. A mix that cannot take the size (the
-// layout does not fit) is logged and left as it is: a larger rendition is
-// then scaled up, as before.
+// and stops spending CPU on pixels and frames nobody records. An open
+// preview counts as a rendition of its own size (previewWidth wide) at any
+// rate. A mix that cannot take the size (the layout does not fit) is logged
+// and left as it is: a larger rendition is then scaled up, as before.
 func (m *roomMedia) fitMixLocked(extra ...VideoJSON) {
 	if m.graph == nil {
 		return
@@ -225,6 +225,10 @@ func (m *roomMedia) fitMixLocked(extra ...VideoJSON) {
 	}
 	for _, st := range m.streams {
 		rends = append(rends, defaultVideo(st.info.Video))
+	}
+	if _, watched := m.holders[previewHolder]; watched {
+		// The preview is previewWidth wide in the mix's shape, at any rate.
+		rends = append(rends, VideoJSON{Width: previewWidth, Height: max((previewWidth*m.mixShape[1]/m.mixShape[0]+1)&^1, 2)})
 	}
 	if len(rends) == 0 {
 		return

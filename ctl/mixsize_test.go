@@ -1,6 +1,7 @@
 package ctl
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os/exec"
@@ -80,12 +81,32 @@ func TestLargerCompositeGrowsTheMix(t *testing.T) {
 		m.mu.Unlock()
 		return fmt.Sprintf("%vx%v@%d", f["width"], f["height"], fps)
 	}
+	// start starts a composite and waits until every encoding has half a
+	// second in its file: on a starved machine the first frames take a
+	// while, and a file stopped before them would hold no video to check.
 	start := func(id, video string) {
 		t.Helper()
 		if code, body, _ := do(t, ts, "POST", "/v1/rooms/grow/recordings", `{"kind":"composite","id":"`+id+`",`+video+`}`); code != 201 {
 			t.Fatalf("composite %s: %d %v", id, code, body)
 		}
-		time.Sleep(time.Second)
+		for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			_, body, _ := do(t, ts, "GET", "/v1/rooms/grow/recordings/"+id, "")
+			encs, _ := body["encodings"].([]any)
+			written := 0
+			for _, e := range encs {
+				if em, _ := e.(map[string]any); em != nil {
+					if d, _ := em["duration_ms"].(float64); d >= 500 {
+						written++
+					}
+				}
+			}
+			if written == len(encs) && written > 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("composite %s: encodings without half a second written after 15 s: %v", id, body)
+			}
+		}
 	}
 	start("small", `"video":{"width":320,"height":180,"fps":15,"bitrate_kbps":300}`)
 	if got := frame(); got != "320x180@15" {
@@ -156,4 +177,44 @@ func TestLargerCompositeGrowsTheMix(t *testing.T) {
 			t.Errorf("%s decodes with errors: %s", path, errs)
 		}
 	}
+}
+
+// TestPreviewKeepsTheMixItsSize: an open preview (640 wide) counts as a
+// rendition: a smaller composite started meanwhile does not shrink the mix
+// below it, and when the composite stops the mix comes down to the preview's
+// size, not below.
+func TestPreviewKeepsTheMixItsSize(t *testing.T) {
+	s, ts := newTestServer(t, 1)
+	if code, body, _ := do(t, ts, "POST", "/v1/rooms", `{"id":"pvmix"}`); code != 201 {
+		t.Fatalf("room: %d %v", code, body)
+	}
+	frame := func() string {
+		m := s.media("pvmix")
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		w, h, fps := m.graph.Frame()
+		return fmt.Sprintf("%dx%d@%d", w, h, fps)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	mr, res := openPreview(t, ctx, ts.URL+"/v1/rooms/pvmix/preview.mjpeg")
+	defer res.Body.Close()
+	readFrame(t, mr)
+	if got := frame(); got != "1280x720@30" {
+		t.Fatalf("preview's mix %s, want the default 1280x720@30", got)
+	}
+	if code, body, _ := do(t, ts, "POST", "/v1/rooms/pvmix/recordings", `{"kind":"composite","id":"tiny","video":{"width":320,"height":180,"fps":15,"bitrate_kbps":300}}`); code != 201 {
+		t.Fatalf("composite: %d %v", code, body)
+	}
+	if got := frame(); got != "640x360@15" {
+		t.Errorf("mix %s with a preview and a 320x180@15 composite, want 640x360@15", got)
+	}
+	readFrame(t, mr)
+	if code, body, _ := do(t, ts, "DELETE", "/v1/rooms/pvmix/recordings/tiny", ""); code != 200 {
+		t.Fatalf("stop: %d %v", code, body)
+	}
+	if got := frame(); got != "640x360@15" {
+		t.Errorf("mix %s with the preview alone, want 640x360 (its rate kept)", got)
+	}
+	readFrame(t, mr)
 }
