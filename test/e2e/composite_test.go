@@ -120,6 +120,15 @@ func solidSender(t *testing.T, port int, ssrc uint32, argb uint32, frames int) *
 		argb, frames, ssrc, port))
 }
 
+// redAndBlueCameras adds alice's (ssrc 1) and bob's (ssrc 2) VP8 cameras to
+// room and sends them solid red and solid blue for frames frames.
+func redAndBlueCameras(t *testing.T, srv *server, room roomResp, frames int) (alice, bob *sender) {
+	t.Helper()
+	srv.addTrack(room.ID, map[string]any{"id": "a", "participant": "alice", "kind": "video", "codec": "vp8", "ssrc": 1, "payload_type": 96})
+	srv.addTrack(room.ID, map[string]any{"id": "b", "participant": "bob", "kind": "video", "codec": "vp8", "ssrc": 2, "payload_type": 96})
+	return solidSender(t, room.RTP.Port, 1, 0xffff0000, frames), solidSender(t, room.RTP.Port, 2, 0xff0000ff, frames)
+}
+
 // TestCompositeGridPixels records a composite of solid-colour participants
 // and checks decoded frames tile by tile against the rectangles the layout
 // API reports: before and after a live layout change, a join, a mute
@@ -414,10 +423,7 @@ func TestCompositeStartedWithKeyframeInFlight(t *testing.T) {
 func TestCompositeStallAndChurn(t *testing.T) {
 	srv := startServer(t)
 	room := srv.createRoom("churn")
-	srv.addTrack(room.ID, map[string]any{"id": "a", "participant": "alice", "kind": "video", "codec": "vp8", "ssrc": 1, "payload_type": 96})
-	srv.addTrack(room.ID, map[string]any{"id": "b", "participant": "bob", "kind": "video", "codec": "vp8", "ssrc": 2, "payload_type": 96})
-	solidSender(t, room.RTP.Port, 1, 0xffff0000, 30*30)
-	stalling := solidSender(t, room.RTP.Port, 2, 0xff0000ff, 30*30)
+	_, stalling := redAndBlueCameras(t, srv, room, 30*30)
 	time.Sleep(1500 * time.Millisecond)
 	var rec struct {
 		Encodings []struct{ Path string } `json:"encodings"`
@@ -524,10 +530,7 @@ func TestOverloadedCompositeKeepsPace(t *testing.T) {
 func TestLaterLargerCompositeIsSharp(t *testing.T) {
 	srv := startServer(t)
 	room := srv.createRoom("sharp")
-	srv.addTrack(room.ID, map[string]any{"id": "a", "participant": "alice", "kind": "video", "codec": "vp8", "ssrc": 1, "payload_type": 96})
-	srv.addTrack(room.ID, map[string]any{"id": "b", "participant": "bob", "kind": "video", "codec": "vp8", "ssrc": 2, "payload_type": 96})
-	solidSender(t, room.RTP.Port, 1, 0xffff0000, 30*15)
-	solidSender(t, room.RTP.Port, 2, 0xff0000ff, 30*15)
+	redAndBlueCameras(t, srv, room, 30*15)
 	time.Sleep(1500 * time.Millisecond)
 	srv.must(201, "POST", "/v1/rooms/sharp/recordings", map[string]any{"id": "small", "kind": "composite",
 		"video": map[string]any{"width": 320, "height": 180, "bitrate_kbps": 300}, "layout": map[string]any{"template": "grid", "gap": 8}}, nil)
