@@ -134,13 +134,21 @@ type Graph struct {
 	done chan struct{}
 }
 
+// checkFrame refuses an output frame the mixer cannot produce.
+func checkFrame(width, height, fps int) error {
+	if width <= 0 || height <= 0 || width%2 != 0 || height%2 != 0 {
+		return fmt.Errorf("compositor: output size %dx%d must be positive and even", width, height)
+	}
+	if fps <= 0 {
+		return fmt.Errorf("compositor: fps %d must be positive", fps)
+	}
+	return nil
+}
+
 // New builds the mixers in the pipeline and starts them.
 func New(cfg Config) (*Graph, error) {
-	if cfg.Width <= 0 || cfg.Height <= 0 || cfg.Width%2 != 0 || cfg.Height%2 != 0 {
-		return nil, fmt.Errorf("compositor: output size %dx%d must be positive and even", cfg.Width, cfg.Height)
-	}
-	if cfg.FPS <= 0 {
-		return nil, fmt.Errorf("compositor: fps %d must be positive", cfg.FPS)
+	if err := checkFrame(cfg.Width, cfg.Height, cfg.FPS); err != nil {
+		return nil, err
 	}
 	if cfg.Latency == 0 {
 		cfg.Latency = 60 * time.Millisecond
@@ -593,11 +601,8 @@ func (g *Graph) SetLayout(spec layouts.Spec) (layouts.Layout, error) {
 // sharp, scaled up from a smaller one it is not; at the mix's rate it has
 // every frame, from a slower mix it repeats them.
 func (g *Graph) SetFrame(width, height, fps int) error {
-	if width <= 0 || height <= 0 || width%2 != 0 || height%2 != 0 {
-		return fmt.Errorf("compositor: output size %dx%d must be positive and even", width, height)
-	}
-	if fps <= 0 {
-		return fmt.Errorf("compositor: fps %d must be positive", fps)
+	if err := checkFrame(width, height, fps); err != nil {
+		return err
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()

@@ -33,6 +33,12 @@ func (p *pcmTap) sink(t *testing.T, name string) *app.Sink {
 // bytesSink is an appsink of caps, not synchronised, that hands the bytes
 // of every buffer to got (on the streaming thread).
 func bytesSink(t *testing.T, name, caps string, got func([]byte)) *app.Sink {
+	return sampleSink(t, name, caps, func(smp *gst.Sample) { got(smp.GetBuffer().Bytes()) })
+}
+
+// sampleSink is an appsink of caps, not synchronised, that hands every
+// sample to got (on the streaming thread).
+func sampleSink(t *testing.T, name, caps string, got func(*gst.Sample)) *app.Sink {
 	e, err := gst.NewElementWithName("appsink", name)
 	if err != nil {
 		t.Fatal(err)
@@ -46,7 +52,7 @@ func bytesSink(t *testing.T, name, caps string, got func([]byte)) *app.Sink {
 		if smp == nil {
 			return gst.FlowEOS
 		}
-		got(smp.GetBuffer().Bytes())
+		got(smp)
 		return gst.FlowOK
 	}})
 	return s

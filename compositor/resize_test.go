@@ -24,19 +24,7 @@ type frameTap struct {
 
 func (f *frameTap) sink(t *testing.T, name string) *app.Sink {
 	t.Helper()
-	e, err := gst.NewElementWithName("appsink", name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := app.SinkFromElement(e)
-	_ = s.SetProperty("sync", false)
-	_ = s.SetProperty("async", false)
-	s.SetCaps(gst.NewCapsFromString("video/x-raw,format=I420"))
-	s.SetCallbacks(&app.SinkCallbacks{NewSampleFunc: func(s *app.Sink) gst.FlowReturn {
-		smp := s.PullSample()
-		if smp == nil {
-			return gst.FlowEOS
-		}
+	return sampleSink(t, name, "video/x-raw,format=I420", func(smp *gst.Sample) {
 		st := smp.GetCaps().GetStructureAt(0)
 		wv, _ := st.GetValue("width")
 		hv, _ := st.GetValue("height")
@@ -52,9 +40,7 @@ func (f *frameTap) sink(t *testing.T, name string) *app.Sink {
 			f.sizes[[2]int{w, h}]++
 			f.mu.Unlock()
 		}
-		return gst.FlowOK
-	}})
-	return s
+	})
 }
 
 // rate counts the frames of the next d, per second.
