@@ -173,15 +173,12 @@ func defaultVideo(v VideoJSON) VideoJSON {
 
 // mixFor is the mix a composite of these renditions starts the room's
 // compositor with: the first rendition's shape, at the smallest size that
-// none of them scales up (minMix), at the highest frame rate among them.
+// none of them scales up, at the highest frame rate among them (minMix).
 // Every rendition is then the mix scaled down (or not at all): scaling up
 // from a smaller mix would blur a larger one.
 func mixFor(encodings []VideoJSON) VideoJSON {
 	mix := encodings[0]
-	mix.Width, mix.Height = minMix(mix.Width, mix.Height, encodings)
-	for _, v := range encodings[1:] {
-		mix.FPS = max(mix.FPS, v.FPS)
-	}
+	mix.Width, mix.Height, mix.FPS = minMix(mix.Width, mix.Height, encodings)
 	return mix
 }
 
@@ -228,37 +225,35 @@ func (m *roomMedia) fitMixLocked(extra ...VideoJSON) {
 	}
 	if _, watched := m.holders[previewHolder]; watched {
 		// The preview is previewWidth wide in the mix's shape, at any rate.
-		rends = append(rends, VideoJSON{Width: previewWidth, Height: max((previewWidth*m.mixShape[1]/m.mixShape[0]+1)&^1, 2)})
+		rends = append(rends, VideoJSON{Width: previewWidth, Height: previewHeight(m.mixShape[0], m.mixShape[1])})
 	}
 	if len(rends) == 0 {
 		return
 	}
-	w, h := minMix(m.mixShape[0], m.mixShape[1], rends)
-	cw, ch, cfps := m.graph.Frame()
-	fps := slices.MaxFunc(rends, func(a, b VideoJSON) int { return a.FPS - b.FPS }).FPS
-	if fps <= 0 {
-		fps = cfps
+	w, h, fps := minMix(m.mixShape[0], m.mixShape[1], rends)
+	if fps <= 0 { // only the preview
+		_, _, fps = m.graph.Frame()
 	}
-	if w == cw && h == ch && fps == cfps {
-		return
-	}
+	// SetFrame does nothing when the frame is already that.
 	if err := m.graph.SetFrame(w, h, fps); err != nil {
 		m.log.Warn("composite: mix not changed for its renditions", "to", fmt.Sprintf("%dx%d@%d", w, h, fps), "error", err)
 	}
 }
 
 // minMix is the smallest frame of shapeW x shapeH's shape that none of
-// rends scales up; the shape itself when there are none.
-func minMix(shapeW, shapeH int, rends []VideoJSON) (w, h int) {
+// rends scales up (the shape itself when there are none), and the highest
+// frame rate among them (0 when none has one).
+func minMix(shapeW, shapeH int, rends []VideoJSON) (w, h, fps int) {
 	for _, v := range rends {
 		if cw, ch := coverOf(shapeW, shapeH, v.Width, v.Height); cw > w {
 			w, h = cw, ch
 		}
+		fps = max(fps, v.FPS)
 	}
 	if w == 0 {
-		return shapeW, shapeH
+		return shapeW, shapeH, fps
 	}
-	return w, h
+	return w, h, fps
 }
 
 // defaultFormat picks a container for the first encoding's codec.

@@ -56,6 +56,14 @@ func TestMixFor(t *testing.T) {
 	}
 }
 
+// mixFrame is the size and rate the room's running compositor mixes at.
+func mixFrame(s *Server, room string) (w, h, fps int) {
+	m := s.media(room)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.graph.Frame()
+}
+
 // TestLargerCompositeGrowsTheMix: a room's compositor runs at its first
 // composite's size and rate; a second composite with a larger, faster
 // rendition grows it (so that rendition is not the small mix scaled up, nor
@@ -75,10 +83,7 @@ func TestLargerCompositeGrowsTheMix(t *testing.T) {
 		if code != 200 || f == nil {
 			t.Fatalf("layout: %d %v", code, body)
 		}
-		m := s.media("grow")
-		m.mu.Lock()
-		_, _, fps := m.graph.Frame()
-		m.mu.Unlock()
+		_, _, fps := mixFrame(s, "grow")
 		return fmt.Sprintf("%vx%v@%d", f["width"], f["height"], fps)
 	}
 	// start starts a composite and waits until every encoding has half a
@@ -189,10 +194,7 @@ func TestPreviewKeepsTheMixItsSize(t *testing.T) {
 		t.Fatalf("room: %d %v", code, body)
 	}
 	frame := func() string {
-		m := s.media("pvmix")
-		m.mu.Lock()
-		defer m.mu.Unlock()
-		w, h, fps := m.graph.Frame()
+		w, h, fps := mixFrame(s, "pvmix")
 		return fmt.Sprintf("%dx%d@%d", w, h, fps)
 	}
 	ctx, cancel := context.WithCancel(context.Background())

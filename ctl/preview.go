@@ -140,6 +140,15 @@ func (s *Server) unwatchPreview(m *roomMedia, w *previewWatcher) {
 	}
 }
 
+// previewHeight is the preview's height for a mix of w x h: previewWidth
+// wide in its shape, even (16:9 when the size is not known).
+func previewHeight(w, h int) int {
+	if w <= 0 || h <= 0 {
+		return previewWidth * 9 / 16
+	}
+	return max((previewWidth*h/w+1)&^1, 2)
+}
+
 func (s *Server) startPreviewLocked(m *roomMedia) error {
 	p := &m.preview
 	err := m.holdGraphLocked(s, previewHolder, VideoJSON{}, func() {
@@ -152,10 +161,7 @@ func (s *Server) startPreviewLocked(m *roomMedia) error {
 		return err
 	}
 	_, lay := m.graph.Layout()
-	height := previewWidth * 9 / 16
-	if lay.Frame.Width > 0 && lay.Frame.Height > 0 {
-		height = (previewWidth*lay.Frame.Height/lay.Frame.Width + 1) &^ 1
-	}
+	height := previewHeight(lay.Frame.Width, lay.Frame.Height)
 	p.seq++
 	pv, err := encode.NewPreview(encode.PreviewSettings{Width: previewWidth, Height: height, FPS: previewFPS,
 		Quality: previewQuality, Name: fmt.Sprintf("preview%d", p.seq)}, p.deliver)
