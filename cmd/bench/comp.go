@@ -1346,7 +1346,8 @@ func (cb *compBench) memorySummary(res *compResults) string {
 func (cb *compBench) compSummary(res *compResults, interrupted bool) string {
 	var parts []string
 	for _, s := range res.Sizes {
-		cf, n := ratioOf(s.Runs, (*compRun).compRate, (*compRun).floorRate)
+		perRun := runRatios(s.Runs, (*compRun).compRate, (*compRun).floorRate)
+		cf, n := median(perRun), len(perRun)
 		if n == 0 {
 			parts = append(parts, fmt.Sprintf("N=%d: no complete run", s.Size))
 			continue
@@ -1362,7 +1363,7 @@ func (cb *compBench) compSummary(res *compResults, interrupted bool) string {
 		}
 		parts = append(parts, fmt.Sprintf("N=%d: server/floor %.2fx composite-attributable (%.2fx incl. RTP ingest; target ≤%.2fx: %s), server/ffmpeg %.2fx (%.2fx incl. ingest), server/gst-launch paced %.2fx, %.3f vs floor %.3f CPU-s per media-s (median of %d%s%s)",
 			s.Size, cf, tf, t, verdict(cf <= t), cm, tm, cg, compMedian(s.Runs, (*compRun).compRate, nil),
-			compMedian(s.Runs, (*compRun).floorRate, hasFloor), n, spread(runRatios(s.Runs, (*compRun).compRate, (*compRun).floorRate)), note))
+			compMedian(s.Runs, (*compRun).floorRate, hasFloor), n, spread(perRun), note))
 	}
 	if mem := cb.memorySummary(res); mem != "" {
 		parts = append(parts, mem)
