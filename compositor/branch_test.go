@@ -75,3 +75,55 @@ func TestFailingOutputLeavesTheMixRunning(t *testing.T) {
 		}
 	}
 }
+
+// TestStuckOutputLeavesTheMixRunning: a consumer of the mixed video stops
+// taking buffers (a muxer waiting for the audio that will not come, a file
+// on a hung disk) behind its leaky queue; the mix must go on when it
+// renegotiates. A new output makes the compositor renegotiate, and its
+// allocation query, if it crossed into the stuck consumer's queue, would
+// wait there behind buffers nobody takes: the mix stopped for every output.
+func TestStuckOutputLeavesTheMixRunning(t *testing.T) {
+	gstx.Init()
+	pipe, err := gst.NewPipeline("stucktest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const w, h = 160, 90
+	g := playGraph(t, pipe, Config{Name: "st", Width: w, Height: h, FPS: 15, Layout: layouts.Spec{Template: layouts.TemplateGrid}})
+	stuck, err := g.VideoOutput()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An appsink nobody pulls from holds one buffer and then blocks its
+	// queue's thread for good, as the encoding branches' queues (leaky, 1 s).
+	bin, err := gst.NewBinFromString("queue leaky=downstream max-size-buffers=0 max-size-bytes=0 max-size-time=1000000000 ! "+
+		"appsink name=stuck max-buffers=1 drop=false sync=false async=false", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pipe.Add(bin.Element); err != nil {
+		t.Fatal(err)
+	}
+	if ret := stuck.Pad.Link(bin.GetStaticPad("sink")); ret != gst.PadLinkOK {
+		t.Fatal(ret)
+	}
+	bin.SyncStateWithParent()
+	defer func() {
+		_ = gstx.RemoveElement(pipe.Bin, bin.Element, 5*time.Second)
+		stuck.Close()
+	}()
+	tap, stopTap := tapVideo(t, g, pipe, "goodv", w, h)
+	defer stopTap()
+	time.Sleep(1500 * time.Millisecond) // the stuck queue holds its second of frames
+
+	late, stopLate := tapVideo(t, g, pipe, "latev", w, h)
+	defer stopLate()
+	from := tap.count()
+	time.Sleep(2 * time.Second)
+	if got := tap.count() - from; got < 20 {
+		t.Errorf("the healthy output got %d frames in the 2 s after a new output was added beside a stuck one; want ~30", got)
+	}
+	if got := late.count(); got < 20 {
+		t.Errorf("the new output got %d frames in its first 2 s; want ~30", got)
+	}
+}

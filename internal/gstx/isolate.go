@@ -9,6 +9,7 @@ typedef struct {
 	guint64 refused; // pushes whose consumer returned anything but OK
 	gint last;       // the last such GstFlowReturn
 	gboolean failed; // an error was answered: nothing more is pushed
+	GstPadQueryFunction query; // the pad's own query function
 } SlRefused;
 
 // sl_absorb counts a consumer's refusal and answers OK. An error
@@ -48,10 +49,34 @@ static GstFlowReturn sl_isolated_chain_list(GstPad *pad, GstObject *parent, GstB
 	return sl_absorb(pad, gst_proxy_pad_chain_list_default(pad, parent, list));
 }
 
+// sl_isolated_query keeps the serialized queries of the producer out of
+// the consumer: such a query waits in the consumer's queue until everything
+// queued before it has been consumed, and the producer's streaming thread
+// waits with it. A consumer that has stopped taking buffers (a muxer waiting
+// for its other stream, a file on a hung disk) held a mixer's allocation
+// query (sent when the mixer renegotiates, as when a new branch is added)
+// for good, and the mix stopped for everyone. The producer allocates
+// without the consumer's say (ALLOCATION unanswered) and has nothing to
+// wait for (DRAIN answered at once; the consumer's queue keeps references
+// to what it holds). Other queries pass.
+static gboolean sl_isolated_query(GstPad *pad, GstObject *parent, GstQuery *query) {
+	switch (GST_QUERY_TYPE(query)) {
+	case GST_QUERY_ALLOCATION:
+		return FALSE;
+	case GST_QUERY_DRAIN:
+		return TRUE;
+	default: {
+		SlRefused *s = gst_pad_get_element_private(pad);
+		return s->query(pad, parent, query);
+	}
+	}
+}
+
 // sl_isolate replaces the chain functions of the pad where a ghost pad's
 // pushes arrive — a src ghost pad's internal pad (pushed by its target),
 // or a sink ghost pad itself (pushed by its peer) — with ones that answer
-// OK whatever the consumer answered.
+// OK whatever the consumer answered, and its query function with one that
+// keeps serialized queries from waiting on the consumer.
 static SlRefused *sl_isolate(void *ghost) {
 	GstPad *in;
 	if (GST_PAD_IS_SINK(GST_PAD(ghost))) {
@@ -65,6 +90,8 @@ static SlRefused *sl_isolate(void *ghost) {
 	gst_pad_set_element_private(in, s);
 	gst_pad_set_chain_function(in, sl_isolated_chain);
 	gst_pad_set_chain_list_function(in, sl_isolated_chain_list);
+	s->query = GST_PAD_QUERYFUNC(in);
+	gst_pad_set_query_function(in, sl_isolated_query);
 	gst_object_unref(in);
 	return s;
 }
@@ -98,7 +125,10 @@ type Isolation struct {
 // going away or failing would stop the track, or the mix, for everyone.
 // What the consumer refused is counted (see Refused); after an error
 // (anything but FLUSHING, EOS or NOT_LINKED) nothing more is pushed into it.
-// Errors reach the bus from the element that failed.
+// Errors reach the bus from the element that failed. Nor does the producer
+// wait on the consumer for a serialized query (ALLOCATION goes unanswered,
+// DRAIN is answered at once): one that stopped consuming would hold it, and
+// the producer, for good.
 func Isolate(ghost *gst.Pad) (*Isolation, error) {
 	s := C.sl_isolate(ghost.Unsafe())
 	runtime.KeepAlive(ghost)
