@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -152,6 +153,8 @@ type encodingChain struct {
 // buffer wait for each other.
 const alignWait = time.Second
 
+// defaultVideo fills the absent (zero) video settings: 1280x720, 30 fps,
+// H.264, and a bitrate for the size and rate (defaultBitrateKbps).
 func defaultVideo(v VideoJSON) VideoJSON {
 	if v.Width == 0 {
 		v.Width = 1280
@@ -166,9 +169,20 @@ func defaultVideo(v VideoJSON) VideoJSON {
 		v.Codec = encode.H264
 	}
 	if v.BitrateKbps == 0 {
-		v.BitrateKbps = 2500
+		v.BitrateKbps = defaultBitrateKbps(v.Width, v.Height, v.FPS)
 	}
 	return v
+}
+
+// defaultBitrateKbps is the bitrate of a rendition that names none: 2500
+// kbit/s at 1280x720@30, scaled by the pixel rate to the power 0.75 (a
+// picture with more pixels needs fewer bits per pixel: 1080p30 ~4600,
+// 640x360@30 ~880, 426x240@15 ~290), rounded to 50 and kept within what
+// the settings accept.
+func defaultBitrateKbps(w, h, fps int) int {
+	const ref = 1280 * 720 * 30
+	kbps := 2500 * math.Pow(float64(w)*float64(h)*float64(fps)/ref, 0.75)
+	return min(max(int(math.Round(kbps/50))*50, encode.MinVideoKbps), encode.MaxVideoKbps)
 }
 
 // mixFor is the mix a composite of these renditions starts the room's
@@ -256,13 +270,24 @@ func minMix(shapeW, shapeH int, rends []VideoJSON) (w, h, fps int) {
 	return w, h, fps
 }
 
-// defaultFormat picks a container for the first encoding's codec.
+// defaultFormat picks a container for the first encoding's codec (none:
+// H.264's).
 func defaultFormat(codec string) string {
 	switch codec {
 	case encode.VP8, encode.VP9:
 		return encode.FormatWebM
 	}
 	return encode.FormatMP4
+}
+
+// defaultCodec is the video codec of an encoding that names none, in a
+// recording of this format: VP8 in WebM (which cannot carry H.264), else
+// H.264.
+func defaultCodec(format string) string {
+	if format == encode.FormatWebM {
+		return encode.VP8
+	}
+	return encode.H264
 }
 
 func defaultAudio(a AudioJSON, format string) AudioJSON {
@@ -466,12 +491,15 @@ func (s *Server) startComposite(m *roomMedia, req compositeRequest) (CompositeIn
 	if req.Video == nil && len(req.Encodings) > 0 {
 		encodings = req.Encodings
 	}
-	for i := range encodings {
-		encodings[i] = defaultVideo(encodings[i])
-	}
 	format := req.Format
 	if format == "" {
 		format = defaultFormat(encodings[0].Codec)
+	}
+	for i := range encodings {
+		if encodings[i].Codec == "" {
+			encodings[i].Codec = defaultCodec(format)
+		}
+		encodings[i] = defaultVideo(encodings[i])
 	}
 	audio := AudioJSON{}
 	if req.Audio != nil {
