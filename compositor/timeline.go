@@ -26,3 +26,7 @@ func (g *Graph) Position() int64 {
 	}
 	return pos
 }
+
+// TimelineStart is the room pipeline's running time at which the graph's
+// timeline (the mixed media's timestamps) starts.
+func (g *Graph) TimelineStart() int64 { return g.t0 }

@@ -74,6 +74,7 @@ type EncodingInfo struct {
 	Error        string         `json:"error,omitempty"`
 	name         string         // prefix of its elements' names
 	times        *gstx.Times    // on the muxer's video input
+	zero         int64          // room running time at which the encoding's timeline starts
 	out          *encodingChain // nil once stopped
 }
 
@@ -700,10 +701,12 @@ func (s *Server) startEncoding(m *roomMedia, enc *EncodingInfo, name string, reg
 	// recording holds it): start this encoding's timeline at zero, for audio
 	// and video alike, or the file would begin with the mix's age in copies
 	// of the first frame.
+	enc.zero = m.graph.TimelineStart()
 	if pos := m.graph.Position(); pos > 0 {
 		s.log.Debug("encoding joins a running mix", "room", m.room.ID(), "encoding", name, "position", time.Duration(pos))
 		gstx.RebaseSegment(ch.vq.GetStaticPad("sink"), pos)
 		gstx.RebaseSegment(ch.aq.GetStaticPad("sink"), pos)
+		enc.zero += pos
 	}
 	if ch.vout, err = m.graph.VideoOutput(); err != nil {
 		return err

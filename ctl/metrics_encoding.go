@@ -57,8 +57,11 @@ type encodingReading struct {
 	room, recording, encoding, encoder string
 	started                            time.Time
 	frames                             uint64
-	firstPTS, lastPTS, runningTime     int64
-	lastRunningTime                    int64 // lastPTS in running time
+	firstPTS, lastPTS                  int64
+	// runningTime is now on the encoding's timeline (the room pipeline's
+	// running time less the encoding's zero), lastRunningTime the last
+	// encoded frame's on the same timeline.
+	runningTime, lastRunningTime int64
 }
 
 // readEncodings reads every running encoding of every room of this node.
@@ -81,7 +84,7 @@ func (s *Server) readEncodings() []encodingReading {
 				}
 				out = append(out, encodingReading{room: m.room.ID(), recording: id, encoding: strconv.Itoa(i),
 					encoder: e.VideoEncoder.Element, started: rec.info.StartedAt, frames: e.times.Buffers(),
-					firstPTS: e.times.FirstPTS(), lastPTS: e.times.LastPTS(), runningTime: rt,
+					firstPTS: e.times.FirstPTS(), lastPTS: e.times.LastPTS(), runningTime: rt - e.zero,
 					lastRunningTime: e.times.LastRunningTime()})
 			}
 			rec.mu.Unlock()
@@ -105,7 +108,7 @@ func (c *encodingCollector) Collect(ch chan<- prometheus.Metric) {
 		key := r.room + "/" + r.recording + "/" + r.encoding
 		seen[key] = true
 		ch <- prometheus.MustNewConstMetric(c.frames, prometheus.CounterValue, float64(r.frames), labels...)
-		if r.lastRunningTime >= 0 && r.runningTime >= 0 {
+		if r.lastRunningTime >= 0 && r.runningTime >= r.lastRunningTime {
 			ch <- prometheus.MustNewConstMetric(c.latency, prometheus.GaugeValue, time.Duration(r.runningTime-r.lastRunningTime).Seconds(), labels...)
 		}
 		fps, rtf, ok := rates(c.prev[key], r, now)
