@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -485,5 +486,68 @@ func TestFragmentedMP4SurvivesSIGKILL(t *testing.T) {
 	}
 	if frames < 45 {
 		t.Errorf("%d decodable video frames (%.2f s), want ≥ 1.5 s", frames, float64(frames)/30)
+	}
+}
+
+// TestMissingFramesStayMissing: frames missing from a video encoder's input
+// (dropped by the leaky queue in front of an encoder the machine cannot keep
+// up with) are not filled with copies, which would cost an encode each and
+// keep the encoder behind; an input slower than the rendition (a mix not yet
+// at the rendition's rate) is encoded at its own rate, not refused; a faster
+// one is brought down to the rendition's rate.
+func TestMissingFramesStayMissing(t *testing.T) {
+	gstx.Init()
+	for _, tc := range []struct {
+		name     string
+		inFPS    int
+		frames   int
+		drop     func(i int) bool
+		wantOut  int
+		tolerate int
+	}{
+		{"two thirds of a second missing", 30, 60, func(i int) bool { return i >= 20 && i < 40 }, 40, 1},
+		{"every other frame missing", 30, 60, func(i int) bool { return i%2 == 1 }, 30, 1},
+		{"input at half the rate", 15, 30, func(int) bool { return false }, 30, 0},
+		{"input at twice the rate", 60, 120, func(int) bool { return false }, 60, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			enc, err := VideoEncoder(Choice{Codec: VP8, Element: "vp8enc"}, VideoSettings{Codec: VP8, Width: 320, Height: 240, FPS: 30, BitrateKbps: 500})
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := gst.NewPipelineFromString(fmt.Sprintf("videotestsrc name=src num-buffers=%d ! video/x-raw,format=I420,width=320,height=240,framerate=%d/1 ! queue name=q", tc.frames, tc.inFPS))
+			if err != nil {
+				t.Fatal(err)
+			}
+			sink, _ := gst.NewElementWithName("fakesink", "out")
+			if err := p.AddMany(enc.Bin.Element, sink); err != nil {
+				t.Fatal(err)
+			}
+			q, _ := p.GetElementByName("q")
+			if err := gst.ElementLinkMany(q, enc.Bin.Element, sink); err != nil {
+				t.Fatal(err)
+			}
+			src, _ := p.GetElementByName("src")
+			in := 0
+			src.GetStaticPad("src").AddProbe(gst.PadProbeTypeBuffer, func(*gst.Pad, *gst.PadProbeInfo) gst.PadProbeReturn {
+				i := in
+				in++
+				if tc.drop(i) {
+					return gst.PadProbeDrop
+				}
+				return gst.PadProbeOK
+			})
+			var out atomic.Int64
+			sink.GetStaticPad("sink").AddProbe(gst.PadProbeTypeBuffer, func(*gst.Pad, *gst.PadProbeInfo) gst.PadProbeReturn {
+				out.Add(1)
+				return gst.PadProbeOK
+			})
+			if err := runToEOS(p, 20*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			if got := int(out.Load()); got < tc.wantOut-tc.tolerate || got > tc.wantOut+tc.tolerate {
+				t.Errorf("%d frames encoded, want %d", got, tc.wantOut)
+			}
+		})
 	}
 }
