@@ -624,10 +624,13 @@ func (m *roomMedia) currentLayout() layouts.Spec {
 // (TestOverloadedCompositeKeepsPace: with a plain queue a 2160p rendition on
 // two cores left the 720p one 2.5 s behind after 8 s, and voices decoded on
 // their tracks' threads, as tried then, 8 s behind). A hiccup shorter than a
-// second loses nothing.
-func encodingQueue(name string) (*gst.Element, error) {
+// second loses nothing. The audio queue holds 5 s (raw stereo at 48 kHz:
+// ~1 MB): an audio encoder is cheap, and when it stalls it is the whole
+// machine that is starved, for longer than a second at times; sound lost is
+// worse than frames frozen.
+func encodingQueue(name string, limit time.Duration) (*gst.Element, error) {
 	q, err := gst.NewElementWithProperties("queue", map[string]any{"name": name, "max-size-buffers": uint(0),
-		"max-size-bytes": uint(0), "max-size-time": uint64(time.Second)})
+		"max-size-bytes": uint(0), "max-size-time": uint64(limit)})
 	if err != nil {
 		return nil, fmt.Errorf("encoding queue %s: %w", name, err)
 	}
@@ -660,10 +663,10 @@ func (s *Server) startEncoding(m *roomMedia, enc *EncodingInfo, name string, reg
 		Location: filepath.Join(s.cfg.DataDir, enc.Path), Name: name + "-mux"}); err != nil {
 		return err
 	}
-	if ch.vq, err = encodingQueue(name + "-vq"); err != nil {
+	if ch.vq, err = encodingQueue(name+"-vq", time.Second); err != nil {
 		return err
 	}
-	if ch.aq, err = encodingQueue(name + "-aq"); err != nil {
+	if ch.aq, err = encodingQueue(name+"-aq", 5*time.Second); err != nil {
 		return err
 	}
 	pipe := m.room.Pipeline()

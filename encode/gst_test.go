@@ -551,3 +551,70 @@ func TestMissingFramesStayMissing(t *testing.T) {
 		})
 	}
 }
+
+// TestMuxerKeepsAudioWhileVideoStalls: while the video encoder is starved
+// (an overloaded machine), the muxer, which interleaves by time, holds the
+// audio back. Its audio input holds that audio instead of blocking the
+// audio encoder, whose leaky queue (as in a composite encoding) would then
+// drop the mix: with the queue's default second, a 3 s stall of the video
+// lost 0.9 s of sound.
+func TestMuxerKeepsAudioWhileVideoStalls(t *testing.T) {
+	reg := NewGstRegistry(0)
+	path := filepath.Join(t.TempDir(), "stall.mp4")
+	p, err := gst.NewPipeline("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	venc, mux := buildAV(t, p, reg, true, H264, AAC, MuxSpec{Format: FormatMP4, Location: path})
+	// The audio side gets the leaky queue of a composite encoding.
+	aenc := mux.Bin.GetStaticPad("audio").GetPeer().GetParentElement()
+	asrcPad := aenc.GetStaticPad("sink").GetPeer()
+	asrc := asrcPad.GetParentElement()
+	q, err := gst.NewElementWithProperties("queue", map[string]any{"max-size-buffers": uint(0), "max-size-bytes": uint(0), "max-size-time": uint64(time.Second)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q.SetArg("leaky", "downstream")
+	if err := p.Add(q); err != nil {
+		t.Fatal(err)
+	}
+	asrcPad.Unlink(aenc.GetStaticPad("sink"))
+	if err := gst.ElementLinkMany(asrc, q, aenc); err != nil {
+		t.Fatal(err)
+	}
+	// The video encoder's input stalls for 3 s after a second.
+	var frames atomic.Int64
+	venc.Bin.GetStaticPad("sink").AddProbe(gst.PadProbeTypeBuffer, func(*gst.Pad, *gst.PadProbeInfo) gst.PadProbeReturn {
+		if frames.Add(1) == 30 {
+			time.Sleep(3 * time.Second)
+		}
+		return gst.PadProbeOK
+	})
+	if err := p.SetState(gst.StatePlaying); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(6 * time.Second)
+	p.SendEvent(gst.NewEOSEvent())
+	if err := runToEOS(p, 15*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("ffprobe", "-v", "error", "-select_streams", "a:0", "-show_entries", "packet=pts_time", "-of", "csv=p=0", path).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ts []float64
+	for _, f := range strings.Fields(strings.ReplaceAll(string(out), ",", " ")) {
+		if v, err := strconv.ParseFloat(f, 64); err == nil {
+			ts = append(ts, v)
+		}
+	}
+	if len(ts) < 100 {
+		t.Fatalf("%d audio packets", len(ts))
+	}
+	for i := 1; i < len(ts); i++ {
+		if gap := ts[i] - ts[i-1]; gap > 0.1 {
+			t.Errorf("audio gap of %.2f s at %.2f s", gap, ts[i-1])
+		}
+	}
+	t.Logf("%d audio packets over %.2f s", len(ts), ts[len(ts)-1]-ts[0])
+}

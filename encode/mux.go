@@ -211,6 +211,10 @@ func muxProps(spec MuxSpec) []prop {
 	}
 }
 
+// muxAudioQueue is how much encoded audio a muxer's audio input holds
+// while the muxer waits for video.
+const muxAudioQueue = 30 * time.Second
+
 // addInput adds "queue ! [parser]" for one stream, links it to a new muxer
 // request pad and ghosts the queue's sink pad as kind ("video"/"audio").
 func addInput(bin *gst.Bin, mux *gst.Element, name, kind, codec, template string) error {
@@ -218,6 +222,18 @@ func addInput(bin *gst.Bin, mux *gst.Element, name, kind, codec, template string
 	q, err := gst.NewElementWithName("queue", name+"-"+kind+"q")
 	if err != nil {
 		return fmt.Errorf("encode: %s: create queue: %w", name, err)
+	}
+	if kind == "audio" {
+		// The muxer interleaves by time, so while the video encoder is
+		// starved (an overloaded machine) it holds the audio back. One
+		// second of it (the queue's default) was not enough: the audio
+		// encoder blocked, the leaky queue in front of it dropped the
+		// mix, and every composite of the room lost ~10 s of sound where
+		// its video had only frozen. Encoded audio is small (10 s of AAC
+		// at 128 kbit/s: 160 KB).
+		q.SetArg("max-size-buffers", "0")
+		q.SetArg("max-size-bytes", "0")
+		q.SetArg("max-size-time", fmt.Sprint(uint64(muxAudioQueue)))
 	}
 	chain = append(chain, q)
 	// The muxer parser converts the encoder's byte-stream H.264/H.265 to
