@@ -741,6 +741,9 @@ func (s *Server) stopEncoding(m *roomMedia, rec *compositeRec, enc *EncodingInfo
 func (s *Server) removeEncoding(m *roomMedia, rec *compositeRec, enc *EncodingInfo, drain bool) {
 	rec.mu.Lock()
 	ch, times := enc.out, enc.times
+	if times != nil { // what is muxed so far, shown while it drains
+		enc.DurationMS = max(durationMS(times), enc.DurationMS)
+	}
 	enc.out, enc.times = nil, nil
 	rec.mu.Unlock()
 	if ch == nil {
@@ -763,11 +766,9 @@ func (s *Server) removeEncoding(m *roomMedia, rec *compositeRec, enc *EncodingIn
 		}
 		ch.eos.Remove()
 	}
-	var durationMS int64
+	var duration int64
 	if times != nil {
-		if first, last := times.FirstPTS(), times.LastPTS(); first >= 0 && last >= first {
-			durationMS = (last - first) / int64(time.Millisecond)
-		}
+		duration = durationMS(times)
 		times.Free()
 	}
 	ch.align.Release()
@@ -784,7 +785,7 @@ func (s *Server) removeEncoding(m *roomMedia, rec *compositeRec, enc *EncodingIn
 	}
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
-	enc.DurationMS, enc.Bytes = durationMS, size
+	enc.DurationMS, enc.Bytes = max(duration, enc.DurationMS), size
 	if ch.eos != nil && drain && enc.State != ingest.FileFailed { // an error while draining says more
 		enc.State, enc.Error = state, errText
 	}
@@ -940,9 +941,7 @@ func (c *compositeRec) snapshot() CompositeInfo {
 		cp := *e
 		cp.times, cp.out = nil, nil
 		if e.times != nil && e.State == ingest.FileRecording {
-			if first, last := e.times.FirstPTS(), e.times.LastPTS(); first >= 0 && last >= first {
-				cp.DurationMS = (last - first) / int64(time.Millisecond)
-			}
+			cp.DurationMS = max(durationMS(e.times), cp.DurationMS)
 		}
 		out.Encodings[i] = &cp
 		out.Files = append(out.Files, ingest.FileEntry{Path: e.Path, Participant: "*", Track: "composite", Kind: "composite",
@@ -953,6 +952,15 @@ func (c *compositeRec) snapshot() CompositeInfo {
 		out.Files = append(out.Files, derefFiles(c.info.Tracks.Files)...)
 	}
 	return out
+}
+
+// durationMS is the span of what the muxer has received, in milliseconds
+// (0 before two frames).
+func durationMS(t *gstx.Times) int64 {
+	if first, last := t.FirstPTS(), t.LastPTS(); first >= 0 && last >= first {
+		return (last - first) / int64(time.Millisecond)
+	}
+	return 0
 }
 
 func derefFiles(fs []*ingest.FileEntry) []ingest.FileEntry {
