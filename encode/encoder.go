@@ -103,18 +103,19 @@ func VideoEncoder(choice Choice, s VideoSettings) (*Encoder, error) {
 	// with seconds of a frozen frame (and MP4 fragments, which start every
 	// track at zero, would put the video that far behind the audio).
 	//
-	// max-duplication-time: frames missing from the input (dropped by the
-	// leaky queue in front of an encoder the machine cannot keep up with,
-	// or never mixed) stay missing. Filled with copies they cost an encode
-	// each as the frames they replace did, so dropping saved nothing: an
-	// overloaded encoder fell further behind the live mix without bound
-	// (24 s after 40 s for a 720p VP9 rendition on two busy cores) and its
-	// file came out short. A gap longer than 1.5 output frames now passes
-	// as a gap (the last frame shows until the next); a mix slower than
-	// the rendition (never for long: the mix runs at its fastest
-	// rendition's rate) gives a file of the mix's rate.
-	b.add("videorate", "rate", []prop{{name: "skip-to-first", value: true},
-		{name: "max-duplication-time", value: uint64(3 * time.Second / time.Duration(2*s.FPS))}})
+	// Its copies are dropped (gstx.KeepGaps): frames missing from the
+	// input (dropped by the leaky queue in front of an encoder the machine
+	// cannot keep up with, or never mixed) stay missing. Filled with
+	// copies they cost an encode each as the frames they replace did, so
+	// dropping saved nothing: an overloaded encoder fell further behind the
+	// live mix without bound (24 s after 40 s for a 720p VP9 rendition on
+	// two busy cores) and its file came out short. The file shows the last
+	// frame until the next; an input slower than the rendition (a mix not
+	// yet at the rendition's rate: never for long) gives a file of the
+	// input's rate. videorate still brings a faster input down.
+	if rate := b.add("videorate", "rate", []prop{{name: "skip-to-first", value: true}}); rate != nil {
+		gstx.KeepGaps(rate)
+	}
 	b.add("capsfilter", "raw", []prop{{name: "caps", value: gst.NewCapsFromString(raw)}})
 	enc := b.add(c.factory, "enc", c.video(s))
 	return b.encoder(c, choice, enc)

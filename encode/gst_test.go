@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -500,18 +501,20 @@ func TestMissingFramesStayMissing(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		inFPS    int
+		outFPS   int
 		frames   int
 		drop     func(i int) bool
 		wantOut  int
 		tolerate int
 	}{
-		{"two thirds of a second missing", 30, 60, func(i int) bool { return i >= 20 && i < 40 }, 40, 1},
-		{"every other frame missing", 30, 60, func(i int) bool { return i%2 == 1 }, 30, 1},
-		{"input at half the rate", 15, 30, func(int) bool { return false }, 30, 0},
-		{"input at twice the rate", 60, 120, func(int) bool { return false }, 60, 1},
+		{"two thirds of a second missing", 30, 30, 60, func(i int) bool { return i >= 20 && i < 40 }, 40, 1},
+		{"every other frame missing", 30, 30, 60, func(i int) bool { return i%2 == 1 }, 30, 1},
+		{"input at half the rate", 15, 30, 30, func(int) bool { return false }, 30, 0},
+		{"input at twice the rate", 60, 30, 120, func(int) bool { return false }, 60, 1},
+		{"four frames missing, rendition at half the rate", 30, 15, 60, func(i int) bool { return i >= 21 && i < 25 }, 29, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			enc, err := VideoEncoder(Choice{Codec: VP8, Element: "vp8enc"}, VideoSettings{Codec: VP8, Width: 320, Height: 240, FPS: 30, BitrateKbps: 500})
+			enc, err := VideoEncoder(Choice{Codec: VP8, Element: "vp8enc"}, VideoSettings{Codec: VP8, Width: 320, Height: 240, FPS: tc.outFPS, BitrateKbps: 500})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -537,16 +540,34 @@ func TestMissingFramesStayMissing(t *testing.T) {
 				}
 				return gst.PadProbeOK
 			})
-			var out atomic.Int64
-			sink.GetStaticPad("sink").AddProbe(gst.PadProbeTypeBuffer, func(*gst.Pad, *gst.PadProbeInfo) gst.PadProbeReturn {
-				out.Add(1)
+			var mu sync.Mutex
+			var pts []time.Duration
+			sink.GetStaticPad("sink").AddProbe(gst.PadProbeTypeBuffer, func(_ *gst.Pad, info *gst.PadProbeInfo) gst.PadProbeReturn {
+				mu.Lock()
+				pts = append(pts, time.Duration(info.GetBuffer().PresentationTimestamp()))
+				mu.Unlock()
 				return gst.PadProbeOK
 			})
 			if err := runToEOS(p, 20*time.Second); err != nil {
 				t.Fatal(err)
 			}
-			if got := int(out.Load()); got < tc.wantOut-tc.tolerate || got > tc.wantOut+tc.tolerate {
+			mu.Lock()
+			defer mu.Unlock()
+			if got := len(pts); got < tc.wantOut-tc.tolerate || got > tc.wantOut+tc.tolerate {
 				t.Errorf("%d frames encoded, want %d", got, tc.wantOut)
+			}
+			// Every frame on the rendition's grid (its rate from the
+			// first), one per slot: a Matroska or MP4 file then has no two
+			// frames in one frame's time.
+			slot := time.Second / time.Duration(tc.outFPS)
+			for i, ts := range pts {
+				k := (ts - pts[0] + slot/2) / slot
+				if off := ts - pts[0] - k*slot; off < -time.Millisecond || off > time.Millisecond {
+					t.Errorf("frame %d at %v: %v off the %d fps grid", i, ts, off, tc.outFPS)
+				}
+				if i > 0 && ts-pts[i-1] < slot-time.Millisecond {
+					t.Errorf("frame %d at %v, %v after the previous one", i, ts, ts-pts[i-1])
+				}
 			}
 		})
 	}

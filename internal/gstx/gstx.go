@@ -281,6 +281,27 @@ static gulong sl_add_durations(void *pad, gint64 fallback) {
 	return gst_pad_add_probe(GST_PAD(pad), GST_PAD_PROBE_TYPE_BUFFER, sl_durations, d, g_free);
 }
 
+// sl_rate_in and sl_rate_out keep a videorate from filling gaps in its
+// input. For each input videorate pushes the previous input as often as the
+// output slots up to the new one need (none when it drops it), and at EOS
+// (or a caps change) the last one: the first such push is a frame, the
+// others are copies. *user counts the pushes since the last input or event.
+static GstPadProbeReturn sl_rate_in(GstPad *pad, GstPadProbeInfo *info, gpointer user) {
+	*(gint *)user = 0;
+	return GST_PAD_PROBE_OK;
+}
+
+static GstPadProbeReturn sl_rate_out(GstPad *pad, GstPadProbeInfo *info, gpointer user) {
+	gint *pushed = user;
+	return (*pushed)++ > 0 ? GST_PAD_PROBE_DROP : GST_PAD_PROBE_OK;
+}
+
+static void sl_add_keep_gaps(void *sink, void *src) {
+	gint *pushed = g_new0(gint, 1);
+	gst_pad_add_probe(GST_PAD(sink), GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, sl_rate_in, pushed, NULL);
+	gst_pad_add_probe(GST_PAD(src), GST_PAD_PROBE_TYPE_BUFFER, sl_rate_out, pushed, g_free);
+}
+
 static void sl_remove_probe(void *pad, gulong id) {
 	gst_pad_remove_probe(GST_PAD(pad), id);
 }
@@ -511,6 +532,19 @@ func GateUntilKeyframe(pad *gst.Pad) {
 func DropUntil(pad *gst.Pad, runningTime int64) {
 	C.sl_add_drop_until(pad.Unsafe(), C.gint64(runningTime))
 	runtime.KeepAlive(pad)
+}
+
+// KeepGaps makes a videorate leave the gaps in its input unfilled: of what
+// it pushes for one input (the previous input, as often as the output slots
+// up to the new one need) only the first passes; the copies are dropped.
+// The frames that pass keep videorate's grid of output times (which
+// max-duplication-time does not: it shifts the grid by the gap, and a
+// Matroska file then had two frames in one frame's time), and an input
+// slower than the output passes at its own rate. Both probes run on the
+// element's streaming thread; the state is freed with the src pad's probe.
+func KeepGaps(videorate *gst.Element) {
+	C.sl_add_keep_gaps(videorate.GetStaticPad("sink").Unsafe(), videorate.GetStaticPad("src").Unsafe())
+	runtime.KeepAlive(videorate)
 }
 
 // SetFrameDurations gives video frames crossing pad that carry no duration
