@@ -26,17 +26,7 @@ func TestFailingOutputLeavesTheMixRunning(t *testing.T) {
 	// failing attaches "identity error-after=5 ! fakesink" to out.
 	failing := func(out *Output, name string) {
 		t.Helper()
-		bin, err := gst.NewBinFromString("identity error-after=5 name="+name+" ! fakesink sync=false async=false", true)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := pipe.Add(bin.Element); err != nil {
-			t.Fatal(err)
-		}
-		if ret := out.Pad.Link(bin.GetStaticPad("sink")); ret != gst.PadLinkOK {
-			t.Fatal(ret)
-		}
-		bin.SyncStateWithParent()
+		consume(t, pipe, out, "identity error-after=5 name="+name+" ! fakesink sync=false async=false")
 	}
 	badVideo, err := g.VideoOutput()
 	if err != nil {
@@ -96,18 +86,8 @@ func TestStuckOutputLeavesTheMixRunning(t *testing.T) {
 	}
 	// An appsink nobody pulls from holds one buffer and then blocks its
 	// queue's thread for good, as the encoding branches' queues (leaky, 1 s).
-	bin, err := gst.NewBinFromString("queue leaky=downstream max-size-buffers=0 max-size-bytes=0 max-size-time=1000000000 ! "+
-		"appsink name=stuck max-buffers=1 drop=false sync=false async=false", true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := pipe.Add(bin.Element); err != nil {
-		t.Fatal(err)
-	}
-	if ret := stuck.Pad.Link(bin.GetStaticPad("sink")); ret != gst.PadLinkOK {
-		t.Fatal(ret)
-	}
-	bin.SyncStateWithParent()
+	bin := consume(t, pipe, stuck, "queue leaky=downstream max-size-buffers=0 max-size-bytes=0 max-size-time=1000000000 ! "+
+		"appsink name=stuck max-buffers=1 drop=false sync=false async=false")
 	defer func() {
 		_ = gstx.RemoveElement(pipe.Bin, bin.Element, 5*time.Second)
 		stuck.Close()
@@ -126,4 +106,22 @@ func TestStuckOutputLeavesTheMixRunning(t *testing.T) {
 	if got := late.count(); got < 20 {
 		t.Errorf("the new output got %d frames in its first 2 s; want ~30", got)
 	}
+}
+
+// consume links a bin of desc (its first element's sink pad ghosted) to out
+// and starts it.
+func consume(t *testing.T, pipe *gst.Pipeline, out *Output, desc string) *gst.Bin {
+	t.Helper()
+	bin, err := gst.NewBinFromString(desc, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pipe.Add(bin.Element); err != nil {
+		t.Fatal(err)
+	}
+	if ret := out.Pad.Link(bin.GetStaticPad("sink")); ret != gst.PadLinkOK {
+		t.Fatal(ret)
+	}
+	bin.SyncStateWithParent()
+	return bin
 }
