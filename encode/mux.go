@@ -231,9 +231,11 @@ func addInput(bin *gst.Bin, mux *gst.Element, name, kind, codec, template string
 		// mix, and every composite of the room lost ~10 s of sound where
 		// its video had only frozen. Encoded audio is small (10 s of AAC
 		// at 128 kbit/s: 160 KB).
-		q.SetArg("max-size-buffers", "0")
-		q.SetArg("max-size-bytes", "0")
-		q.SetArg("max-size-time", fmt.Sprint(uint64(muxAudioQueue)))
+		for k, v := range map[string]any{"max-size-buffers": uint(0), "max-size-bytes": uint(0), "max-size-time": uint64(muxAudioQueue)} {
+			if err := q.SetProperty(k, v); err != nil {
+				return fmt.Errorf("encode: %s: audio queue %s: %w", name, k, err)
+			}
+		}
 	}
 	chain = append(chain, q)
 	// The muxer parser converts the encoder's byte-stream H.264/H.265 to

@@ -65,7 +65,6 @@ static GstFlowReturn sl_isolated_chain_list(GstPad *pad, GstObject *parent, GstB
 static gboolean sl_isolated_query(GstPad *pad, GstObject *parent, GstQuery *query) {
 	switch (GST_QUERY_TYPE(query)) {
 	case GST_QUERY_ALLOCATION:
-		return TRUE;
 	case GST_QUERY_DRAIN:
 		return TRUE;
 	default: {
