@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http/httptest"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -56,6 +57,20 @@ func TestMixFor(t *testing.T) {
 	}
 }
 
+// encodingDurations is what each encoding of a composite recording has
+// written, in milliseconds (duration_ms).
+func encodingDurations(t *testing.T, ts *httptest.Server, room, id string) []float64 {
+	t.Helper()
+	_, body, _ := do(t, ts, "GET", "/v1/rooms/"+room+"/recordings/"+id, "")
+	encs, _ := body["encodings"].([]any)
+	out := make([]float64, len(encs))
+	for i, e := range encs {
+		em, _ := e.(map[string]any)
+		out[i], _ = em["duration_ms"].(float64)
+	}
+	return out
+}
+
 // mixFrame is the size and rate the room's running compositor mixes at.
 func mixFrame(s *Server, room string) (w, h, fps int) {
 	m := s.media(room)
@@ -95,21 +110,18 @@ func TestLargerCompositeGrowsTheMix(t *testing.T) {
 			t.Fatalf("composite %s: %d %v", id, code, body)
 		}
 		for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-			_, body, _ := do(t, ts, "GET", "/v1/rooms/grow/recordings/"+id, "")
-			encs, _ := body["encodings"].([]any)
+			durations := encodingDurations(t, ts, "grow", id)
 			written := 0
-			for _, e := range encs {
-				if em, _ := e.(map[string]any); em != nil {
-					if d, _ := em["duration_ms"].(float64); d >= 500 {
-						written++
-					}
+			for _, d := range durations {
+				if d >= 500 {
+					written++
 				}
 			}
-			if written == len(encs) && written > 0 {
+			if written == len(durations) && written > 0 {
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("composite %s: encodings without half a second written after 15 s: %v", id, body)
+				t.Fatalf("composite %s: encodings without half a second written after 15 s: %v ms", id, durations)
 			}
 		}
 	}

@@ -16,13 +16,11 @@ func TestDurationWhileStopping(t *testing.T) {
 		t.Fatalf("composite: %d %v", code, body)
 	}
 	duration := func() float64 {
-		_, body, _ := do(t, ts, "GET", "/v1/rooms/stop/recordings/c", "")
-		encs, _ := body["encodings"].([]any)
-		if len(encs) != 1 {
-			t.Fatalf("encodings: %v", body)
+		d := encodingDurations(t, ts, "stop", "c")
+		if len(d) != 1 {
+			t.Fatalf("encodings' durations: %v", d)
 		}
-		d, _ := encs[0].(map[string]any)["duration_ms"].(float64)
-		return d
+		return d[0]
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for duration() < 1500 {
