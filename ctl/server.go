@@ -46,6 +46,8 @@ type Config struct {
 	Store   Store
 	// JitterLatency is the jitterbuffer latency of every track.
 	JitterLatency time.Duration
+	// NoNACK turns off retransmission requests (ingest.RoomConfig.NoNACK).
+	NoNACK bool
 	// MixLatency is the composite mixers' latency (compositor.Config.Latency;
 	// 0: its default).
 	MixLatency time.Duration
@@ -905,7 +907,7 @@ func recordingEvent(room, state string, info any) Event {
 func (s *Server) roomConfig(id string, port int) ingest.RoomConfig {
 	return ingest.RoomConfig{
 		ID: id, Listen: netip.AddrPortFrom(s.cfg.RTPListen, uint16(port)), DataDir: s.cfg.DataDir,
-		JitterLatency: s.cfg.JitterLatency, Logger: s.log, OnEvent: s.onTrackEvent, Allow: s.cfg.RTPAllow,
+		JitterLatency: s.cfg.JitterLatency, NoNACK: s.cfg.NoNACK, Logger: s.log, OnEvent: s.onTrackEvent, Allow: s.cfg.RTPAllow,
 		OnError:      func(element, text string) { s.onPipelineError(id, element, text) },
 		OnFileFailed: func(rec string, f ingest.FileEntry) { s.onFileFailed(id, rec, f) },
 	}

@@ -253,3 +253,44 @@ func TestAllowedNetworks(t *testing.T) {
 		}
 	}
 }
+
+func TestRewriterMapsRetransmissionRequestsBack(t *testing.T) {
+	rw := newRewriter(1111, 96, 90000)
+	t0 := time.Unix(100, 0)
+	if _, ok := rw.senderSeq(5); ok {
+		t.Error("a request before any packet must not map")
+	}
+	for i := 0; i < 5; i++ {
+		rw.rewrite(rtpPacket(t, 96, uint16(65533+i), uint32(i*3000), 1111, nil), t0) // wraps
+	}
+	for _, c := range []struct {
+		out  uint16
+		want uint16
+		ok   bool
+	}{{65533, 65533, true}, {1, 1, true}, {2, 2, true}, {65532, 0, false}, {40, 40, true}, {5000, 0, false}} {
+		got, ok := rw.senderSeq(c.out)
+		if ok != c.ok || (ok && got != c.want) {
+			t.Errorf("first source: senderSeq(%d) = %d, %v; want %d, %v", c.out, got, ok, c.want, c.ok)
+		}
+	}
+	rw.switchSource()
+	if _, ok := rw.senderSeq(1); ok {
+		t.Error("a request while the source switches must not map")
+	}
+	p := rtpPacket(t, 96, 700, 123456, 2222, nil)
+	rw.rewrite(p, t0.Add(time.Second))
+	first := binary.BigEndian.Uint16(p[2:])
+	rw.rewrite(rtpPacket(t, 96, 701, 123456+3000, 2222, nil), t0.Add(time.Second))
+	if got, ok := rw.senderSeq(first + 1); !ok || got != 701 {
+		t.Errorf("new source: senderSeq(%d) = %d, %v; want 701", first+1, got, ok)
+	}
+	if _, ok := rw.senderSeq(first - 1); ok {
+		t.Error("a packet of the old source must not be asked of the new one")
+	}
+	for i := 2; i < 40000; i++ { // a long-running source: every recent number maps
+		rw.rewrite(rtpPacket(t, 96, uint16(700+i), uint32(123456+i*3000), 2222, nil), t0.Add(time.Second))
+	}
+	if got, ok := rw.senderSeq(first + 39990); !ok || got != uint16(700+39990) {
+		t.Errorf("after 40000 packets: senderSeq = %d, %v; want %d", got, ok, uint16(700+39990))
+	}
+}

@@ -20,6 +20,7 @@ type rewriter struct {
 	started       bool
 	switchPending bool
 	seqOffset     uint16
+	mapSpan       int // output sequence numbers up to lastOutSeq in the current mapping (saturates)
 	tsOffset      uint32
 	lastOutSeq    uint16
 	lastOutTS     uint32
@@ -39,6 +40,27 @@ func (r *rewriter) switchSource() {
 
 // mapTS converts a timestamp of the current source to the output timeline.
 func (r *rewriter) mapTS(ts uint32) uint32 { return ts + r.tsOffset }
+
+// maxRequestAhead bounds how far past the latest packet a retransmission
+// request may reach (the jitterbuffer asks for the next expected packet
+// when it is late).
+const maxRequestAhead = 1000
+
+// senderSeq maps an output sequence number back to the one the current
+// source sent, for a retransmission request. It is false before the first
+// packet, while a switch is pending, and for a number from before the
+// current source's first packet (the old source cannot resend it).
+func (r *rewriter) senderSeq(out uint16) (uint16, bool) {
+	if !r.started || r.switchPending {
+		return 0, false
+	}
+	if behind := r.lastOutSeq - out; behind < 0x8000 && int(behind) >= r.mapSpan {
+		return 0, false
+	} else if behind >= 0x8000 && out-r.lastOutSeq > maxRequestAhead {
+		return 0, false
+	}
+	return out - r.seqOffset, true
+}
 
 // rewrite maps the packet's SSRC, sequence number and timestamp in place.
 // pkt must be a valid RTP packet (at least 12 bytes).
@@ -60,6 +82,7 @@ func (r *rewriter) rewrite(pkt []byte, arrival time.Time) {
 			advance = 1
 		}
 		r.seqOffset = r.lastOutSeq + 1 - seq
+		r.mapSpan = 0
 		r.tsOffset = r.lastOutTS + advance - ts
 	}
 	outSeq := seq + r.seqOffset
@@ -70,5 +93,6 @@ func (r *rewriter) rewrite(pkt []byte, arrival time.Time) {
 	pkt[1] = pkt[1]&0x80 | r.outPT&0x7f
 	if d := outSeq - r.lastOutSeq; d != 0 && d < 0x8000 {
 		r.lastOutSeq, r.lastOutTS, r.lastArrival = outSeq, outTS, arrival
+		r.mapSpan = min(r.mapSpan+int(d), 1<<16)
 	}
 }

@@ -44,7 +44,13 @@ type RoomConfig struct {
 	// KeyframeInterval is the minimum time between keyframe requests to one
 	// track (default 500 ms).
 	KeyframeInterval time.Duration
-	Logger           *slog.Logger
+	// NoNACK turns retransmission requests off: by default the jitterbuffer
+	// asks the sender (RTCP NACK, RFC 4585) for every packet missing from a
+	// track while it can still wait for it, so a lossy path between the SFU
+	// and this server costs neither frames nor keyframe requests when the
+	// SFU retransmits.
+	NoNACK bool
+	Logger *slog.Logger
 	// Allow, if not empty, accepts datagrams only from these networks.
 	Allow []netip.Prefix
 	// OnEvent, if set, is told about track changes. It runs on the caller's
@@ -397,6 +403,27 @@ func (r *Room) sendKeyframeRequest(t *Track, fir bool) {
 	}
 }
 
+// sendNACK asks the track's sender to resend the packet the segment numbered
+// seq (RTCP generic NACK), unless that packet came from an earlier source.
+func (r *Room) sendNACK(t *Track, seq uint16) {
+	t.mu.Lock()
+	sent, ok := t.rw.senderSeq(seq)
+	t.mu.Unlock()
+	if !ok {
+		return
+	}
+	addr, ssrc, ok := t.feedbackAddr()
+	if !ok {
+		return
+	}
+	nack := &rtcp.TransportLayerNack{SenderSSRC: r.ssrc, MediaSSRC: ssrc,
+		Nacks: rtcp.NackPairsFromSequenceNumbers([]uint16{sent})}
+	if b, err := nack.Marshal(); err == nil {
+		t.nackSent.Add(1)
+		r.sendRTCP(b, addr)
+	}
+}
+
 func (r *Room) trackList() []*Track {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -533,10 +560,14 @@ func (r *Room) addTrack(in TrackInfo, codec Codec) (*Track, error) {
 
 func (r *Room) newSegmentFor(t *Track, index int) (*segment, error) {
 	name := fmt.Sprintf("trk-%d-%d", t.info.SSRC, r.segSeq.Add(1))
-	seg, err := newSegment(r.pipe, index, segmentConfig{
+	cfg := segmentConfig{
 		Name: name, Codec: t.codec, PayloadType: t.info.PayloadType, ClockRate: t.info.ClockRate,
 		JitterLatency: r.cfg.JitterLatency, OnKeyframeNeeded: t.throttle.Request,
-	})
+	}
+	if !r.cfg.NoNACK {
+		cfg.OnRetransmissionRequest = func(seq uint16) { r.sendNACK(t, seq) }
+	}
+	seg, err := newSegment(r.pipe, index, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("track %s: %w", t.info.ID, err)
 	}

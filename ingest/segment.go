@@ -32,7 +32,7 @@ type segment struct {
 	jbuf     *gst.Element
 	tee      *gst.Element
 	rtpTimes *gstx.Times // (PTS, RTP timestamp) pairs at the jitterbuffer output
-	fkuProbe uint64      // upstream force-key-unit watch on the appsrc pad
+	upProbe  uint64      // upstream watch on the appsrc pad: keyframe and retransmission requests
 	srcPad   *gst.Pad
 
 	anchor   anchorCheck      // read loop only (under the track's lock)
@@ -54,6 +54,11 @@ type segmentConfig struct {
 	// OnKeyframeNeeded is called (on a streaming thread; must not block) when
 	// the depayloader detects loss that breaks the picture.
 	OnKeyframeNeeded func()
+	// OnRetransmissionRequest, if set, makes the jitterbuffer ask for each
+	// missing packet while it can still wait for it: it is called with the
+	// packet's sequence number (the segment's, as pushed) on the
+	// jitterbuffer's timer thread and must not block.
+	OnRetransmissionRequest func(seq uint16)
 }
 
 func newSegment(p *gst.Pipeline, index int, cfg segmentConfig) (*segment, error) {
@@ -81,7 +86,7 @@ func newSegment(p *gst.Pipeline, index int, cfg segmentConfig) (*segment, error)
 	if latencyMS == 0 {
 		latencyMS = 200
 	}
-	if err := setProps(s.jbuf, map[string]any{"latency": latencyMS}); err != nil {
+	if err := setProps(s.jbuf, map[string]any{"latency": latencyMS, "do-retransmission": cfg.OnRetransmissionRequest != nil}); err != nil {
 		return nil, fmt.Errorf("segment %s: %w", cfg.Name, err)
 	}
 	// mode=synced: the first packet's arrival time is the base and the
@@ -139,13 +144,29 @@ func newSegment(p *gst.Pipeline, index int, cfg segmentConfig) (*segment, error)
 	}
 	s.rtpTimes = gstx.WatchRTP(s.jbuf.GetStaticPad("sink"), s.jbuf.GetStaticPad("src"))
 	s.srcPad = src.GetStaticPad("src")
-	if cfg.OnKeyframeNeeded != nil {
-		notify := cfg.OnKeyframeNeeded
-		s.fkuProbe = s.srcPad.AddProbe(gst.PadProbeTypeEventUpstream, func(_ *gst.Pad, info *gst.PadProbeInfo) gst.PadProbeReturn {
-			if ev := info.GetEvent(); ev != nil && ev.Type() == gst.EventTypeCustomUpstream {
-				if st := ev.GetStructure(); st != nil && st.Name() == "GstForceKeyUnit" {
-					notify()
+	if cfg.OnKeyframeNeeded != nil || cfg.OnRetransmissionRequest != nil {
+		keyframe, resend := cfg.OnKeyframeNeeded, cfg.OnRetransmissionRequest
+		s.upProbe = s.srcPad.AddProbe(gst.PadProbeTypeEventUpstream, func(_ *gst.Pad, info *gst.PadProbeInfo) gst.PadProbeReturn {
+			ev := info.GetEvent()
+			if ev == nil || ev.Type() != gst.EventTypeCustomUpstream {
+				return gst.PadProbeOK
+			}
+			st := ev.GetStructure()
+			if st == nil {
+				return gst.PadProbeOK
+			}
+			switch st.Name() {
+			case "GstForceKeyUnit":
+				if keyframe != nil {
+					keyframe()
 				}
+			case "GstRTPRetransmissionRequest":
+				if seq, err := st.GetValue("seqnum"); err == nil && resend != nil {
+					if n, ok := seq.(uint); ok {
+						resend(uint16(n))
+					}
+				}
+				return gst.PadProbeDrop // answered here; appsrc has nothing to do with it
 			}
 			return gst.PadProbeOK
 		})
@@ -238,9 +259,9 @@ func (s *segment) endWith(p *gst.Pipeline, finalized func(*branch)) []*branch {
 
 // dispose stops the bin and frees probes; the segment must have ended.
 func (s *segment) dispose(p *gst.Pipeline) {
-	if s.fkuProbe != 0 {
-		s.srcPad.RemoveProbe(s.fkuProbe)
-		s.fkuProbe = 0
+	if s.upProbe != 0 {
+		s.srcPad.RemoveProbe(s.upProbe)
+		s.upProbe = 0
 	}
 	// State-locked first (see branch.detachAndFinalize): started again by a
 	// pipeline state change, the bin's branches would truncate their files.

@@ -43,7 +43,9 @@ type TrackStats struct {
 	KeyframeRequests uint64  `json:"keyframe_requests"`
 	PLISent          uint64  `json:"pli_sent"`
 	FIRSent          uint64  `json:"fir_sent"`
-	SenderReports    uint64  `json:"sender_reports"`
+	// NACKSent counts the packets asked for again (RTCP NACK).
+	NACKSent      uint64 `json:"nack_sent"`
+	SenderReports uint64 `json:"sender_reports"`
 	// TimelineLateMS: the current segment's stamps are this much later than
 	// the media arrived (its first packet came late); the compositor moves
 	// the track earlier by it.
@@ -77,6 +79,7 @@ type Track struct {
 	hdr          rtp.Header // scratch for the read loop
 	pliSent      atomic.Uint64
 	firSent      atomic.Uint64
+	nackSent     atomic.Uint64
 	hasSource    atomic.Bool
 }
 
@@ -231,7 +234,7 @@ func (t *Track) Info() TrackInfo {
 	st.OutOfOrder = t.stats.OutOfOrder()
 	st.JitterMS = float64(t.stats.Jitter()) * 1000 / float64(t.info.ClockRate)
 	st.KeyframeRequests = requests
-	st.PLISent, st.FIRSent = t.pliSent.Load(), t.firSent.Load()
+	st.PLISent, st.FIRSent, st.NACKSent = t.pliSent.Load(), t.firSent.Load(), t.nackSent.Load()
 	st.TimelineLateMS = float64(t.timelineLatenessLocked()) / float64(time.Millisecond)
 	if t.src.IsValid() {
 		st.Source = t.src.String()

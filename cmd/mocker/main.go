@@ -66,6 +66,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.Float64Var(&c.Impairments.Reorder, "reorder", 0, "RTP packets held back behind the next 1-2 packets, in %")
 	fs.Float64Var(&c.Impairments.Duplicate, "duplicate", 0, "RTP packets sent twice, in %")
 	fs.DurationVar(&c.Impairments.Jitter, "jitter", 0, "random extra delay up to this, order preserved (e.g. 30ms)")
+	fs.BoolVar(&c.NoRetransmit, "no-retransmit", false, "ignore the server's NACKs (by default the packets it asks for are sent again)")
 	fs.StringVar(&o.impair, "impair", "", `per-participant impairments overriding the global ones, e.g. "p2:loss=5,jitter=30ms;p3:reorder=2"`)
 	fs.Int64Var(&c.Seed, "seed", 0, "seed for SSRCs, offsets and impairments (0 = random)")
 	fs.StringVar(&o.schedule, "schedule", "", `join/leave schedule, e.g. "p3:join=5s,leave=20s;p4:join=2s"`)
@@ -215,7 +216,7 @@ func printSummary(w io.Writer, st mocksfu.Stats, elapsed time.Duration) {
 		return
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "track\tcodec\tssrc\tpackets\tkbit/s\tlost\treord\tdup\tmuted\tSRs\tRRs\tPLI\tFIR\tkeyframes\tforced\t")
+	fmt.Fprintln(tw, "track\tcodec\tssrc\tpackets\tkbit/s\tlost\treord\tdup\tNACKed\tresent\tmuted\tSRs\tRRs\tPLI\tFIR\tkeyframes\tforced\t")
 	for _, t := range st.Tracks {
 		end := t.Ended
 		if end.IsZero() {
@@ -226,8 +227,8 @@ func printSummary(w io.Writer, st mocksfu.Stats, elapsed time.Duration) {
 		if secs > 0 {
 			kbps = float64(t.BytesSent) * 8 / 1000 / secs
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%.0f\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t\n",
-			t.ID, t.Codec, t.SSRC, t.PacketsSent, kbps, t.Lost, t.Reordered, t.Duplicated, t.MutedDrops,
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%.0f\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t\n",
+			t.ID, t.Codec, t.SSRC, t.PacketsSent, kbps, t.Lost, t.Reordered, t.Duplicated, t.NACKedPackets, t.Resent, t.MutedDrops,
 			t.SRsSent, t.RRsReceived, t.PLIs, t.FIRs, t.KeyframesOut, t.KeyframesForced)
 	}
 	tw.Flush()

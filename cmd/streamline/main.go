@@ -61,6 +61,7 @@ type options struct {
 	redisPrefix   string
 	nodeID        string
 	jitterMS      int
+	nack          bool
 	mixLatencyMS  int
 	logLevel      string
 	logFormat     string
@@ -93,6 +94,7 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.redisPrefix, "redis-prefix", "streamline", "key prefix in Redis: one deployment per prefix")
 	fs.StringVar(&o.nodeID, "node-id", "", "this node's id (default: hostname)")
 	fs.IntVar(&o.jitterMS, "jitter-ms", 200, "jitterbuffer latency per track in milliseconds")
+	fs.BoolVar(&o.nack, "nack", true, "ask senders to resend lost packets (RTCP NACK) while the jitterbuffer can still wait for them; --nack=false for SFUs that cannot retransmit")
 	fs.IntVar(&o.mixLatencyMS, "mix-latency-ms", 60, "composite mixers' latency in milliseconds: how late a decoded frame or voice may reach the mixers and still be mixed (more also delays live outputs and the MCU by as much)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
@@ -248,7 +250,7 @@ func serve(args []string) error {
 
 	srv, err := ctl.NewServer(ctl.Config{
 		RTPListen: listen, RTPHost: o.rtpHost, Ports: ports, DataDir: dataDir, NodeID: o.nodeID, Store: store, APIAddr: "http://" + o.httpAddr,
-		JitterLatency: time.Duration(o.jitterMS) * time.Millisecond, MixLatency: time.Duration(o.mixLatencyMS) * time.Millisecond, MaxRooms: o.maxRooms,
+		JitterLatency: time.Duration(o.jitterMS) * time.Millisecond, NoNACK: !o.nack, MixLatency: time.Duration(o.mixLatencyMS) * time.Millisecond, MaxRooms: o.maxRooms,
 		MaxTracksPerRoom: o.maxTracks, Logger: log,
 		APIKeys: strings.Split(o.apiKeys, ","), JWTSecret: []byte(o.jwtSecret), RTPAllow: allow,
 		WebhookURL: o.webhookURL, WebhookSecret: []byte(o.webhookSecret), Capacity: o.cpuCapacity, AdmitComposites: o.admitComps,

@@ -109,9 +109,13 @@ type Config struct {
 	// DTX enables Opus DTX with a source that alternates talk spurts and silence.
 	DTX bool
 
-	Impairments Impairments           // default for every participant
-	Schedule    map[string][]Presence // by participant ID; overrides ParticipantConfig.Presence
-	Mutes       []MuteWindow
+	Impairments Impairments // default for every participant
+	// NoRetransmit ignores the receiver's NACKs. By default the SFU keeps
+	// the last packets it forwarded and resends those the receiver asks
+	// for, on the same SSRC (the loss impairment applies to them too).
+	NoRetransmit bool
+	Schedule     map[string][]Presence // by participant ID; overrides ParticipantConfig.Presence
+	Mutes        []MuteWindow
 
 	// Record starts a "tracks" recording once the initial participants are set
 	// up and deletes it (so the server finalizes it) when Run ends.

@@ -28,7 +28,9 @@
 // port), new SSRCs, new random sequence numbers and timestamps, and the same
 // track IDs as before. RTCP sent to the participant's source address is read:
 // PLI and FIR (a repeated FIR sequence number is ignored, RFC 5104) force a
-// keyframe; RR/SR report blocks and NACKs are counted (no retransmission).
+// keyframe; RR/SR report blocks are counted; a NACK resends the packets it
+// names from the last 512 forwarded on that SSRC, unchanged, as an SFU
+// without RTX does (Config.NoRetransmit ignores NACKs).
 //
 // RTP: payload type 96 (video, 90 kHz) / 111 (Opus, 48 kHz), datagrams of at
 // most 1200 bytes, VP8/VP9 with 15-bit picture IDs, H.264 constrained

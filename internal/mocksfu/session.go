@@ -22,8 +22,9 @@ type counters struct {
 	lost, reordered, duplicated     atomic.Uint64
 	sent, sentBytes, sendErrors     atomic.Uint64
 	srs, byes, rrs, nacks           atomic.Uint64
+	resent, resendLost, resendGone  atomic.Uint64
 	plis, firs, firsIgnored, forced atomic.Uint64
-	keyframes                       atomic.Uint64
+	keyframes, frames               atomic.Uint64
 	lastFractionLost, lastJitter    atomic.Uint32
 }
 
@@ -44,16 +45,18 @@ type track struct {
 
 	active  atomic.Bool
 	muted   atomic.Bool
-	waitKey atomic.Bool  // after unmute: drop until the next keyframe starts
-	firSeq  atomic.Int32 // last FIR sequence number acted on (-1 = none)
-	ended   atomic.Int64 // unix ns, 0 while active
-	first   atomic.Int64 // unix ns of the first RTP packet sent, 0 before
-	resW    atomic.Int32 // current video resolution
-	resH    atomic.Int32 //
-	emit    emitFunc     // send loop only
-	imp     *impairer    // send loop only
-	srRng   *rand.Rand   // send loop only
-	nextSR  time.Time    // send loop only
+	waitKey atomic.Bool         // after unmute: drop until the next keyframe starts
+	firSeq  atomic.Int32        // last FIR sequence number acted on (-1 = none)
+	ended   atomic.Int64        // unix ns, 0 while active
+	first   atomic.Int64        // unix ns of the first RTP packet sent, 0 before
+	resW    atomic.Int32        // current video resolution
+	resH    atomic.Int32        //
+	emit    emitFunc            // send loop only
+	imp     *impairer           // send loop only
+	srRng   *rand.Rand          // send loop only
+	nextSR  time.Time           // send loop only
+	history [historySize][]byte // send loop only: forwarded packets by sequence number
+	rtxRng  *rand.Rand          // send loop only: loss of resent packets
 
 	// send-loop state
 	seqShift     uint16 // SFU-style sequence number rewriting across mute gaps
@@ -74,6 +77,16 @@ type queuedPkt struct {
 	b   []byte
 	due time.Time
 }
+
+// nackReq asks the send loop to resend packets of t.
+type nackReq struct {
+	t    *track
+	seqs []uint16
+}
+
+// historySize is how many forwarded packets of a track can be resent
+// (~8 s of a 600 kbit/s camera).
+const historySize = 512
 
 type inPkt struct {
 	t        *track
@@ -98,7 +111,8 @@ type session struct {
 	bySSRC map[uint32]*track
 
 	in       chan inPkt
-	closing  atomic.Bool // set when the participant leaves: packets are no longer forwarded
+	nacks    chan nackReq // readLoop → send loop
+	closing  atomic.Bool  // set when the participant leaves: packets are no longer forwarded
 	stopLoop chan struct{}
 	loopDone chan struct{}
 	readDone chan struct{}
@@ -140,6 +154,7 @@ func newSession(sfu *SFU, p *participant, stay int) (*session, error) {
 		cname:    randomCNAME(rng),
 		bySSRC:   map[uint32]*track{},
 		in:       make(chan inPkt, 1024),
+		nacks:    make(chan nackReq, 64),
 		stopLoop: make(chan struct{}),
 		loopDone: make(chan struct{}),
 		readDone: make(chan struct{}),
@@ -164,6 +179,7 @@ func newSession(sfu *SFU, p *participant, stay int) (*session, error) {
 			started:     time.Now(),
 			imp:         newImpairer(imp, rng.Uint64()),
 			srRng:       rand.New(rand.NewPCG(rng.Uint64(), rng.Uint64())),
+			rtxRng:      rand.New(rand.NewPCG(rng.Uint64(), rng.Uint64())),
 		}
 		t.firSeq.Store(-1)
 		spec := pipeSpec{
@@ -429,6 +445,9 @@ func (s *session) sendLoop() {
 		case p := <-s.in:
 			s.now = time.Now()
 			s.forward(p)
+		case r := <-s.nacks:
+			s.now = time.Now()
+			s.resend(r)
 		case <-s.timer.C:
 			s.now = time.Now()
 			s.flushQueue()
@@ -495,6 +514,9 @@ func (s *session) forward(p inPkt) {
 		binary.BigEndian.PutUint16(p.b[2:], f.seq-t.seqShift)
 	}
 	t.c.forwarded.Add(1)
+	if t.kind == KindVideo && p.b[1]&0x80 != 0 { // the marker ends a frame
+		t.c.frames.Add(1)
+	}
 	t.forwardedAny = true
 	t.srPackets++
 	t.srOctets += uint32(f.payloadLen)
@@ -523,8 +545,28 @@ func (s *session) forward(p inPkt) {
 		t.haveKey, t.lastKeyTS = true, f.ts
 		t.c.keyframes.Add(1)
 	}
+	t.history[(f.seq-t.seqShift)%historySize] = p.b
 	t.imp.push(p.b, s.now, t.emit)
 	s.syncImpairCounters(t)
+}
+
+// resend sends again the packets a NACK asked for that are still in the
+// track's history, each subject to the loss impairment as the original was.
+func (s *session) resend(r nackReq) {
+	t := r.t
+	for _, seq := range r.seqs {
+		pkt := t.history[seq%historySize]
+		if pkt == nil || binary.BigEndian.Uint16(pkt[2:4]) != seq {
+			t.c.resendGone.Add(1)
+			continue
+		}
+		if t.rtxRng.Float64()*100 < t.imp.cfg.Loss {
+			t.c.resendLost.Add(1)
+			continue
+		}
+		t.c.resent.Add(1)
+		s.enqueue(t, pkt, 0)
+	}
 }
 
 // mediaNanos converts a media timestamp to nanoseconds without overflow.
@@ -708,8 +750,18 @@ func (s *session) handleRTCP(p rtcp.Packet) {
 		s.receptionReports(p.Reports)
 	case *rtcp.TransportLayerNack:
 		if t := s.bySSRC[p.MediaSSRC]; t != nil {
+			var seqs []uint16
 			for _, n := range p.Nacks {
-				t.c.nacks.Add(uint64(len(n.PacketList())))
+				seqs = append(seqs, n.PacketList()...)
+			}
+			t.c.nacks.Add(uint64(len(seqs)))
+			if s.sfu.cfg.NoRetransmit || s.closing.Load() {
+				break
+			}
+			select {
+			case s.nacks <- nackReq{t: t, seqs: seqs}:
+			default:
+				t.c.resendGone.Add(uint64(len(seqs)))
 			}
 		}
 	}

@@ -41,13 +41,17 @@ type TrackStats struct {
 	BytesSent    uint64 // their bytes (RTP header + payload)
 	SendErrors   uint64
 	KeyframesOut uint64 // keyframes forwarded (video)
+	FramesOut    uint64 // video frames forwarded (packets with the marker bit)
 
 	SRsSent          uint64
 	ByesSent         uint64
 	RRsReceived      uint64 // reception report blocks about this SSRC (in RR or SR)
 	LastFractionLost float64
 	LastJitter       uint32 // in RTP timestamp units, as reported
-	NACKedPackets    uint64
+	NACKedPackets    uint64 // packets the receiver asked for again
+	Resent           uint64 // of those, sent again
+	ResendLost       uint64 // of those, lost again by the loss impairment
+	ResendGone       uint64 // of those, no longer (or never) in the history
 	PLIs             uint64
 	FIRs             uint64
 	FIRsIgnored      uint64 // FIRs repeating the last sequence number (RFC 5104)
@@ -75,13 +79,14 @@ func (s *SFU) Stats() Stats {
 			MutedDrops: t.c.mutedDrops.Load(), Forwarded: t.c.forwarded.Load(),
 			Lost: t.c.lost.Load(), Reordered: t.c.reordered.Load(), Duplicated: t.c.duplicated.Load(),
 			PacketsSent: t.c.sent.Load(), BytesSent: t.c.sentBytes.Load(), SendErrors: t.c.sendErrors.Load(),
-			KeyframesOut: t.c.keyframes.Load(),
+			KeyframesOut: t.c.keyframes.Load(), FramesOut: t.c.frames.Load(),
 
 			SRsSent: t.c.srs.Load(), ByesSent: t.c.byes.Load(), RRsReceived: t.c.rrs.Load(),
 			LastFractionLost: float64(t.c.lastFractionLost.Load()) / 256,
 			LastJitter:       t.c.lastJitter.Load(),
 			NACKedPackets:    t.c.nacks.Load(),
-			PLIs:             t.c.plis.Load(), FIRs: t.c.firs.Load(), FIRsIgnored: t.c.firsIgnored.Load(),
+			Resent:           t.c.resent.Load(), ResendLost: t.c.resendLost.Load(), ResendGone: t.c.resendGone.Load(),
+			PLIs: t.c.plis.Load(), FIRs: t.c.firs.Load(), FIRsIgnored: t.c.firsIgnored.Load(),
 			KeyframesForced: t.c.forced.Load(),
 		}
 		if e := t.ended.Load(); e != 0 {

@@ -1,0 +1,206 @@
+package ingest
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"net"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pion/rtcp"
+)
+
+// lossyRelay stands between a sender and a room as an SFU on a lossy path
+// would: it forwards the sender's RTP, loses every dropEvery-th packet on the
+// way, keeps what it forwarded and, when resend is set, answers the room's
+// NACKs by sending the packets again (once each; a resent packet is not
+// lost).
+type lossyRelay struct {
+	in, out   *net.UDPConn
+	room      *net.UDPAddr
+	dropEvery int
+	resend    bool
+
+	mu      sync.Mutex
+	history map[uint16][]byte
+	frames  int // marker bits among the packets the sender sent (its frames)
+	dropped int
+	nacked  int // packets the room asked for
+	resent  int
+}
+
+func newLossyRelay(t *testing.T, roomPort, dropEvery int, resend bool) *lossyRelay {
+	t.Helper()
+	listen := func() *net.UDPConn {
+		c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		return c
+	}
+	r := &lossyRelay{in: listen(), out: listen(), room: &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: roomPort},
+		dropEvery: dropEvery, resend: resend, history: map[uint16][]byte{}}
+	go r.forward()
+	go r.answer()
+	return r
+}
+
+func (r *lossyRelay) port() int { return r.in.LocalAddr().(*net.UDPAddr).Port }
+
+func (r *lossyRelay) forward() {
+	buf := make([]byte, 2048)
+	for n := 0; ; n++ {
+		size, err := r.in.Read(buf)
+		if err != nil {
+			return
+		}
+		pkt := append([]byte(nil), buf[:size]...)
+		if size < 12 {
+			continue
+		}
+		r.mu.Lock()
+		r.history[binary.BigEndian.Uint16(pkt[2:4])] = pkt
+		if pkt[1]&0x80 != 0 {
+			r.frames++
+		}
+		drop := n > 0 && n%r.dropEvery == 0 // never the first: the room learns the source from it
+		if drop {
+			r.dropped++
+		}
+		r.mu.Unlock()
+		if !drop {
+			_, _ = r.out.WriteToUDP(pkt, r.room)
+		}
+	}
+}
+
+// answer reads the room's RTCP (sent back to the address the RTP came from).
+func (r *lossyRelay) answer() {
+	buf := make([]byte, 2048)
+	for {
+		size, err := r.out.Read(buf)
+		if err != nil {
+			return
+		}
+		pkts, err := rtcp.Unmarshal(buf[:size])
+		if err != nil {
+			continue
+		}
+		for _, p := range pkts {
+			nack, ok := p.(*rtcp.TransportLayerNack)
+			if !ok {
+				continue
+			}
+			for _, pair := range nack.Nacks {
+				for _, seq := range pair.PacketList() {
+					r.mu.Lock()
+					r.nacked++
+					pkt := r.history[seq]
+					if r.resend && pkt != nil {
+						delete(r.history, seq)
+						r.resent++
+					} else {
+						pkt = nil
+					}
+					r.mu.Unlock()
+					if pkt != nil {
+						_, _ = r.out.WriteToUDP(pkt, r.room)
+					}
+				}
+			}
+		}
+	}
+}
+
+func (r *lossyRelay) counts() (frames, dropped, nacked, resent int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.frames, r.dropped, r.nacked, r.resent
+}
+
+// videoFrames counts the video frames in a recorded file.
+func videoFrames(t *testing.T, path string) int {
+	t.Helper()
+	out, err := exec.Command("ffprobe", "-v", "error", "-select_streams", "v", "-count_packets",
+		"-show_entries", "stream=nb_read_packets", "-of", "csv=p=0", path).Output()
+	if err != nil {
+		t.Fatalf("ffprobe %s: %v", path, err)
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(out)))
+	if err != nil {
+		t.Fatalf("ffprobe %s: frame count %q: %v", path, out, err)
+	}
+	return n
+}
+
+// A path that loses one packet in 10 between the SFU and the room: with
+// retransmission requests answered, the recording keeps every frame the
+// sender sent; without them, a VP8 stream whose sender ignores keyframe
+// requests loses everything from the first loss to its next keyframe.
+func TestNACKRecoversLostPackets(t *testing.T) {
+	const seconds = 6
+	run := func(t *testing.T, noNACK, resend bool) (recorded, frames, dropped, nacked, resent int, stats *TrackStats) {
+		r := newTestRoomWith(t, func(c *RoomConfig) { c.NoNACK = noNACK; c.JitterLatency = 200 * time.Millisecond })
+		if _, err := r.AddTrack(TrackInfo{ID: "cam", Participant: "alice", Codec: "vp8", SSRC: 1111, PayloadType: 96}); err != nil {
+			t.Fatal(err)
+		}
+		rec, err := r.StartRecording("r1", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		relay := newLossyRelay(t, int(r.Addr().Port()), 10, resend)
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		// One keyframe for the whole run: only retransmission can repair a loss.
+		cmd := gstSender(t, ctx, fmt.Sprintf("videotestsrc is-live=true num-buffers=%d pattern=ball ! video/x-raw,width=320,height=240,framerate=30/1 ! "+
+			"vp8enc deadline=1 keyframe-max-dist=1000 target-bitrate=600000 ! rtpvp8pay pt=96 ssrc=1111 mtu=400 ! udpsink host=127.0.0.1 port=%d", seconds*30, relay.port()))
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("sender: %v", err)
+		}
+		time.Sleep(500 * time.Millisecond) // the jitterbuffer's latency and the last retransmissions
+		info, err := r.StopRecording(rec.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(info.Files) != 1 || info.Files[0].State != FileFinal {
+			t.Fatalf("recording = %+v", info)
+		}
+		tracks := r.Tracks()
+		frames, dropped, nacked, resent = relay.counts()
+		return videoFrames(t, filepath.Join(r.cfg.DataDir, info.Files[0].Path)), frames, dropped, nacked, resent, tracks[0].Stats
+	}
+
+	t.Run("answered", func(t *testing.T) {
+		recorded, frames, dropped, nacked, resent, stats := run(t, false, true)
+		t.Logf("sent %d frames, %d packets lost, %d asked for, %d resent; recorded %d frames; nack_sent %d", frames, dropped, nacked, resent, recorded, stats.NACKSent)
+		if dropped < 10 {
+			t.Fatalf("the relay lost only %d packets: the test needs more", dropped)
+		}
+		if resent < dropped*9/10 {
+			t.Errorf("%d of %d lost packets were asked for again, want nearly all", resent, dropped)
+		}
+		if stats.NACKSent < uint64(resent) {
+			t.Errorf("track stats say %d packets asked for, the relay resent %d", stats.NACKSent, resent)
+		}
+		if recorded < frames-2 {
+			t.Errorf("recorded %d of %d frames, want all (the last may be cut by the stop)", recorded, frames)
+		}
+	})
+	t.Run("off", func(t *testing.T) {
+		recorded, frames, dropped, nacked, _, stats := run(t, true, true)
+		t.Logf("sent %d frames, %d packets lost, %d asked for; recorded %d frames", frames, dropped, nacked, recorded)
+		if nacked != 0 || stats.NACKSent != 0 {
+			t.Errorf("with NoNACK the room asked for %d packets (stats %d), want none", nacked, stats.NACKSent)
+		}
+		if recorded > frames/2 {
+			t.Errorf("recorded %d of %d frames without retransmission: the loss should have cost most of them", recorded, frames)
+		}
+	})
+}
