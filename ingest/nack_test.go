@@ -26,6 +26,8 @@ type lossyRelay struct {
 	room      *net.UDPAddr
 	dropEvery int
 	resend    bool
+	padEvery  int    // if > 0, a padding-only packet follows every padEvery-th packet
+	shift     uint16 // padding packets inserted so far
 
 	mu      sync.Mutex
 	history map[uint16][]byte
@@ -35,7 +37,7 @@ type lossyRelay struct {
 	resent  int
 }
 
-func newLossyRelay(t *testing.T, roomPort, dropEvery int, resend bool) *lossyRelay {
+func newLossyRelay(t *testing.T, roomPort, dropEvery, padEvery int, resend bool) *lossyRelay {
 	t.Helper()
 	listen := func() *net.UDPConn {
 		c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
@@ -46,7 +48,7 @@ func newLossyRelay(t *testing.T, roomPort, dropEvery int, resend bool) *lossyRel
 		return c
 	}
 	r := &lossyRelay{in: listen(), out: listen(), room: &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: roomPort},
-		dropEvery: dropEvery, resend: resend, history: map[uint16][]byte{}}
+		dropEvery: dropEvery, padEvery: padEvery, resend: resend, history: map[uint16][]byte{}}
 	go r.forward()
 	go r.answer()
 	return r
@@ -66,6 +68,24 @@ func (r *lossyRelay) forward() {
 			continue
 		}
 		r.mu.Lock()
+		seq := binary.BigEndian.Uint16(pkt[2:4]) + r.shift
+		r.mu.Unlock()
+		binary.BigEndian.PutUint16(pkt[2:4], seq)
+		var pad []byte
+		if r.padEvery > 0 && n%r.padEvery == r.padEvery-1 {
+			// A bandwidth probe as SFUs send them on a video SSRC: the next
+			// sequence number, the last timestamp, no payload, 224 bytes of padding.
+			pad = make([]byte, 12+224)
+			copy(pad, pkt[:12])
+			pad[0] = 0x80 | 0x20
+			pad[1] = pkt[1] & 0x7f
+			binary.BigEndian.PutUint16(pad[2:4], seq+1)
+			pad[len(pad)-1] = 224
+		}
+		r.mu.Lock()
+		if pad != nil {
+			r.shift++
+		}
 		r.history[binary.BigEndian.Uint16(pkt[2:4])] = pkt
 		if pkt[1]&0x80 != 0 {
 			r.frames++
@@ -77,6 +97,12 @@ func (r *lossyRelay) forward() {
 		r.mu.Unlock()
 		if !drop {
 			_, _ = r.out.WriteToUDP(pkt, r.room)
+		}
+		if pad != nil {
+			r.mu.Lock()
+			r.history[binary.BigEndian.Uint16(pad[2:4])] = pad
+			r.mu.Unlock()
+			_, _ = r.out.WriteToUDP(pad, r.room)
 		}
 	}
 }
@@ -155,7 +181,7 @@ func TestNACKRecoversLostPackets(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		relay := newLossyRelay(t, int(r.Addr().Port()), 10, resend)
+		relay := newLossyRelay(t, int(r.Addr().Port()), 10, 0, resend)
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		// One keyframe for the whole run: only retransmission can repair a loss.
@@ -203,4 +229,51 @@ func TestNACKRecoversLostPackets(t *testing.T) {
 			t.Errorf("recorded %d of %d frames without retransmission: the loss should have cost most of them", recorded, frames)
 		}
 	})
+}
+
+// SFUs probe bandwidth with padding-only packets in a video stream's own
+// sequence space. They carry no media: the recording must keep every frame
+// and ask for no more keyframes or packets than the same stream without
+// them (the end of the stream itself looks like a loss).
+func TestPaddingPacketsAreNotLoss(t *testing.T) {
+	run := func(t *testing.T, padEvery int) (recorded, frames int, padding uint16, st *TrackStats) {
+		r := newTestRoom(t)
+		if _, err := r.AddTrack(TrackInfo{ID: "cam", Participant: "alice", Codec: "vp8", SSRC: 1111, PayloadType: 96}); err != nil {
+			t.Fatal(err)
+		}
+		rec, err := r.StartRecording("r1", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		relay := newLossyRelay(t, int(r.Addr().Port()), 1<<30, padEvery, false)
+		cmd := gstSender(t, context.Background(), fmt.Sprintf("videotestsrc is-live=true num-buffers=120 pattern=ball ! video/x-raw,width=320,height=240,framerate=30/1 ! "+
+			"vp8enc deadline=1 keyframe-max-dist=1000 ! rtpvp8pay pt=96 ssrc=1111 mtu=400 ! udpsink host=127.0.0.1 port=%d", relay.port()))
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("sender: %v", err)
+		}
+		time.Sleep(400 * time.Millisecond)
+		info, err := r.StopRecording(rec.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		frames, _, _, _ = relay.counts()
+		relay.mu.Lock()
+		padding = relay.shift
+		relay.mu.Unlock()
+		return videoFrames(t, filepath.Join(r.cfg.DataDir, info.Files[0].Path)), frames, padding, r.Tracks()[0].Stats
+	}
+	baseRecorded, baseFrames, _, base := run(t, 0)
+	recorded, frames, padding, st := run(t, 3)
+	t.Logf("without padding: recorded %d of %d frames, %d keyframe requests, %d NACKs", baseRecorded, baseFrames, base.KeyframeRequests, base.NACKSent)
+	t.Logf("with %d padding packets: recorded %d of %d frames, %d keyframe requests, %d NACKs", padding, recorded, frames, st.KeyframeRequests, st.NACKSent)
+	if padding < 20 {
+		t.Fatalf("only %d padding packets sent", padding)
+	}
+	if recorded < frames-1 {
+		t.Errorf("recorded %d of %d frames", recorded, frames)
+	}
+	if st.KeyframeRequests > base.KeyframeRequests || st.NACKSent > base.NACKSent {
+		t.Errorf("padding counted as loss: %d keyframe requests and %d NACKs, against %d and %d without padding",
+			st.KeyframeRequests, st.NACKSent, base.KeyframeRequests, base.NACKSent)
+	}
 }

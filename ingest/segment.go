@@ -143,6 +143,7 @@ func newSegment(p *gst.Pipeline, index int, cfg segmentConfig) (*segment, error)
 		return nil, fmt.Errorf("segment %s: link: %w", cfg.Name, err)
 	}
 	s.rtpTimes = gstx.WatchRTP(s.jbuf.GetStaticPad("sink"), s.jbuf.GetStaticPad("src"))
+	gstx.DropPadding(s.jbuf.GetStaticPad("src"))
 	s.srcPad = src.GetStaticPad("src")
 	if cfg.OnKeyframeNeeded != nil || cfg.OnRetransmissionRequest != nil {
 		keyframe, resend := cfg.OnKeyframeNeeded, cfg.OnRetransmissionRequest

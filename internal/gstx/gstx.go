@@ -302,6 +302,48 @@ static void sl_add_keep_gaps(void *sink, void *src) {
 	gst_pad_add_probe(GST_PAD(src), GST_PAD_PROBE_TYPE_BUFFER, sl_rate_out, pushed, g_free);
 }
 
+// sl_drop_padding drops RTP packets that carry only padding (bandwidth
+// probes) and numbers the packets after them on, so the depayloader sees
+// an unbroken sequence: a gap would make it discard the frame in progress
+// and wait for a keyframe. *user (guint16, owned by the probe) counts the
+// packets dropped so far. Packets arrive in order (after the jitterbuffer).
+static GstPadProbeReturn sl_drop_padding(GstPad *pad, GstPadProbeInfo *info, gpointer user) {
+	guint16 *dropped = user;
+	GstBuffer *b = GST_PAD_PROBE_INFO_BUFFER(info);
+	if (b == NULL) return GST_PAD_PROBE_OK;
+	GstMapInfo m;
+	if (!gst_buffer_map(b, &m, GST_MAP_READ)) return GST_PAD_PROBE_OK;
+	gsize size = m.size, hl = 12;
+	gboolean empty = FALSE;
+	if (size >= 12 && (m.data[0] >> 6) == 2) {
+		hl += 4 * (m.data[0] & 0x0f);
+		if ((m.data[0] & 0x10) && size >= hl + 4)
+			hl += 4 + 4 * (((gsize)m.data[hl + 2] << 8) | m.data[hl + 3]);
+		gsize pad_len = (m.data[0] & 0x20) ? m.data[size - 1] : 0;
+		empty = hl + pad_len >= size;
+	}
+	gst_buffer_unmap(b, &m);
+	if (empty) {
+		(*dropped)++;
+		return GST_PAD_PROBE_DROP;
+	}
+	if (*dropped != 0 && size >= 12) {
+		guint8 seq[2];
+		if (gst_buffer_extract(b, 2, seq, 2) != 2) return GST_PAD_PROBE_OK;
+		guint16 v = (((guint16)seq[0] << 8) | seq[1]) - *dropped;
+		seq[0] = v >> 8;
+		seq[1] = v & 0xff;
+		b = gst_buffer_make_writable(b);
+		gst_buffer_fill(b, 2, seq, 2);
+		GST_PAD_PROBE_INFO_DATA(info) = b;
+	}
+	return GST_PAD_PROBE_OK;
+}
+
+static gulong sl_add_drop_padding(void *pad) {
+	return gst_pad_add_probe(GST_PAD(pad), GST_PAD_PROBE_TYPE_BUFFER, sl_drop_padding, g_new0(guint16, 1), g_free);
+}
+
 static void sl_remove_probe(void *pad, gulong id) {
 	gst_pad_remove_probe(GST_PAD(pad), id);
 }
@@ -531,6 +573,16 @@ func GateUntilKeyframe(pad *gst.Pad) {
 // was in flight when the mix started) would block its tile for good.
 func DropUntil(pad *gst.Pad, runningTime int64) {
 	C.sl_add_drop_until(pad.Unsafe(), C.gint64(runningTime))
+	runtime.KeepAlive(pad)
+}
+
+// DropPadding drops the RTP packets crossing pad that carry no payload, only
+// padding (SFUs probe bandwidth with them in a video stream's own sequence
+// space), and numbers the following packets on so a depayloader downstream
+// sees no gap. pad must carry RTP in sequence order (a jitterbuffer's
+// output).
+func DropPadding(pad *gst.Pad) {
+	C.sl_add_drop_padding(pad.Unsafe())
 	runtime.KeepAlive(pad)
 }
 
