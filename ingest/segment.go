@@ -86,7 +86,14 @@ func newSegment(p *gst.Pipeline, index int, cfg segmentConfig) (*segment, error)
 	if latencyMS == 0 {
 		latencyMS = 200
 	}
-	if err := setProps(s.jbuf, map[string]any{"latency": latencyMS, "do-retransmission": cfg.OnRetransmissionRequest != nil}); err != nil {
+	// With retransmission on, a hole is asked for when a later packet
+	// reveals it; rtx-next-seqnum would also time the next expected packet
+	// of every packet (a timer-thread wake-up each) to catch a lost last
+	// packet ~one frame sooner: a room of four cameras and microphones cost
+	// 1.44 CPU-s per 20 s with it against 1.30 without retransmission, and
+	// 1.28 against 1.28 without it (medians of three interleaved runs).
+	if err := setProps(s.jbuf, map[string]any{"latency": latencyMS, "do-retransmission": cfg.OnRetransmissionRequest != nil,
+		"rtx-next-seqnum": false}); err != nil {
 		return nil, fmt.Errorf("segment %s: %w", cfg.Name, err)
 	}
 	// mode=synced: the first packet's arrival time is the base and the
