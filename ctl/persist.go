@@ -221,7 +221,8 @@ func (s *Server) restoreRoom(ctx context.Context, rec RoomRecord, interrupted ma
 	for _, t := range rec.Tracks {
 		muted := t.Muted
 		in := ingest.TrackInfo{ID: t.ID, Participant: t.Participant, Name: t.Name, Kind: t.Kind, Codec: t.Codec,
-			Source: t.Source, SSRC: t.SSRC, PayloadType: t.PayloadType, ClockRate: t.ClockRate}
+			Source: t.Source, SSRC: t.SSRC, PayloadType: t.PayloadType, ClockRate: t.ClockRate,
+			RTXSSRC: t.RTXSSRC, RTXPayloadType: t.RTXPayloadType}
 		if _, err := room.AddTrack(in); err != nil {
 			s.log.Warn("restore room: track", "room", rec.ID, "track", t.ID, "error", err)
 			continue

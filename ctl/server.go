@@ -610,6 +610,8 @@ type createTrackRequest struct {
 	ClockRate   int     `json:"clock_rate"`
 	Source      string  `json:"source"`
 	Name        string  `json:"name"`
+	RTXSSRC     uint32  `json:"rtx_ssrc"`
+	RTXPT       *int    `json:"rtx_payload_type"`
 }
 
 func (req createTrackRequest) validate() error {
@@ -632,6 +634,9 @@ func (req createTrackRequest) validate() error {
 		return fmt.Errorf("source %q: want camera, microphone or screen", req.Source)
 	case len(req.Name) > 256:
 		return errors.New("name: longer than 256 characters")
+	}
+	if _, err := payloadType("rtx_payload_type", req.RTXPT); err != nil {
+		return err
 	}
 	if err := validID("participant", req.Participant); err != nil {
 		return err
@@ -662,6 +667,7 @@ func (s *Server) createTrack(w http.ResponseWriter, r *http.Request) {
 	info, err := room.AddTrack(ingest.TrackInfo{
 		ID: req.ID, Participant: req.Participant, Name: req.Name, Kind: ingest.Kind(req.Kind), Codec: req.Codec,
 		Source: req.Source, SSRC: *req.SSRC, PayloadType: uint8(*req.PayloadType), ClockRate: req.ClockRate,
+		RTXSSRC: req.RTXSSRC, RTXPayloadType: uint8(deref(req.RTXPT)),
 	})
 	if err != nil {
 		writeError(w, statusOf(err), err)
@@ -697,6 +703,28 @@ type patchTrackRequest struct {
 	Codec       *string `json:"codec"`
 	PayloadType *int    `json:"payload_type"`
 	ClockRate   *int    `json:"clock_rate"`
+	RTXSSRC     *uint32 `json:"rtx_ssrc"`
+	RTXPT       *int    `json:"rtx_payload_type"`
+}
+
+// payloadType checks an optional payload type from a request.
+func payloadType(field string, v *int) (*uint8, error) {
+	if v == nil {
+		return nil, nil
+	}
+	if !validPayloadType(*v) {
+		return nil, fmt.Errorf("%s %d: want 0-63 or 96-127 (64-95 collide with RTCP on a multiplexed port, RFC 5761)", field, *v)
+	}
+	pt := uint8(*v)
+	return &pt, nil
+}
+
+func deref[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
 }
 
 func (s *Server) patchTrack(w http.ResponseWriter, r *http.Request) {
@@ -708,14 +736,14 @@ func (s *Server) patchTrack(w http.ResponseWriter, r *http.Request) {
 	if !s.decode(w, r, &req) {
 		return
 	}
-	u := ingest.TrackUpdate{Muted: req.Muted, SSRC: req.SSRC, Codec: req.Codec, ClockRate: req.ClockRate}
-	if req.PayloadType != nil {
-		if !validPayloadType(*req.PayloadType) {
-			writeError(w, http.StatusBadRequest, fmt.Errorf("payload_type %d: want 0-63 or 96-127 (64-95 collide with RTCP on a multiplexed port, RFC 5761)", *req.PayloadType))
-			return
-		}
-		pt := uint8(*req.PayloadType)
-		u.PayloadType = &pt
+	u := ingest.TrackUpdate{Muted: req.Muted, SSRC: req.SSRC, Codec: req.Codec, ClockRate: req.ClockRate, RTXSSRC: req.RTXSSRC}
+	var err error
+	if u.PayloadType, err = payloadType("payload_type", req.PayloadType); err == nil {
+		u.RTXPayloadType, err = payloadType("rtx_payload_type", req.RTXPT)
+	}
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
 	}
 	if req.ClockRate != nil && *req.ClockRate <= 0 {
 		writeError(w, http.StatusBadRequest, fmt.Errorf("clock_rate %d: must be positive", *req.ClockRate))

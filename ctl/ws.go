@@ -43,6 +43,8 @@ type clientMessage struct {
 	SSRC        *uint32         `json:"ssrc,omitempty"`
 	Codec       *string         `json:"codec,omitempty"`
 	PayloadType *int            `json:"payload_type,omitempty"`
+	RTXSSRC     *uint32         `json:"rtx_ssrc,omitempty"`
+	RTXPT       *int            `json:"rtx_payload_type,omitempty"`
 }
 
 // hub fans events out to WebSocket clients. A client whose queue is full is
@@ -265,13 +267,13 @@ func (s *Server) handleClientMessage(c *wsClient, data []byte) map[string]any {
 		if room == nil {
 			return fail(fmt.Errorf("room %q: %w", m.Room, ErrRoomNotFound))
 		}
-		u := ingest.TrackUpdate{Muted: m.Muted, SSRC: m.SSRC, Codec: m.Codec}
-		if m.PayloadType != nil {
-			if !validPayloadType(*m.PayloadType) {
-				return fail(fmt.Errorf("payload_type %d: want 0-63 or 96-127", *m.PayloadType))
-			}
-			pt := uint8(*m.PayloadType)
-			u.PayloadType = &pt
+		u := ingest.TrackUpdate{Muted: m.Muted, SSRC: m.SSRC, Codec: m.Codec, RTXSSRC: m.RTXSSRC}
+		var err error
+		if u.PayloadType, err = payloadType("payload_type", m.PayloadType); err != nil {
+			return fail(err)
+		}
+		if u.RTXPayloadType, err = payloadType("rtx_payload_type", m.RTXPT); err != nil {
+			return fail(err)
 		}
 		info, err := room.UpdateTrack(m.Track, u)
 		if err != nil {

@@ -26,8 +26,12 @@ type lossyRelay struct {
 	room      *net.UDPAddr
 	dropEvery int
 	resend    bool
-	padEvery  int    // if > 0, a padding-only packet follows every padEvery-th packet
-	shift     uint16 // padding packets inserted so far
+	// ignoreFirst leaves each packet's first request unanswered (as if the
+	// resent packet were lost again).
+	ignoreFirst bool
+	asked       map[uint16]bool
+	padEvery    int    // if > 0, a padding-only packet follows every padEvery-th packet
+	shift       uint16 // padding packets inserted so far
 
 	mu      sync.Mutex
 	history map[uint16][]byte
@@ -48,7 +52,7 @@ func newLossyRelay(t *testing.T, roomPort, dropEvery, padEvery int, resend bool)
 		return c
 	}
 	r := &lossyRelay{in: listen(), out: listen(), room: &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: roomPort},
-		dropEvery: dropEvery, padEvery: padEvery, resend: resend, history: map[uint16][]byte{}}
+		dropEvery: dropEvery, padEvery: padEvery, resend: resend, history: map[uint16][]byte{}, asked: map[uint16]bool{}}
 	go r.forward()
 	go r.answer()
 	return r
@@ -129,7 +133,10 @@ func (r *lossyRelay) answer() {
 					r.mu.Lock()
 					r.nacked++
 					pkt := r.history[seq]
-					if r.resend && pkt != nil {
+					if r.ignoreFirst && !r.asked[seq] {
+						r.asked[seq] = true
+						pkt = nil
+					} else if r.resend && pkt != nil {
 						delete(r.history, seq)
 						r.resent++
 					} else {
@@ -172,7 +179,7 @@ func videoFrames(t *testing.T, path string) int {
 // requests loses everything from the first loss to its next keyframe.
 func TestNACKRecoversLostPackets(t *testing.T) {
 	const seconds = 6
-	run := func(t *testing.T, noNACK, resend bool) (recorded, frames, dropped, nacked, resent int, stats *TrackStats) {
+	run := func(t *testing.T, noNACK, resend, ignoreFirst bool) (recorded, frames, dropped, nacked, resent int, stats *TrackStats) {
 		r := newTestRoomWith(t, func(c *RoomConfig) { c.NoNACK = noNACK; c.JitterLatency = 200 * time.Millisecond })
 		if _, err := r.AddTrack(TrackInfo{ID: "cam", Participant: "alice", Codec: "vp8", SSRC: 1111, PayloadType: 96}); err != nil {
 			t.Fatal(err)
@@ -182,6 +189,9 @@ func TestNACKRecoversLostPackets(t *testing.T) {
 			t.Fatal(err)
 		}
 		relay := newLossyRelay(t, int(r.Addr().Port()), 10, 0, resend)
+		relay.mu.Lock()
+		relay.ignoreFirst = ignoreFirst
+		relay.mu.Unlock()
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		// One keyframe for the whole run: only retransmission can repair a loss.
@@ -203,24 +213,30 @@ func TestNACKRecoversLostPackets(t *testing.T) {
 		return videoFrames(t, filepath.Join(r.cfg.DataDir, info.Files[0].Path)), frames, dropped, nacked, resent, tracks[0].Stats
 	}
 
-	t.Run("answered", func(t *testing.T) {
-		recorded, frames, dropped, nacked, resent, stats := run(t, false, true)
-		t.Logf("sent %d frames, %d packets lost, %d asked for, %d resent; recorded %d frames; nack_sent %d", frames, dropped, nacked, resent, recorded, stats.NACKSent)
-		if dropped < 10 {
-			t.Fatalf("the relay lost only %d packets: the test needs more", dropped)
-		}
-		if resent < dropped*9/10 {
-			t.Errorf("%d of %d lost packets were asked for again, want nearly all", resent, dropped)
-		}
-		if stats.NACKSent < uint64(resent) {
-			t.Errorf("track stats say %d packets asked for, the relay resent %d", stats.NACKSent, resent)
-		}
-		if recorded < frames-2 {
-			t.Errorf("recorded %d of %d frames, want all (the last may be cut by the stop)", recorded, frames)
-		}
-	})
+	for _, retry := range []bool{false, true} {
+		// retry: each packet's first request goes unanswered; the jitterbuffer asks again.
+		t.Run(map[bool]string{false: "answered", true: "answered-on-retry"}[retry], func(t *testing.T) {
+			recorded, frames, dropped, nacked, resent, stats := run(t, false, true, retry)
+			t.Logf("sent %d frames, %d packets lost, %d asked for, %d resent; recorded %d frames; nack_sent %d", frames, dropped, nacked, resent, recorded, stats.NACKSent)
+			if dropped < 10 {
+				t.Fatalf("the relay lost only %d packets: the test needs more", dropped)
+			}
+			if resent < dropped*9/10 {
+				t.Errorf("%d of %d lost packets were resent, want nearly all", resent, dropped)
+			}
+			if retry && nacked < 2*resent {
+				t.Errorf("%d requests for %d packets resent on the second request", nacked, resent)
+			}
+			if stats.NACKSent < uint64(resent) {
+				t.Errorf("track stats say %d packets asked for, the relay resent %d", stats.NACKSent, resent)
+			}
+			if recorded < frames-2 {
+				t.Errorf("recorded %d of %d frames, want all (the last may be cut by the stop)", recorded, frames)
+			}
+		})
+	}
 	t.Run("off", func(t *testing.T) {
-		recorded, frames, dropped, nacked, _, stats := run(t, true, true)
+		recorded, frames, dropped, nacked, _, stats := run(t, true, true, false)
 		t.Logf("sent %d frames, %d packets lost, %d asked for; recorded %d frames", frames, dropped, nacked, recorded)
 		if nacked != 0 || stats.NACKSent != 0 {
 			t.Errorf("with NoNACK the room asked for %d packets (stats %d), want none", nacked, stats.NACKSent)

@@ -495,6 +495,27 @@ func (r *Room) setRoutes(mutate func(map[uint32]*Track)) {
 	r.routes.Store(&next)
 }
 
+// validRTX checks a track's retransmission stream against its media
+// stream: both or neither of its SSRC and payload type, each different
+// from the media's.
+func validRTX(ssrc uint32, pt uint8, rtxSSRC uint32, rtxPT uint8) error {
+	switch {
+	case rtxSSRC == 0 && rtxPT == 0:
+		return nil
+	case rtxSSRC == 0:
+		return fmt.Errorf("%w: rtx_payload_type %d without rtx_ssrc", ErrInvalid, rtxPT)
+	case rtxPT == 0:
+		return fmt.Errorf("%w: rtx_ssrc %d without rtx_payload_type", ErrInvalid, rtxSSRC)
+	case rtxSSRC == ssrc:
+		return fmt.Errorf("%w: rtx_ssrc %d is the track's own ssrc", ErrInvalid, rtxSSRC)
+	case rtxPT > 127:
+		return fmt.Errorf("%w: rtx_payload_type %d out of range 1-127", ErrInvalid, rtxPT)
+	case rtxPT == pt:
+		return fmt.Errorf("%w: rtx_payload_type %d is the track's own payload_type", ErrInvalid, rtxPT)
+	}
+	return nil
+}
+
 // AddTrack registers a track; its packets are routed by SSRC from now on.
 func (r *Room) AddTrack(in TrackInfo) (TrackInfo, error) {
 	codec, err := LookupCodec(in.Codec)
@@ -512,6 +533,9 @@ func (r *Room) AddTrack(in TrackInfo) (TrackInfo, error) {
 	}
 	if in.PayloadType > 127 {
 		return TrackInfo{}, fmt.Errorf("%w: payload_type %d out of range 0-127", ErrInvalid, in.PayloadType)
+	}
+	if err := validRTX(in.SSRC, in.PayloadType, in.RTXSSRC, in.RTXPayloadType); err != nil {
+		return TrackInfo{}, err
 	}
 	in.Codec = codec.Name
 	in.CreatedAt = time.Now().UTC()
@@ -532,8 +556,10 @@ func (r *Room) addTrack(in TrackInfo, codec Codec) (*Track, error) {
 	if _, dup := r.tracks[in.ID]; dup {
 		return nil, fmt.Errorf("%w: track %q already exists", ErrConflict, in.ID)
 	}
-	if other := (*r.routes.Load())[in.SSRC]; other != nil {
-		return nil, fmt.Errorf("%w: ssrc %d is already used by track %q", ErrConflict, in.SSRC, other.info.ID)
+	for _, ssrc := range []uint32{in.SSRC, in.RTXSSRC} {
+		if other := (*r.routes.Load())[ssrc]; other != nil && ssrc != 0 {
+			return nil, fmt.Errorf("%w: ssrc %d is already used by track %q", ErrConflict, ssrc, other.info.ID)
+		}
 	}
 	t := &Track{room: r, codec: codec, info: in}
 	t.stats.ClockRate = in.ClockRate
@@ -553,7 +579,12 @@ func (r *Room) addTrack(in TrackInfo, codec Codec) (*Track, error) {
 	}
 	r.tracks[in.ID] = t
 	r.trackOrder = append(r.trackOrder, in.ID)
-	r.setRoutes(func(m map[uint32]*Track) { m[in.SSRC] = t })
+	r.setRoutes(func(m map[uint32]*Track) {
+		m[in.SSRC] = t
+		if in.RTXSSRC != 0 {
+			m[in.RTXSSRC] = t
+		}
+	})
 	r.log.Info("track added", "track", in.ID, "participant", in.Participant, "codec", in.Codec, "ssrc", in.SSRC)
 	return t, nil
 }
@@ -604,6 +635,10 @@ type TrackUpdate struct {
 	Codec       *string `json:"codec,omitempty"`
 	PayloadType *uint8  `json:"payload_type,omitempty"`
 	ClockRate   *int    `json:"clock_rate,omitempty"`
+	// RTXSSRC and RTXPayloadType replace the retransmission stream (0 and
+	// 0: none); a new device usually comes with a new one.
+	RTXSSRC        *uint32 `json:"rtx_ssrc,omitempty"`
+	RTXPayloadType *uint8  `json:"rtx_payload_type,omitempty"`
 }
 
 // UpdateTrack applies mute/unmute and device changes. A new SSRC with the
@@ -633,16 +668,36 @@ func (r *Room) UpdateTrack(id string, u TrackUpdate) (TrackInfo, error) {
 		r.mu.Unlock()
 		return TrackInfo{}, fmt.Errorf("%w: payload_type %d out of range 0-127", ErrInvalid, *u.PayloadType)
 	}
-	if u.SSRC != nil && *u.SSRC != t.info.SSRC {
-		if other := (*r.routes.Load())[*u.SSRC]; other != nil {
+	t.mu.Lock()
+	ssrc, pt, rtxSSRC, rtxPT := t.info.SSRC, t.info.PayloadType, t.info.RTXSSRC, t.info.RTXPayloadType
+	t.mu.Unlock()
+	if u.SSRC != nil {
+		ssrc = *u.SSRC
+	}
+	if u.PayloadType != nil {
+		pt = *u.PayloadType
+	}
+	if u.RTXSSRC != nil {
+		rtxSSRC = *u.RTXSSRC
+	}
+	if u.RTXPayloadType != nil {
+		rtxPT = *u.RTXPayloadType
+	}
+	if err := validRTX(ssrc, pt, rtxSSRC, rtxPT); err != nil {
+		r.mu.Unlock()
+		return TrackInfo{}, err
+	}
+	for _, s := range []uint32{ssrc, rtxSSRC} {
+		if other := (*r.routes.Load())[s]; other != nil && other != t && s != 0 {
 			r.mu.Unlock()
-			return TrackInfo{}, fmt.Errorf("%w: ssrc %d is already used by track %q", ErrConflict, *u.SSRC, other.info.ID)
+			return TrackInfo{}, fmt.Errorf("%w: ssrc %d is already used by track %q", ErrConflict, s, other.info.ID)
 		}
 	}
 	codecChanged := newCodec.Name != t.codec.Name
 
 	t.mu.Lock()
-	oldSSRC := t.info.SSRC
+	oldSSRC, oldRTX := t.info.SSRC, t.info.RTXSSRC
+	t.info.RTXSSRC, t.info.RTXPayloadType = rtxSSRC, rtxPT
 	muteChanged := u.Muted != nil && *u.Muted != t.info.Muted
 	if u.Muted != nil {
 		t.info.Muted = *u.Muted
@@ -673,9 +728,18 @@ func (r *Room) UpdateTrack(id string, u TrackUpdate) (TrackInfo, error) {
 	}
 	t.mu.Unlock()
 
-	if sourceChanged {
-		newSSRC := *u.SSRC
-		r.setRoutes(func(m map[uint32]*Track) { delete(m, oldSSRC); m[newSSRC] = t })
+	if sourceChanged || rtxSSRC != oldRTX {
+		r.setRoutes(func(m map[uint32]*Track) {
+			for _, s := range []uint32{oldSSRC, oldRTX} {
+				if m[s] == t {
+					delete(m, s)
+				}
+			}
+			m[ssrc] = t
+			if rtxSSRC != 0 {
+				m[rtxSSRC] = t
+			}
+		})
 	}
 	var err error
 	if codecChanged {
@@ -746,8 +810,10 @@ func (r *Room) RemoveTrack(id string) error {
 	delete(r.tracks, id)
 	r.trackOrder = removeString(r.trackOrder, id)
 	r.setRoutes(func(m map[uint32]*Track) {
-		if m[t.info.SSRC] == t {
-			delete(m, t.info.SSRC)
+		for _, ssrc := range []uint32{t.info.SSRC, t.info.RTXSSRC} {
+			if m[ssrc] == t {
+				delete(m, ssrc)
+			}
 		}
 	})
 	r.mu.Unlock()

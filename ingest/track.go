@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"encoding/binary"
 	"net/netip"
 	"os"
 	"sync"
@@ -12,20 +13,25 @@ import (
 
 // TrackInfo is a track as the API sees it.
 type TrackInfo struct {
-	ID          string      `json:"id"`
-	Participant string      `json:"participant"`
-	Name        string      `json:"name,omitempty"`
-	Kind        Kind        `json:"kind"`
-	Codec       string      `json:"codec"`
-	Source      string      `json:"source,omitempty"`
-	SSRC        uint32      `json:"ssrc"`
-	PayloadType uint8       `json:"payload_type"`
-	ClockRate   int         `json:"clock_rate"`
-	Muted       bool        `json:"muted"`
-	CNAME       string      `json:"cname,omitempty"`
-	Segment     int         `json:"segment"`
-	CreatedAt   time.Time   `json:"created_at"`
-	Stats       *TrackStats `json:"stats,omitempty"`
+	ID          string `json:"id"`
+	Participant string `json:"participant"`
+	Name        string `json:"name,omitempty"`
+	Kind        Kind   `json:"kind"`
+	Codec       string `json:"codec"`
+	Source      string `json:"source,omitempty"`
+	SSRC        uint32 `json:"ssrc"`
+	PayloadType uint8  `json:"payload_type"`
+	ClockRate   int    `json:"clock_rate"`
+	// RTXSSRC and RTXPayloadType name the track's retransmission stream
+	// (RFC 4588), if the SFU resends on one: its packets are unwrapped
+	// into the track's own.
+	RTXSSRC        uint32      `json:"rtx_ssrc,omitempty"`
+	RTXPayloadType uint8       `json:"rtx_payload_type,omitempty"`
+	Muted          bool        `json:"muted"`
+	CNAME          string      `json:"cname,omitempty"`
+	Segment        int         `json:"segment"`
+	CreatedAt      time.Time   `json:"created_at"`
+	Stats          *TrackStats `json:"stats,omitempty"`
 }
 
 // TrackStats are the per-track receive counters.
@@ -44,7 +50,11 @@ type TrackStats struct {
 	PLISent          uint64  `json:"pli_sent"`
 	FIRSent          uint64  `json:"fir_sent"`
 	// NACKSent counts the packets asked for again (RTCP NACK).
-	NACKSent      uint64 `json:"nack_sent"`
+	NACKSent uint64 `json:"nack_sent"`
+	// RTXPackets counts retransmissions received on the RTX stream and
+	// RTXPadding its packets without media (bandwidth probes), dropped.
+	RTXPackets    uint64 `json:"rtx_packets"`
+	RTXPadding    uint64 `json:"rtx_padding"`
 	SenderReports uint64 `json:"sender_reports"`
 	// TimelineLateMS: the current segment's stamps are this much later than
 	// the media arrived (its first packet came late); the compositor moves
@@ -93,6 +103,27 @@ func (t *Track) handleRTP(pkt []byte, from netip.AddrPort, now time.Time) {
 		t.room.counters.malformed.Add(1)
 		return
 	}
+	rtx := t.info.RTXSSRC != 0 && t.hdr.SSRC == t.info.RTXSSRC
+	if rtx {
+		if t.hdr.PayloadType != t.info.RTXPayloadType {
+			t.counters.WrongPayloadType++
+			t.mu.Unlock()
+			t.room.counters.wrongPayloadType.Add(1)
+			return
+		}
+		var ok bool
+		if pkt, ok = unwrapRTX(pkt, n, t.hdr.Padding, t.info.SSRC, t.info.PayloadType); !ok {
+			t.counters.RTXPadding++
+			t.mu.Unlock()
+			return
+		}
+		if n, err = t.hdr.Unmarshal(pkt); err != nil {
+			t.mu.Unlock()
+			t.room.counters.malformed.Add(1)
+			return
+		}
+		t.counters.RTXPackets++
+	}
 	if t.hdr.PayloadType != t.info.PayloadType {
 		t.counters.WrongPayloadType++
 		t.mu.Unlock()
@@ -129,7 +160,9 @@ func (t *Track) handleRTP(pkt []byte, from netip.AddrPort, now time.Time) {
 	if t.hdr.Padding && end > n {
 		end -= int(pkt[end-1])
 	}
-	t.stats.Update(t.hdr.SequenceNumber, t.hdr.Timestamp, now)
+	if !rtx { // receive statistics describe the media stream as it arrived
+		t.stats.Update(t.hdr.SequenceNumber, t.hdr.Timestamp, now)
+	}
 	keyframe := t.codec.Kind == Video && end > n && IsKeyframeStart(t.codec.Name, pkt[n:end])
 	if keyframe {
 		// A keyframe spans many packets (SPS, PPS, slices): count it once per timestamp.
@@ -155,6 +188,27 @@ func (t *Track) handleRTP(pkt []byte, from netip.AddrPort, now time.Time) {
 	if (first || movedFrom.IsValid()) && t.codec.Kind == Video {
 		t.throttle.Request()
 	}
+}
+
+// unwrapRTX turns an RTX packet (RFC 4588: the original sequence number,
+// then the original payload) whose header is n bytes into the packet it
+// repeats, on ssrc with payload type pt; the marker bit, extensions and
+// padding are kept. It is false for a packet without media (padding only).
+func unwrapRTX(pkt []byte, n int, padding bool, ssrc uint32, pt uint8) ([]byte, bool) {
+	end := len(pkt)
+	if padding && end > n {
+		end -= int(pkt[end-1])
+	}
+	if end-n < 3 { // no original sequence number, or nothing after it
+		return nil, false
+	}
+	out := make([]byte, 0, len(pkt)-2)
+	out = append(out, pkt[:n]...)
+	out = append(out, pkt[n+2:]...)
+	copy(out[2:4], pkt[n:n+2])
+	binary.BigEndian.PutUint32(out[8:12], ssrc)
+	out[1] = out[1]&0x80 | pt&0x7f
+	return out, true
 }
 
 // SourceMoveAfter is how long a track's learned source must have sent

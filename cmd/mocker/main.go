@@ -67,6 +67,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.Float64Var(&c.Impairments.Duplicate, "duplicate", 0, "RTP packets sent twice, in %")
 	fs.DurationVar(&c.Impairments.Jitter, "jitter", 0, "random extra delay up to this, order preserved (e.g. 30ms)")
 	fs.BoolVar(&c.NoRetransmit, "no-retransmit", false, "ignore the server's NACKs (by default the packets it asks for are sent again)")
+	fs.BoolVar(&c.RTX, "rtx", false, "resend video on an RTX stream (RFC 4588, registered as the track's rtx_ssrc) instead of its own SSRC")
 	fs.StringVar(&o.impair, "impair", "", `per-participant impairments overriding the global ones, e.g. "p2:loss=5,jitter=30ms;p3:reorder=2"`)
 	fs.Int64Var(&c.Seed, "seed", 0, "seed for SSRCs, offsets and impairments (0 = random)")
 	fs.StringVar(&o.schedule, "schedule", "", `join/leave schedule, e.g. "p3:join=5s,leave=20s;p4:join=2s"`)

@@ -45,6 +45,8 @@ type trackRequest struct {
 	ClockRate   uint32 `json:"clock_rate"`
 	Source      string `json:"source"`
 	Name        string `json:"name"`
+	RTXSSRC     uint32 `json:"rtx_ssrc,omitempty"`
+	RTXPT       uint8  `json:"rtx_payload_type,omitempty"`
 }
 
 type apiClient struct {

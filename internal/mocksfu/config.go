@@ -114,8 +114,12 @@ type Config struct {
 	// the last packets it forwarded and resends those the receiver asks
 	// for, on the same SSRC (the loss impairment applies to them too).
 	NoRetransmit bool
-	Schedule     map[string][]Presence // by participant ID; overrides ParticipantConfig.Presence
-	Mutes        []MuteWindow
+	// RTX resends video on a retransmission stream (RFC 4588, payload type
+	// 97, its own SSRC and sequence numbers), registered with the track as
+	// rtx_ssrc and rtx_payload_type, instead of on the track's SSRC.
+	RTX      bool
+	Schedule map[string][]Presence // by participant ID; overrides ParticipantConfig.Presence
+	Mutes    []MuteWindow
 
 	// Record starts a "tracks" recording once the initial participants are set
 	// up and deletes it (so the server finalizes it) when Run ends.

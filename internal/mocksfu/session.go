@@ -35,6 +35,8 @@ type track struct {
 	id, participant, name, kind, codec, source string
 	ssrc                                       uint32
 	pt                                         uint8
+	rtxSSRC                                    uint32 // 0: resend on ssrc
+	rtxPT                                      uint8
 	clock                                      uint32
 	cname                                      string
 	localAddr                                  string
@@ -57,6 +59,7 @@ type track struct {
 	nextSR  time.Time           // send loop only
 	history [historySize][]byte // send loop only: forwarded packets by sequence number
 	rtxRng  *rand.Rand          // send loop only: loss of resent packets
+	rtxSeq  uint16              // send loop only: the RTX stream's next sequence number
 
 	// send-loop state
 	seqShift     uint16 // SFU-style sequence number rewriting across mute gaps
@@ -192,6 +195,9 @@ func newSession(sfu *SFU, p *participant, stay int) (*session, error) {
 			seqOffset: uint16(rng.UintN(1 << 16)),
 			tsOffset:  rng.Uint32(),
 		}
+		if kind == KindVideo && sfu.cfg.RTX {
+			t.rtxSSRC, t.rtxPT, t.rtxSeq = sfu.newSSRC(rng), 97, uint16(rng.UintN(1<<16))
+		}
 		if kind == KindVideo {
 			t.pt, t.clock, t.source = 96, 90000, "camera"
 			spec.width, spec.height, spec.fps = sfu.cfg.Width, sfu.cfg.Height, sfu.cfg.FPS
@@ -264,6 +270,7 @@ func (s *session) register(ctx context.Context) error {
 		err := s.sfu.api.createTrack(ctx, s.sfu.cfg.Room, trackRequest{
 			ID: t.id, Participant: t.participant, Kind: t.kind, Codec: t.codec, SSRC: t.ssrc,
 			PayloadType: t.pt, ClockRate: t.clock, Source: t.source, Name: t.name,
+			RTXSSRC: t.rtxSSRC, RTXPT: t.rtxPT,
 		})
 		if err != nil {
 			return err
@@ -565,8 +572,31 @@ func (s *session) resend(r nackReq) {
 			continue
 		}
 		t.c.resent.Add(1)
+		if t.rtxSSRC != 0 {
+			pkt = t.rtxPacket(pkt)
+		}
 		s.enqueue(t, pkt, 0)
 	}
+}
+
+// rtxPacket wraps a forwarded packet for the RTX stream (RFC 4588): the
+// original sequence number goes before the payload; the RTX stream's own
+// SSRC, payload type and next sequence number replace the original's.
+// Send loop only.
+func (t *track) rtxPacket(pkt []byte) []byte {
+	f, err := parseRTP(pkt)
+	if err != nil {
+		return pkt
+	}
+	out := make([]byte, 0, len(pkt)+2)
+	out = append(out, pkt[:f.headerLen]...)
+	out = append(out, pkt[2], pkt[3])
+	out = append(out, pkt[f.headerLen:]...)
+	binary.BigEndian.PutUint16(out[2:4], t.rtxSeq)
+	t.rtxSeq++
+	binary.BigEndian.PutUint32(out[8:12], t.rtxSSRC)
+	out[1] = out[1]&0x80 | t.rtxPT
+	return out
 }
 
 // mediaNanos converts a media timestamp to nanoseconds without overflow.
