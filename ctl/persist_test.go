@@ -36,7 +36,7 @@ func TestRoomsResumeAfterRestart(t *testing.T) {
 	_, room, _ := do(t, ts, "GET", "/v1/rooms/keep", "")
 	port := room["rtp"].(map[string]any)["port"].(float64)
 	for _, body := range []string{
-		`{"id":"cam","participant":"alice","kind":"video","codec":"vp8","ssrc":11,"payload_type":96}`,
+		`{"id":"cam","participant":"alice","kind":"video","codec":"vp8","ssrc":11,"payload_type":96,"rtx_ssrc":13,"rtx_payload_type":97}`,
 		`{"id":"mic","participant":"alice","kind":"audio","codec":"opus","ssrc":12,"payload_type":111}`,
 	} {
 		if st, b, _ := do(t, ts, "POST", "/v1/rooms/keep/tracks", body); st != 201 {
@@ -89,8 +89,8 @@ func TestRoomsResumeAfterRestart(t *testing.T) {
 	}
 	for _, tr := range tracks {
 		m := tr.(map[string]any)
-		want := map[string]any{"cam": []any{float64(11), false, "VP8"}, "mic": []any{float64(12), true, "OPUS"}}[m["id"].(string)]
-		if want == nil || m["ssrc"] != want.([]any)[0] || m["muted"] != want.([]any)[1] || m["participant"] != "alice" {
+		want := map[string]any{"cam": []any{float64(11), false, float64(13)}, "mic": []any{float64(12), true, nil}}[m["id"].(string)]
+		if want == nil || m["ssrc"] != want.([]any)[0] || m["muted"] != want.([]any)[1] || m["rtx_ssrc"] != want.([]any)[2] || m["participant"] != "alice" {
 			t.Errorf("restored track: %v", m)
 		}
 	}

@@ -2,7 +2,9 @@ package ingest
 
 import (
 	"encoding/binary"
+	"errors"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -292,5 +294,67 @@ func TestRewriterMapsRetransmissionRequestsBack(t *testing.T) {
 	}
 	if got, ok := rw.senderSeq(first + 39990); !ok || got != uint16(700+39990) {
 		t.Errorf("after 40000 packets: senderSeq = %d, %v; want %d", got, ok, uint16(700+39990))
+	}
+}
+
+func TestUnwrapRTX(t *testing.T) {
+	orig := rtpPacket(t, 96, 1000, 90000, 1111, []byte{0x10, 0xaa, 0xbb})
+	orig[1] |= 0x80 // marker
+	// RFC 4588: RTX header of its own, then the original sequence number.
+	rtx := rtpPacket(t, 97, 7, 90000, 2222, append([]byte{0x03, 0xe8}, orig[12:]...))
+	rtx[1] |= 0x80
+	got, ok := unwrapRTX(rtx, 12, false, 1111, 96)
+	if !ok || string(got) != string(orig) {
+		t.Fatalf("unwrapRTX = %x, %v; want %x", got, ok, orig)
+	}
+	probe := rtpPacket(t, 97, 8, 90000, 2222, []byte{0, 0, 0, 4}) // padding only
+	probe[0] |= 0x20
+	if _, ok := unwrapRTX(probe, 12, true, 1111, 96); ok {
+		t.Error("a padding-only RTX packet must not unwrap")
+	}
+	if _, ok := unwrapRTX(rtpPacket(t, 97, 9, 90000, 2222, []byte{0x03}), 12, false, 1111, 96); ok {
+		t.Error("an RTX packet without a whole original sequence number must not unwrap")
+	}
+}
+
+func TestTrackRTXStreams(t *testing.T) {
+	r := newTestRoom(t)
+	for _, c := range []struct {
+		in   TrackInfo
+		want string
+	}{
+		{TrackInfo{ID: "a", Participant: "p", Codec: "vp8", SSRC: 1, PayloadType: 96, RTXSSRC: 2}, "rtx_ssrc 2 without rtx_payload_type"},
+		{TrackInfo{ID: "a", Participant: "p", Codec: "vp8", SSRC: 1, PayloadType: 96, RTXPayloadType: 97}, "rtx_payload_type 97 without rtx_ssrc"},
+		{TrackInfo{ID: "a", Participant: "p", Codec: "vp8", SSRC: 1, PayloadType: 96, RTXSSRC: 1, RTXPayloadType: 97}, "rtx_ssrc 1 is the track's own ssrc"},
+		{TrackInfo{ID: "a", Participant: "p", Codec: "vp8", SSRC: 1, PayloadType: 96, RTXSSRC: 2, RTXPayloadType: 96}, "rtx_payload_type 96 is the track's own payload_type"},
+	} {
+		if _, err := r.AddTrack(c.in); err == nil || !strings.Contains(err.Error(), c.want) || !errors.Is(err, ErrInvalid) {
+			t.Errorf("AddTrack(%+v) = %v, want %q", c.in, err, c.want)
+		}
+	}
+	if _, err := r.AddTrack(TrackInfo{ID: "cam", Participant: "p", Codec: "vp8", SSRC: 1, PayloadType: 96, RTXSSRC: 2, RTXPayloadType: 97}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.AddTrack(TrackInfo{ID: "mic", Participant: "p", Codec: "opus", SSRC: 2, PayloadType: 111}); err == nil || !errors.Is(err, ErrConflict) {
+		t.Errorf("a track on another track's RTX SSRC: %v, want a conflict", err)
+	}
+	// A new device with a new RTX stream: the old SSRCs route nowhere, the new ones to the track.
+	ssrc, rtxSSRC := uint32(3), uint32(4)
+	if _, err := r.UpdateTrack("cam", TrackUpdate{SSRC: &ssrc, RTXSSRC: &rtxSSRC}); err != nil {
+		t.Fatal(err)
+	}
+	routes := *r.routes.Load()
+	if routes[1] != nil || routes[2] != nil || routes[3] == nil || routes[4] != routes[3] {
+		t.Errorf("routes after the device change: %v", routes)
+	}
+	none, zero := uint32(0), uint8(0)
+	if info, err := r.UpdateTrack("cam", TrackUpdate{RTXSSRC: &none, RTXPayloadType: &zero}); err != nil || info.RTXSSRC != 0 || (*r.routes.Load())[4] != nil {
+		t.Errorf("dropping the RTX stream: %+v, %v", info, err)
+	}
+	if err := r.RemoveTrack("cam"); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(*r.routes.Load()); n != 0 {
+		t.Errorf("%d routes left after the track's removal", n)
 	}
 }
