@@ -173,50 +173,58 @@ func videoFrames(t *testing.T, path string) int {
 	return n
 }
 
+// relayedCamera records one VP8 camera (SSRC 1111, one keyframe for the
+// whole run, so only retransmission can repair a loss) of frames frames
+// sent through the relay newRelay builds for the room's port, and returns
+// the frames recorded, the relay and the track's stats.
+func relayedCamera(t *testing.T, tweak func(*RoomConfig), frames int, newRelay func(roomPort int) *lossyRelay) (int, *lossyRelay, *TrackStats) {
+	t.Helper()
+	r := newTestRoomWith(t, tweak)
+	if _, err := r.AddTrack(TrackInfo{ID: "cam", Participant: "alice", Codec: "vp8", SSRC: 1111, PayloadType: 96}); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := r.StartRecording("r1", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	relay := newRelay(int(r.Addr().Port()))
+	cmd := gstSender(t, context.Background(), fmt.Sprintf("videotestsrc is-live=true num-buffers=%d pattern=ball ! video/x-raw,width=320,height=240,framerate=30/1 ! "+
+		"vp8enc deadline=1 keyframe-max-dist=1000 target-bitrate=600000 ! rtpvp8pay pt=96 ssrc=1111 mtu=400 ! udpsink host=127.0.0.1 port=%d", frames, relay.port()))
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("sender: %v", err)
+	}
+	time.Sleep(500 * time.Millisecond) // the jitterbuffer's latency and the last retransmissions
+	info, err := r.StopRecording(rec.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(info.Files) != 1 || info.Files[0].State != FileFinal {
+		t.Fatalf("recording = %+v", info)
+	}
+	return videoFrames(t, filepath.Join(r.cfg.DataDir, info.Files[0].Path)), relay, r.Tracks()[0].Stats
+}
+
 // A path that loses one packet in 10 between the SFU and the room: with
 // retransmission requests answered, the recording keeps every frame the
 // sender sent; without them, a VP8 stream whose sender ignores keyframe
 // requests loses everything from the first loss to its next keyframe.
 func TestNACKRecoversLostPackets(t *testing.T) {
-	const seconds = 6
-	run := func(t *testing.T, noNACK, resend, ignoreFirst bool) (recorded, frames, dropped, nacked, resent int, stats *TrackStats) {
-		r := newTestRoomWith(t, func(c *RoomConfig) { c.NoNACK = noNACK; c.JitterLatency = 200 * time.Millisecond })
-		if _, err := r.AddTrack(TrackInfo{ID: "cam", Participant: "alice", Codec: "vp8", SSRC: 1111, PayloadType: 96}); err != nil {
-			t.Fatal(err)
-		}
-		rec, err := r.StartRecording("r1", "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		relay := newLossyRelay(t, int(r.Addr().Port()), 10, 0, resend)
-		relay.mu.Lock()
-		relay.ignoreFirst = ignoreFirst
-		relay.mu.Unlock()
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		// One keyframe for the whole run: only retransmission can repair a loss.
-		cmd := gstSender(t, ctx, fmt.Sprintf("videotestsrc is-live=true num-buffers=%d pattern=ball ! video/x-raw,width=320,height=240,framerate=30/1 ! "+
-			"vp8enc deadline=1 keyframe-max-dist=1000 target-bitrate=600000 ! rtpvp8pay pt=96 ssrc=1111 mtu=400 ! udpsink host=127.0.0.1 port=%d", seconds*30, relay.port()))
-		if err := cmd.Wait(); err != nil {
-			t.Fatalf("sender: %v", err)
-		}
-		time.Sleep(500 * time.Millisecond) // the jitterbuffer's latency and the last retransmissions
-		info, err := r.StopRecording(rec.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(info.Files) != 1 || info.Files[0].State != FileFinal {
-			t.Fatalf("recording = %+v", info)
-		}
-		tracks := r.Tracks()
+	run := func(t *testing.T, noNACK, ignoreFirst bool) (recorded, frames, dropped, nacked, resent int, stats *TrackStats) {
+		recorded, relay, stats := relayedCamera(t, func(c *RoomConfig) { c.NoNACK = noNACK; c.JitterLatency = 200 * time.Millisecond }, 180,
+			func(port int) *lossyRelay {
+				relay := newLossyRelay(t, port, 10, 0, true)
+				relay.mu.Lock()
+				relay.ignoreFirst = ignoreFirst
+				relay.mu.Unlock()
+				return relay
+			})
 		frames, dropped, nacked, resent = relay.counts()
-		return videoFrames(t, filepath.Join(r.cfg.DataDir, info.Files[0].Path)), frames, dropped, nacked, resent, tracks[0].Stats
+		return recorded, frames, dropped, nacked, resent, stats
 	}
-
 	for _, retry := range []bool{false, true} {
 		// retry: each packet's first request goes unanswered; the jitterbuffer asks again.
 		t.Run(map[bool]string{false: "answered", true: "answered-on-retry"}[retry], func(t *testing.T) {
-			recorded, frames, dropped, nacked, resent, stats := run(t, false, true, retry)
+			recorded, frames, dropped, nacked, resent, stats := run(t, false, retry)
 			t.Logf("sent %d frames, %d packets lost, %d asked for, %d resent; recorded %d frames; nack_sent %d", frames, dropped, nacked, resent, recorded, stats.NACKSent)
 			if dropped < 10 {
 				t.Fatalf("the relay lost only %d packets: the test needs more", dropped)
@@ -236,7 +244,7 @@ func TestNACKRecoversLostPackets(t *testing.T) {
 		})
 	}
 	t.Run("off", func(t *testing.T) {
-		recorded, frames, dropped, nacked, _, stats := run(t, true, true, false)
+		recorded, frames, dropped, nacked, _, stats := run(t, true, false)
 		t.Logf("sent %d frames, %d packets lost, %d asked for; recorded %d frames", frames, dropped, nacked, recorded)
 		if nacked != 0 || stats.NACKSent != 0 {
 			t.Errorf("with NoNACK the room asked for %d packets (stats %d), want none", nacked, stats.NACKSent)
@@ -253,30 +261,12 @@ func TestNACKRecoversLostPackets(t *testing.T) {
 // them (the end of the stream itself looks like a loss).
 func TestPaddingPacketsAreNotLoss(t *testing.T) {
 	run := func(t *testing.T, padEvery int) (recorded, frames int, padding uint16, st *TrackStats) {
-		r := newTestRoom(t)
-		if _, err := r.AddTrack(TrackInfo{ID: "cam", Participant: "alice", Codec: "vp8", SSRC: 1111, PayloadType: 96}); err != nil {
-			t.Fatal(err)
-		}
-		rec, err := r.StartRecording("r1", "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		relay := newLossyRelay(t, int(r.Addr().Port()), 1<<30, padEvery, false)
-		cmd := gstSender(t, context.Background(), fmt.Sprintf("videotestsrc is-live=true num-buffers=120 pattern=ball ! video/x-raw,width=320,height=240,framerate=30/1 ! "+
-			"vp8enc deadline=1 keyframe-max-dist=1000 ! rtpvp8pay pt=96 ssrc=1111 mtu=400 ! udpsink host=127.0.0.1 port=%d", relay.port()))
-		if err := cmd.Wait(); err != nil {
-			t.Fatalf("sender: %v", err)
-		}
-		time.Sleep(400 * time.Millisecond)
-		info, err := r.StopRecording(rec.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
+		recorded, relay, st := relayedCamera(t, nil, 120, func(port int) *lossyRelay { return newLossyRelay(t, port, 1<<30, padEvery, false) })
 		frames, _, _, _ = relay.counts()
 		relay.mu.Lock()
 		padding = relay.shift
 		relay.mu.Unlock()
-		return videoFrames(t, filepath.Join(r.cfg.DataDir, info.Files[0].Path)), frames, padding, r.Tracks()[0].Stats
+		return recorded, frames, padding, st
 	}
 	baseRecorded, baseFrames, _, base := run(t, 0)
 	recorded, frames, padding, st := run(t, 3)
