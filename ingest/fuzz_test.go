@@ -9,8 +9,8 @@ import (
 )
 
 // FuzzRouteRTP feeds arbitrary datagrams through a live room's routing:
-// classification, SSRC lookup, header parsing, keyframe detection,
-// rewriting and the push into GStreamer. Nothing may panic, and every
+// classification, SSRC lookup, header parsing, RTX unwrapping, keyframe
+// detection, rewriting and the push into GStreamer. Nothing may panic, and every
 // datagram is accounted exactly once.
 func FuzzRouteRTP(f *testing.F) {
 	sr, _ := (&rtcp.SenderReport{SSRC: 1111, NTPTime: 1 << 40, RTPTime: 5}).Marshal()
@@ -21,6 +21,9 @@ func FuzzRouteRTP(f *testing.F) {
 	f.Add([]byte{0xa0, 96, 0, 1, 0, 0, 0, 1, 0, 0, 4, 87, 9}) // padding byte larger than the packet
 	f.Add(sr)
 	f.Add([]byte("garbage that is not RTP"))
+	f.Add(rtpPacket(f, 97, 7, 1000, 3333, []byte{0, 1, 0x10, 0x00, 0x9d, 0x01, 0x2a})) // RTX: packet 1 resent
+	f.Add(rtpPacket(f, 97, 8, 1000, 3333, []byte{0}))                                  // RTX without a whole sequence number
+	f.Add([]byte{0xa0, 97, 0, 9, 0, 0, 0, 1, 0, 0, 13, 5, 0, 0, 0, 4})                 // RTX padding only
 	var room *Room
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if room == nil {
@@ -29,7 +32,7 @@ func FuzzRouteRTP(f *testing.F) {
 				t.Fatal(err)
 			}
 			room = r
-			if _, err := r.AddTrack(TrackInfo{ID: "v", Participant: "p", Codec: "vp8", SSRC: 1111, PayloadType: 96}); err != nil {
+			if _, err := r.AddTrack(TrackInfo{ID: "v", Participant: "p", Codec: "vp8", SSRC: 1111, PayloadType: 96, RTXSSRC: 3333, RTXPayloadType: 97}); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := r.AddTrack(TrackInfo{ID: "a", Participant: "p", Codec: "opus", SSRC: 2222, PayloadType: 111}); err != nil {
