@@ -205,9 +205,9 @@ export class RoomView {
       <dt>Datagrams</dt><dd>${c.datagrams ?? 0} (RTP ${c.rtp ?? 0}, RTCP ${c.rtcp ?? 0})</dd>
       <dt>Refused</dt><dd>${(c.malformed ?? 0) + (c.oversized ?? 0) + (c.unknown_ssrc ?? 0) + (c.foreign_source ?? 0) + (c.not_allowed ?? 0)}</dd>
       <dt>Feedback sent</dt><dd>${c.feedback_sent ?? 0}</dd></dl>
-      <table class="tracks"><thead><tr><th>Track</th><th>Codec</th><th class="num">Packets</th><th class="num">Lost</th><th class="num">Jitter</th></tr></thead><tbody>
+      <table class="tracks"><thead><tr><th>Track</th><th>Codec</th><th class="num">Packets</th><th class="num">Lost</th><th class="num" title="Packets asked for again (RTCP NACK)">NACKs</th><th class="num">Jitter</th></tr></thead><tbody>
       ${(r.tracks || []).map((t) => `<tr><td>${esc(t.id)}</td><td>${esc(t.codec)}</td><td class="num">${t.stats?.packets ?? 0}</td>
-        <td class="num">${t.stats?.lost ?? 0}</td><td class="num">${(t.stats?.jitter_ms ?? 0).toFixed(1)} ms</td></tr>`).join("") || `<tr><td colspan="5" class="muted">No tracks.</td></tr>`}
+        <td class="num">${t.stats?.lost ?? 0}</td><td class="num">${t.stats?.nack_sent ?? 0}</td><td class="num">${(t.stats?.jitter_ms ?? 0).toFixed(1)} ms</td></tr>`).join("") || `<tr><td colspan="6" class="muted">No tracks.</td></tr>`}
       </tbody></table>`);
   }
 
