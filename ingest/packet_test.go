@@ -347,6 +347,18 @@ func TestTrackRTXStreams(t *testing.T) {
 	if routes[1] != nil || routes[2] != nil || routes[3] == nil || routes[4] != routes[3] {
 		t.Errorf("routes after the device change: %v", routes)
 	}
+	// Sender reports of the RTX stream never replace the media's (A/V sync maps through those).
+	from := netip.MustParseAddrPort("127.0.0.1:5000")
+	for _, sr := range []rtcp.SenderReport{{SSRC: 3, NTPTime: 1 << 42, RTPTime: 90000}, {SSRC: 4, NTPTime: 2 << 42, RTPTime: 5}} {
+		b, err := sr.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.handleRTCP(b, from, time.Now())
+	}
+	if info, _ := r.Track("cam"); info.Stats.SenderReports != 1 || info.Stats.SenderReportNTP == nil || !info.Stats.SenderReportNTP.Equal(NTPToTime(1<<42)) {
+		t.Errorf("after the media's and the RTX stream's sender reports: %d reports, NTP %v; want the media's alone", info.Stats.SenderReports, info.Stats.SenderReportNTP)
+	}
 	none, zero := uint32(0), uint8(0)
 	if info, err := r.UpdateTrack("cam", TrackUpdate{RTXSSRC: &none, RTXPayloadType: &zero}); err != nil || info.RTXSSRC != 0 || (*r.routes.Load())[4] != nil {
 		t.Errorf("dropping the RTX stream: %+v, %v", info, err)

@@ -220,6 +220,9 @@ var SourceMoveAfter = 3 * time.Second
 func (t *Track) handleSenderReport(ssrc uint32, info SenderReportInfo, from netip.AddrPort) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.info.RTXSSRC != 0 && ssrc == t.info.RTXSSRC {
+		return // the retransmission stream's report; the media's maps the track's timeline
+	}
 	t.sr, t.srSSRC = info, ssrc
 	t.counters.SenderReports++
 	if !t.rtcpSrc.IsValid() {
