@@ -16,12 +16,12 @@ import (
 type metricsCollector struct {
 	s *Server
 
-	rooms, tracks, recordings   *prometheus.Desc
-	datagrams                   *prometheus.Desc
-	packets, bytes, lost        *prometheus.Desc
-	outOfOrder, jitter          *prometheus.Desc
-	keyframeReq, pli, fir, nack *prometheus.Desc
-	fileBytes                   *prometheus.Desc
+	rooms, tracks, recordings        *prometheus.Desc
+	datagrams                        *prometheus.Desc
+	packets, bytes, lost             *prometheus.Desc
+	outOfOrder, jitter               *prometheus.Desc
+	keyframeReq, pli, fir, nack, rtx *prometheus.Desc
+	fileBytes                        *prometheus.Desc
 }
 
 func newMetricsCollector(s *Server) *metricsCollector {
@@ -43,6 +43,7 @@ func newMetricsCollector(s *Server) *metricsCollector {
 		pli:         prometheus.NewDesc("streamline_track_pli_sent_total", "PLI packets sent.", track, nil),
 		fir:         prometheus.NewDesc("streamline_track_fir_sent_total", "FIR packets sent.", track, nil),
 		nack:        prometheus.NewDesc("streamline_track_nack_sent_total", "Packets asked for again (RTCP NACK).", track, nil),
+		rtx:         prometheus.NewDesc("streamline_track_rtx_packets_total", "Retransmissions received on the track's RTX stream.", track, nil),
 		fileBytes:   prometheus.NewDesc("streamline_recording_bytes_written", "Bytes written to a recording's files.", []string{"room", "recording"}, nil),
 	}
 }
@@ -50,7 +51,7 @@ func newMetricsCollector(s *Server) *metricsCollector {
 // Describe implements prometheus.Collector.
 func (c *metricsCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.rooms, c.tracks, c.recordings, c.datagrams, c.packets, c.bytes, c.lost,
-		c.outOfOrder, c.jitter, c.keyframeReq, c.pli, c.fir, c.nack, c.fileBytes} {
+		c.outOfOrder, c.jitter, c.keyframeReq, c.pli, c.fir, c.nack, c.rtx, c.fileBytes} {
 		ch <- d
 	}
 }
@@ -80,7 +81,7 @@ func (c *metricsCollector) Collect(ch chan<- prometheus.Metric) {
 				continue
 			}
 			for desc, v := range map[*prometheus.Desc]float64{c.packets: float64(st.Packets), c.bytes: float64(st.Bytes),
-				c.keyframeReq: float64(st.KeyframeRequests), c.pli: float64(st.PLISent), c.fir: float64(st.FIRSent), c.nack: float64(st.NACKSent)} {
+				c.keyframeReq: float64(st.KeyframeRequests), c.pli: float64(st.PLISent), c.fir: float64(st.FIRSent), c.nack: float64(st.NACKSent), c.rtx: float64(st.RTXPackets)} {
 				ch <- prometheus.MustNewConstMetric(desc, prometheus.CounterValue, v, labels...)
 			}
 			ch <- prometheus.MustNewConstMetric(c.lost, prometheus.GaugeValue, float64(st.Lost), labels...)

@@ -181,7 +181,8 @@ func TestPipelineSVGAndHealth(t *testing.T) {
 	}
 	metrics, _ := io.ReadAll(res.Body)
 	res.Body.Close()
-	for _, want := range []string{"streamline_rooms 1", `streamline_tracks{room="g"} 1`, `streamline_track_packets_total{codec="opus"`, "go_goroutines"} {
+	for _, want := range []string{"streamline_rooms 1", `streamline_tracks{room="g"} 1`, `streamline_track_packets_total{codec="opus"`,
+		`streamline_track_nack_sent_total{codec="opus"`, `streamline_track_rtx_packets_total{codec="opus"`, "go_goroutines"} {
 		if !strings.Contains(string(metrics), want) {
 			t.Errorf("/metrics lacks %q", want)
 		}
