@@ -111,6 +111,13 @@ func (t *Track) handleRTP(pkt []byte, from netip.AddrPort, now time.Time) {
 			t.room.counters.wrongPayloadType.Add(1)
 			return
 		}
+		if !t.rw.started || t.rw.switchPending {
+			// A resend cannot start a source: it answers a request made
+			// to the source before (the rewriter would map from an old
+			// packet).
+			t.mu.Unlock()
+			return
+		}
 		var ok bool
 		if pkt, ok = unwrapRTX(pkt, n, t.hdr.Padding, t.info.SSRC, t.info.PayloadType); !ok {
 			t.counters.RTXPadding++
