@@ -31,6 +31,7 @@ type lossyRelay struct {
 	ignoreFirst bool
 	asked       map[uint16]bool
 	padEvery    int    // if > 0, a padding-only packet follows every padEvery-th packet
+	withExt     bool   // every packet carries one-byte header extensions (abs-send-time, mid)
 	shift       uint16 // padding packets inserted so far
 
 	mu      sync.Mutex
@@ -58,6 +59,16 @@ func newLossyRelay(t *testing.T, roomPort, dropEvery, padEvery int, resend bool)
 	return r
 }
 
+// withHeaderExtensions returns pkt (without CSRCs or extensions) with a
+// one-byte extension block (RFC 8285) as browsers and SFUs send: an
+// abs-send-time (id 3) and a mid (id 9).
+func withHeaderExtensions(pkt []byte) []byte {
+	block := []byte{0xbe, 0xde, 0, 2, 0x32, 1, 2, 3, 0x90, '0', 0, 0}
+	out := append(append(append(make([]byte, 0, len(pkt)+len(block)), pkt[:12]...), block...), pkt[12:]...)
+	out[0] |= 0x10
+	return out
+}
+
 func (r *lossyRelay) port() int { return r.in.LocalAddr().(*net.UDPAddr).Port }
 
 func (r *lossyRelay) forward() {
@@ -73,6 +84,7 @@ func (r *lossyRelay) forward() {
 		}
 		r.mu.Lock()
 		seq := binary.BigEndian.Uint16(pkt[2:4]) + r.shift
+		ext := r.withExt
 		r.mu.Unlock()
 		binary.BigEndian.PutUint16(pkt[2:4], seq)
 		var pad []byte
@@ -85,6 +97,12 @@ func (r *lossyRelay) forward() {
 			pad[1] = pkt[1] & 0x7f
 			binary.BigEndian.PutUint16(pad[2:4], seq+1)
 			pad[len(pad)-1] = 224
+		}
+		if ext {
+			pkt = withHeaderExtensions(pkt)
+			if pad != nil {
+				pad = withHeaderExtensions(pad)
+			}
 		}
 		r.mu.Lock()
 		if pad != nil {
@@ -256,30 +274,41 @@ func TestNACKRecoversLostPackets(t *testing.T) {
 }
 
 // SFUs probe bandwidth with padding-only packets in a video stream's own
-// sequence space. They carry no media: the recording must keep every frame
+// sequence space, and tag every packet with header extensions. They carry no media: the recording must keep every frame
 // and ask for no more keyframes or packets than the same stream without
 // them (the end of the stream itself looks like a loss).
 func TestPaddingPacketsAreNotLoss(t *testing.T) {
-	run := func(t *testing.T, padEvery int) (recorded, frames int, padding uint16, st *TrackStats) {
-		recorded, relay, st := relayedCamera(t, nil, 120, func(port int) *lossyRelay { return newLossyRelay(t, port, 1<<30, padEvery, false) })
+	run := func(t *testing.T, padEvery int, ext bool) (recorded, frames int, padding uint16, st *TrackStats) {
+		recorded, relay, st := relayedCamera(t, nil, 120, func(port int) *lossyRelay {
+			relay := newLossyRelay(t, port, 1<<30, padEvery, false)
+			relay.mu.Lock()
+			relay.withExt = ext
+			relay.mu.Unlock()
+			return relay
+		})
 		frames, _, _, _ = relay.counts()
 		relay.mu.Lock()
 		padding = relay.shift
 		relay.mu.Unlock()
 		return recorded, frames, padding, st
 	}
-	baseRecorded, baseFrames, _, base := run(t, 0)
-	recorded, frames, padding, st := run(t, 3)
+	baseRecorded, baseFrames, _, base := run(t, 0, false)
 	t.Logf("without padding: recorded %d of %d frames, %d keyframe requests, %d NACKs", baseRecorded, baseFrames, base.KeyframeRequests, base.NACKSent)
-	t.Logf("with %d padding packets: recorded %d of %d frames, %d keyframe requests, %d NACKs", padding, recorded, frames, st.KeyframeRequests, st.NACKSent)
-	if padding < 20 {
-		t.Fatalf("only %d padding packets sent", padding)
-	}
-	if recorded < frames-1 {
-		t.Errorf("recorded %d of %d frames", recorded, frames)
-	}
-	if st.KeyframeRequests > base.KeyframeRequests || st.NACKSent > base.NACKSent {
-		t.Errorf("padding counted as loss: %d keyframe requests and %d NACKs, against %d and %d without padding",
-			st.KeyframeRequests, st.NACKSent, base.KeyframeRequests, base.NACKSent)
+	// With header extensions on every packet, probes included, the padding
+	// probe must find the payload after them.
+	for _, ext := range []bool{false, true} {
+		recorded, frames, padding, st := run(t, 3, ext)
+		t.Logf("with %d padding packets (header extensions %v): recorded %d of %d frames, %d keyframe requests, %d NACKs",
+			padding, ext, recorded, frames, st.KeyframeRequests, st.NACKSent)
+		if padding < 20 {
+			t.Fatalf("only %d padding packets sent", padding)
+		}
+		if recorded < frames-1 {
+			t.Errorf("header extensions %v: recorded %d of %d frames", ext, recorded, frames)
+		}
+		if st.KeyframeRequests > base.KeyframeRequests || st.NACKSent > base.NACKSent {
+			t.Errorf("header extensions %v: padding counted as loss: %d keyframe requests and %d NACKs, against %d and %d without padding",
+				ext, st.KeyframeRequests, st.NACKSent, base.KeyframeRequests, base.NACKSent)
+		}
 	}
 }
