@@ -104,13 +104,17 @@ func (t *Track) handleRTP(pkt []byte, from netip.AddrPort, now time.Time) {
 		return
 	}
 	rtx := t.info.RTXSSRC != 0 && t.hdr.SSRC == t.info.RTXSSRC
+	wantPT := t.info.PayloadType
 	if rtx {
-		if t.hdr.PayloadType != t.info.RTXPayloadType {
-			t.counters.WrongPayloadType++
-			t.mu.Unlock()
-			t.room.counters.wrongPayloadType.Add(1)
-			return
-		}
+		wantPT = t.info.RTXPayloadType
+	}
+	if t.hdr.PayloadType != wantPT {
+		t.counters.WrongPayloadType++
+		t.mu.Unlock()
+		t.room.counters.wrongPayloadType.Add(1)
+		return
+	}
+	if rtx {
 		if !t.rw.started || t.rw.switchPending {
 			// A resend cannot start a source: it answers a request made
 			// to the source before (the rewriter would map from an old
@@ -124,18 +128,10 @@ func (t *Track) handleRTP(pkt []byte, from netip.AddrPort, now time.Time) {
 			t.mu.Unlock()
 			return
 		}
-		if n, err = t.hdr.Unmarshal(pkt); err != nil {
-			t.mu.Unlock()
-			t.room.counters.malformed.Add(1)
-			return
-		}
+		// The header kept its length; only these fields changed.
+		t.hdr.SequenceNumber = binary.BigEndian.Uint16(pkt[2:4])
+		t.hdr.SSRC, t.hdr.PayloadType = t.info.SSRC, t.info.PayloadType
 		t.counters.RTXPackets++
-	}
-	if t.hdr.PayloadType != t.info.PayloadType {
-		t.counters.WrongPayloadType++
-		t.mu.Unlock()
-		t.room.counters.wrongPayloadType.Add(1)
-		return
 	}
 	if t.ended || t.seg == nil {
 		t.mu.Unlock()
@@ -163,10 +159,7 @@ func (t *Track) handleRTP(pkt []byte, from netip.AddrPort, now time.Time) {
 		t.newSourceLocked(from)
 		t.counters.SourceMoves++
 	}
-	end := len(pkt)
-	if t.hdr.Padding && end > n {
-		end -= int(pkt[end-1])
-	}
+	end := payloadEnd(pkt, n, t.hdr.Padding)
 	if !rtx { // receive statistics describe the media stream as it arrived
 		t.stats.Update(t.hdr.SequenceNumber, t.hdr.Timestamp, now)
 	}
@@ -197,15 +190,22 @@ func (t *Track) handleRTP(pkt []byte, from netip.AddrPort, now time.Time) {
 	}
 }
 
+// payloadEnd is where the payload of an RTP packet whose header is n bytes
+// ends: before its padding, if it has any (the count is its last byte).
+func payloadEnd(pkt []byte, n int, padding bool) int {
+	end := len(pkt)
+	if padding && end > n {
+		end -= int(pkt[end-1])
+	}
+	return end
+}
+
 // unwrapRTX turns an RTX packet (RFC 4588: the original sequence number,
 // then the original payload) whose header is n bytes into the packet it
 // repeats, on ssrc with payload type pt; the marker bit, extensions and
 // padding are kept. It is false for a packet without media (padding only).
 func unwrapRTX(pkt []byte, n int, padding bool, ssrc uint32, pt uint8) ([]byte, bool) {
-	end := len(pkt)
-	if padding && end > n {
-		end -= int(pkt[end-1])
-	}
+	end := payloadEnd(pkt, n, padding)
 	if end-n < 3 { // no original sequence number, or nothing after it
 		return nil, false
 	}
