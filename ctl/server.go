@@ -611,7 +611,7 @@ type createTrackRequest struct {
 	Source      string  `json:"source"`
 	Name        string  `json:"name"`
 	RTXSSRC     uint32  `json:"rtx_ssrc"`
-	RTXPT       *int    `json:"rtx_payload_type"`
+	RTXPT       int     `json:"rtx_payload_type"`
 }
 
 func (req createTrackRequest) validate() error {
@@ -626,8 +626,11 @@ func (req createTrackRequest) validate() error {
 		return errors.New("ssrc: required")
 	case req.PayloadType == nil:
 		return errors.New("payload_type: required")
-	case !validPayloadType(*req.PayloadType):
-		return fmt.Errorf("payload_type %d: want 0-63 or 96-127 (64-95 collide with RTCP on a multiplexed port, RFC 5761)", *req.PayloadType)
+	}
+	if _, err := payloadType("payload_type", req.PayloadType); err != nil {
+		return err
+	}
+	switch {
 	case req.ClockRate < 0:
 		return fmt.Errorf("clock_rate %d: must be positive", req.ClockRate)
 	case req.Source != "" && req.Source != "camera" && req.Source != "microphone" && req.Source != "screen":
@@ -635,7 +638,7 @@ func (req createTrackRequest) validate() error {
 	case len(req.Name) > 256:
 		return errors.New("name: longer than 256 characters")
 	}
-	if _, err := payloadType("rtx_payload_type", req.RTXPT); err != nil {
+	if _, err := payloadType("rtx_payload_type", &req.RTXPT); err != nil {
 		return err
 	}
 	if err := validID("participant", req.Participant); err != nil {
@@ -667,7 +670,7 @@ func (s *Server) createTrack(w http.ResponseWriter, r *http.Request) {
 	info, err := room.AddTrack(ingest.TrackInfo{
 		ID: req.ID, Participant: req.Participant, Name: req.Name, Kind: ingest.Kind(req.Kind), Codec: req.Codec,
 		Source: req.Source, SSRC: *req.SSRC, PayloadType: uint8(*req.PayloadType), ClockRate: req.ClockRate,
-		RTXSSRC: req.RTXSSRC, RTXPayloadType: uint8(deref(req.RTXPT)),
+		RTXSSRC: req.RTXSSRC, RTXPayloadType: uint8(req.RTXPT),
 	})
 	if err != nil {
 		writeError(w, statusOf(err), err)
@@ -719,12 +722,15 @@ func payloadType(field string, v *int) (*uint8, error) {
 	return &pt, nil
 }
 
-func deref[T any](p *T) T {
-	var zero T
-	if p == nil {
-		return zero
+// setPayloadTypes checks the payload types of a track update request (PATCH
+// or the WebSocket track message) and sets those present.
+func setPayloadTypes(u *ingest.TrackUpdate, pt, rtxPT *int) error {
+	var err error
+	if u.PayloadType, err = payloadType("payload_type", pt); err != nil {
+		return err
 	}
-	return *p
+	u.RTXPayloadType, err = payloadType("rtx_payload_type", rtxPT)
+	return err
 }
 
 func (s *Server) patchTrack(w http.ResponseWriter, r *http.Request) {
@@ -737,11 +743,7 @@ func (s *Server) patchTrack(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u := ingest.TrackUpdate{Muted: req.Muted, SSRC: req.SSRC, Codec: req.Codec, ClockRate: req.ClockRate, RTXSSRC: req.RTXSSRC}
-	var err error
-	if u.PayloadType, err = payloadType("payload_type", req.PayloadType); err == nil {
-		u.RTXPayloadType, err = payloadType("rtx_payload_type", req.RTXPT)
-	}
-	if err != nil {
+	if err := setPayloadTypes(&u, req.PayloadType, req.RTXPT); err != nil {
 		writeError(w, http.StatusBadRequest, err)
 		return
 	}

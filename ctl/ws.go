@@ -268,11 +268,7 @@ func (s *Server) handleClientMessage(c *wsClient, data []byte) map[string]any {
 			return fail(fmt.Errorf("room %q: %w", m.Room, ErrRoomNotFound))
 		}
 		u := ingest.TrackUpdate{Muted: m.Muted, SSRC: m.SSRC, Codec: m.Codec, RTXSSRC: m.RTXSSRC}
-		var err error
-		if u.PayloadType, err = payloadType("payload_type", m.PayloadType); err != nil {
-			return fail(err)
-		}
-		if u.RTXPayloadType, err = payloadType("rtx_payload_type", m.RTXPT); err != nil {
+		if err := setPayloadTypes(&u, m.PayloadType, m.RTXPT); err != nil {
 			return fail(err)
 		}
 		info, err := room.UpdateTrack(m.Track, u)
