@@ -552,6 +552,9 @@ func (s *Server) startComposite(m *roomMedia, req compositeRequest) (CompositeIn
 		}
 		rec.info.Tracks = &tr
 	}
+	// Placed before the compositor starts, so that the threads its encoders
+	// start (x264's slices) begin on the room's CPU.
+	s.replan(m, s.roomCostLocked(m)+s.costs.Composite(participants(m.room.Tracks()), encodings))
 	wasRunning := m.graph != nil
 	undo := func() {
 		if !wasRunning {

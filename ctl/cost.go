@@ -80,13 +80,23 @@ func (s *Server) load() float64 {
 // lock while its files finalize: the heartbeat must not wait for that, so
 // the room's previous estimate stands in meanwhile.
 func (s *Server) roomCost(m *roomMedia) float64 {
-	tracks := m.room.Tracks()
-	cost := s.costs.Tracks(len(tracks))
 	if !m.mu.TryLock() {
 		m.costMu.Lock()
 		defer m.costMu.Unlock()
-		return max(m.lastCost, cost)
+		return max(m.lastCost, s.costs.Tracks(len(m.room.Tracks())))
 	}
+	cost := s.roomCostLocked(m)
+	m.mu.Unlock()
+	m.costMu.Lock()
+	m.lastCost = cost
+	m.costMu.Unlock()
+	return cost
+}
+
+// roomCostLocked is roomCost with the room's lock held.
+func (s *Server) roomCostLocked(m *roomMedia) float64 {
+	tracks := m.room.Tracks()
+	cost := s.costs.Tracks(len(tracks))
 	n := participants(tracks)
 	for _, rec := range m.composites {
 		rec.mu.Lock()
@@ -99,10 +109,6 @@ func (s *Server) roomCost(m *roomMedia) float64 {
 		}
 		rec.mu.Unlock()
 	}
-	m.mu.Unlock()
-	m.costMu.Lock()
-	m.lastCost = cost
-	m.costMu.Unlock()
 	return cost
 }
 

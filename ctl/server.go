@@ -4,6 +4,7 @@ package ctl
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -79,6 +80,13 @@ type Config struct {
 	// Placement only gates new rooms; without this a room's composites
 	// start whatever the node already runs.
 	AdmitComposites bool
+	// PinRooms keeps each room that runs a composite on one CPU while the
+	// rooms' estimated costs (CostModel) fit PinBudget per CPU; the rest
+	// float (see pinning.go).
+	PinRooms bool
+	// PinBudget is the estimated cores of pinned rooms one CPU takes
+	// (default DefaultPinBudget).
+	PinBudget float64
 	// MinFreeDisk refuses new recordings (ErrLowDisk, 507) while DataDir's
 	// filesystem has fewer free bytes than this (0 = no check).
 	MinFreeDisk int64
@@ -108,6 +116,7 @@ type Server struct {
 	draining   bool // takes no new rooms
 	persist    *persister
 	costs      CostModel
+	pins       *pinning // nil unless Config.PinRooms
 	// admitMu makes a composite's admission check and its start one step
 	// (Config.AdmitComposites), so two requests cannot both take the last
 	// headroom.
@@ -209,6 +218,10 @@ func NewServer(cfg Config) (*Server, error) {
 	s.stopHealth = make(chan struct{})
 	go s.healthLoop(s.stopHealth)
 	go s.persistLoop(s.stopHealth)
+	if cfg.PinRooms {
+		s.pins = newPinning(cmp.Or(cfg.PinBudget, DefaultPinBudget))
+		go s.pinLoop(s.stopHealth)
+	}
 	defer func() {
 		for _, ev := range restored {
 			s.hub.publish(ev)

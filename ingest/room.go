@@ -19,6 +19,7 @@ import (
 	"github.com/go-gst/go-gst/gst"
 	"github.com/pion/rtcp"
 
+	"github.com/streamline-media/streamline/internal/cpupin"
 	"github.com/streamline-media/streamline/internal/gstx"
 )
 
@@ -96,7 +97,8 @@ type Room struct {
 	conn  *net.UDPConn
 	addr  netip.AddrPort
 	pipe  *gst.Pipeline
-	ssrc  uint32 // our RTCP sender SSRC
+	pin   *cpupin.Binding // where the pipeline's streaming threads run
+	ssrc  uint32          // our RTCP sender SSRC
 	ctx   context.Context
 	stop  context.CancelFunc
 	wg    sync.WaitGroup
@@ -156,6 +158,7 @@ func NewRoom(cfg RoomConfig) (*Room, error) {
 	pipe.ForceClock(clock.Clock)
 	pipe.SetStartTime(gst.ClockTimeNone)
 	pipe.SetBaseTime(clock.GetTime())
+	pin := cpupin.Attach(pipe) // before any task starts
 	if err := pipe.SetState(gst.StatePlaying); err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("room %s: start pipeline: %w", cfg.ID, err)
@@ -163,7 +166,7 @@ func NewRoom(cfg RoomConfig) (*Room, error) {
 	pipe.GetState(gst.StatePlaying, gst.ClockTime(5*time.Second))
 	r := &Room{
 		cfg: cfg, log: cfg.Logger.With("room", cfg.ID), conn: conn,
-		addr: conn.LocalAddr().(*net.UDPAddr).AddrPort(), pipe: pipe, ssrc: rand.Uint32(),
+		addr: conn.LocalAddr().(*net.UDPAddr).AddrPort(), pipe: pipe, pin: pin, ssrc: rand.Uint32(),
 		tracks: map[string]*Track{}, recordings: map[string]*Recording{}, createdAt: time.Now().UTC(), warned: map[string]time.Time{},
 	}
 	r.epochWall, r.epochRT = time.Now(), gstx.RunningTime(pipe)
@@ -1019,6 +1022,15 @@ func (r *Room) Counters() RoomCounters {
 	}
 }
 
+// PinTo keeps the room's streaming threads on one CPU (cpupin.Float:
+// anywhere), those running and those starting later; a codec's own
+// threads follow only when they start after it (see cpupin).
+func (r *Room) PinTo(cpu int) { r.pin.Set(cpu) }
+
+// PinnedTo is the CPU the room's streaming threads are kept on
+// (cpupin.Float: none).
+func (r *Room) PinnedTo() int { return r.pin.CPU() }
+
 // PipelineDOT returns the live pipeline graph in dot syntax.
 func (r *Room) PipelineDOT() string { return gstx.DotGraph(r.pipe) }
 
@@ -1062,6 +1074,7 @@ func (r *Room) Close() error {
 	r.wg.Wait()
 	<-r.busWG
 	err := gstx.StopElement(r.pipe.Element, 10*time.Second)
+	r.pin.Close()
 	r.log.Info("room closed")
 	return err
 }

@@ -511,7 +511,11 @@ type floorRun struct {
 	AudioCPU  float64 `json:"audio_cpu_s"`
 	EncodeCPU float64 `json:"encode_cpu_s"` // reading the raw grid subtracted
 	ReadCPU   float64 `json:"read_grid_cpu_s"`
-	Err       string  `json:"error,omitempty"`
+	// OneCPU is the same floor with each gst-launch-1.0 kept on one CPU
+	// (taskset), as the server keeps a room's threads (--pin-rooms): 0
+	// when that run failed.
+	OneCPU float64 `json:"one_cpu_cpu_s,omitempty"`
+	Err    string  `json:"error,omitempty"`
 }
 
 func (f *floorRun) total() float64 { return f.DecodeCPU + f.AudioCPU + f.EncodeCPU }
@@ -525,6 +529,15 @@ func (r *compRun) floorRate() float64 {
 		return 0
 	}
 	return safeDiv(r.Floor.total(), r.mediaS)
+}
+
+// floorOneCPURate is the floor with each part kept on one CPU, 0 when
+// not measured.
+func (r *compRun) floorOneCPURate() float64 {
+	if r.floorRate() == 0 {
+		return 0
+	}
+	return safeDiv(r.Floor.OneCPU, r.mediaS)
 }
 func (r *compRun) ffmpegRate() float64   { return r.peerRate(r.FFmpegCPU, r.FFmpegErr) }
 func (r *compRun) gstRate() float64      { return r.peerRate(r.GstCPU, r.GstErr) }
@@ -668,25 +681,30 @@ func (cb *compBench) ratioRun(ctx context.Context, n, run int) *compRun {
 	fl := &floorRun{}
 	r.Floor = fl
 	d := floorDescs(webms, cb.grids[n], dir, compWidth, compHeight, compFPS, compVideoKbps, aac, compAudioKbps)
-	var read, enc time.Duration
-	steps := []struct {
-		desc string
-		dst  *float64
-		raw  *time.Duration
-	}{{d.Decode, &fl.DecodeCPU, nil}, {d.Audio, &fl.AudioCPU, nil}, {d.ReadGrid, &fl.ReadCPU, &read}, {d.Encode, &fl.EncodeCPU, &enc}}
-	for _, s := range steps {
-		cpu, err := cb.gstLaunch(ctx, cb.launch, s.desc)
-		if err != nil {
+	for _, pin := range []bool{false, true} {
+		var dec, aud, read, enc time.Duration
+		var err error
+		for _, s := range []struct {
+			desc string
+			dst  *time.Duration
+		}{{d.Decode, &dec}, {d.Audio, &aud}, {d.ReadGrid, &read}, {d.Encode, &enc}} {
+			if *s.dst, err = cb.gstLaunchOn(ctx, s.desc, pin); err != nil {
+				break
+			}
+		}
+		switch {
+		case err != nil && !pin:
 			fl.Err = err.Error()
+		case err != nil: // the pinned floor is extra information
+			fmt.Fprintf(cb.log, "  floor on one CPU failed: %v\n", err)
+		case pin:
+			fl.OneCPU = (dec + aud + enc - read).Seconds()
+		default:
+			fl.DecodeCPU, fl.AudioCPU, fl.ReadCPU, fl.EncodeCPU = dec.Seconds(), aud.Seconds(), read.Seconds(), (enc - read).Seconds()
+		}
+		if fl.Err != "" {
 			break
 		}
-		*s.dst = cpu.Seconds()
-		if s.raw != nil {
-			*s.raw = cpu
-		}
-	}
-	if fl.Err == "" {
-		fl.EncodeCPU = (enc - read).Seconds()
 	}
 	cpu, err := cb.timedRun(ctx, exec.Command(cb.ffmpeg, ffmpegCompositeArgs(webms, tiles, compWidth, compHeight, compFPS,
 		compVideoKbps, compAudioKbps, filepath.Join(dir, "ffmpeg.mp4"))...))
@@ -1082,8 +1100,8 @@ func (cb *compBench) progressComp(r *compRun) {
 		if r.Floor.Err != "" {
 			fmt.Fprintf(cb.log, "; floor ERROR: %s", r.Floor.Err)
 		} else {
-			fmt.Fprintf(cb.log, "; floor %.3f (decode %.3f, audio %.3f, encode %.3f)", r.floorRate(),
-				r.Floor.DecodeCPU/r.mediaS, r.Floor.AudioCPU/r.mediaS, r.Floor.EncodeCPU/r.mediaS)
+			fmt.Fprintf(cb.log, "; floor %.3f (decode %.3f, audio %.3f, encode %.3f; on one CPU %.3f)", r.floorRate(),
+				r.Floor.DecodeCPU/r.mediaS, r.Floor.AudioCPU/r.mediaS, r.Floor.EncodeCPU/r.mediaS, r.floorOneCPURate())
 		}
 		if r.FFmpegErr != "" {
 			fmt.Fprintf(cb.log, "; ffmpeg ERROR: %s", r.FFmpegErr)
@@ -1112,6 +1130,7 @@ func compMedian(rs []*compRun, f func(*compRun) float64, need func(*compRun) boo
 }
 
 func hasFloor(r *compRun) bool  { return r.floorRate() > 0 }
+func hasFloor1(r *compRun) bool { return r.floorOneCPURate() > 0 }
 func hasFFmpeg(r *compRun) bool { return r.ffmpegRate() > 0 }
 func hasGst(r *compRun) bool    { return r.gstRate() > 0 }
 func hasGstRT(r *compRun) bool  { return r.gstPacedRate() > 0 }
@@ -1156,13 +1175,14 @@ func (cb *compBench) compReport(res *compResults, interrupted bool) {
 	w := cb.out
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "ratio runs: medians over runs; figures are CPU-seconds per media-second (= cores in real time)")
-	fmt.Fprintf(w, "%3s %5s %7s %7s %7s %7s %7s %7s %7s %7s %7s %7s %7s %8s %8s %8s %8s %9s %8s %8s %6s %7s\n",
-		"N", "clean", "server", "ingest", "compos", "floor", "f.dec", "f.aud", "f.enc", "ffmpeg", "gst", "gst-rt",
-		"cmp/flr", "tot/flr", "cmp/ffm", "tot/ffm", "cmp/gRT", "peakRSS", "iRSS", "MiB/rm", "skips", "freeze")
+	fmt.Fprintf(w, "%3s %5s %7s %7s %7s %7s %7s %7s %7s %7s %7s %7s %7s %7s %8s %8s %8s %8s %8s %9s %8s %8s %6s %7s\n",
+		"N", "clean", "server", "ingest", "compos", "floor", "f.dec", "f.aud", "f.enc", "f.1cpu", "ffmpeg", "gst", "gst-rt",
+		"cmp/flr", "tot/flr", "cmp/f1", "cmp/ffm", "tot/ffm", "cmp/gRT", "peakRSS", "iRSS", "MiB/rm", "skips", "freeze")
 	for _, s := range res.Sizes {
 		rs := s.Runs
 		cf, _ := ratioOf(rs, (*compRun).compRate, (*compRun).floorRate)
 		tf, _ := ratioOf(rs, (*compRun).serverRate, (*compRun).floorRate)
+		c1, _ := ratioOf(rs, (*compRun).compRate, (*compRun).floorOneCPURate)
 		cm, _ := ratioOf(rs, (*compRun).compRate, (*compRun).ffmpegRate)
 		tm, _ := ratioOf(rs, (*compRun).serverRate, (*compRun).ffmpegRate)
 		cg, _ := ratioOf(rs, (*compRun).compRate, (*compRun).gstPacedRate)
@@ -1171,21 +1191,23 @@ func (cb *compBench) compReport(res *compResults, interrupted bool) {
 		}
 		skips := maxOfComp(rs, func(r *compRun) float64 { _, _, s, _, _, _ := r.worstOutput(); return float64(s) })
 		freeze := maxOfComp(rs, func(r *compRun) float64 { _, _, _, m, _, _ := r.worstOutput(); return float64(m) })
-		fmt.Fprintf(w, "%3d %5s %7.3f %7.3f %7.3f %7.3f %7.3f %7.3f %7.3f %7.3f %7.3f %7.3f %7.2fx %7.2fx %7.2fx %7.2fx %7.2fx %9s %8s %8.0f %6.0f %7.0f\n",
+		fmt.Fprintf(w, "%3d %5s %7.3f %7.3f %7.3f %7.3f %7.3f %7.3f %7.3f %7.3f %7.3f %7.3f %7.3f %7.2fx %7.2fx %7.2fx %7.2fx %7.2fx %7.2fx %9s %8s %8.0f %6.0f %7.0f\n",
 			s.Size, fmt.Sprintf("%d/%d", cleanCount(rs), len(rs)),
 			compMedian(rs, (*compRun).serverRate, nil), compMedian(rs, (*compRun).ingestRate, nil), compMedian(rs, (*compRun).compRate, nil),
 			compMedian(rs, (*compRun).floorRate, hasFloor),
 			fl(func(f *floorRun) float64 { return f.DecodeCPU }), fl(func(f *floorRun) float64 { return f.AudioCPU }),
-			fl(func(f *floorRun) float64 { return f.EncodeCPU }),
+			fl(func(f *floorRun) float64 { return f.EncodeCPU }), compMedian(rs, (*compRun).floorOneCPURate, hasFloor1),
 			compMedian(rs, (*compRun).ffmpegRate, hasFFmpeg), compMedian(rs, (*compRun).gstRate, hasGst),
-			compMedian(rs, (*compRun).gstPacedRate, hasGstRT), cf, tf, cm, tm, cg,
+			compMedian(rs, (*compRun).gstPacedRate, hasGstRT), cf, tf, c1, cm, tm, cg,
 			mib(uint64(compMedian(rs, func(r *compRun) float64 { return float64(r.PeakRSS) }, nil))),
 			mib(uint64(compMedian(rs, func(r *compRun) float64 { return float64(r.IdleRSS) }, nil))),
 			compMedian(rs, (*compRun).mibPerRoom, nil), skips, freeze)
 	}
 	fmt.Fprintln(w, "  server: the server's CPU during the composite window (RTP ingest + composite); ingest: the same server, tracks and load, no recording;")
 	fmt.Fprintln(w, "  compos: server − ingest (composite-attributable); floor = f.dec + f.aud + f.enc, gst-launch-1.0 alone on the same files: vp8dec ×N,")
-	fmt.Fprintln(w, "  opusdec ×N + audiomixer + AAC, x264enc (server settings) of the same grid picture; ffmpeg: xstack + amix + libx264 + aac, same files;")
+	fmt.Fprintln(w, "  opusdec ×N + audiomixer + AAC, x264enc (server settings) of the same grid picture; f.1cpu: that floor with each gst-launch-1.0")
+	fmt.Fprintln(w, "  kept on one CPU (taskset), as the server keeps a room (--pin-rooms; x264 then runs one thread); cmp/f1: compos / f.1cpu;")
+	fmt.Fprintln(w, "  ffmpeg: xstack + amix + libx264 + aac, same files;")
 	fmt.Fprintln(w, "  gst: the same composite as one gst-launch-1.0 pipeline (compositor + audiomixer, same encoders), as fast as it goes; gst-rt: that")
 	fmt.Fprintln(w, "  pipeline with both mixers' outputs released at their media time, so decoding, mixing and encoding run at a live room's pace;")
 	fmt.Fprintln(w, "  cmp/flr, tot/flr, cmp/ffm, tot/ffm, cmp/gRT: per-run ratios (median); MiB/rm: VmHWM − idle RSS (idle: the server up, its encoders")

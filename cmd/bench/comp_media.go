@@ -192,6 +192,15 @@ func (b *bench) prepareInputs(ctx context.Context, launch string, n, seconds, kb
 	return inputs, errors.Join(errs...)
 }
 
+// gstLaunchOn is gstLaunch of cb's gst-launch-1.0, kept on CPU 0 when
+// oneCPU (taskset execs it: the same process is measured).
+func (cb *compBench) gstLaunchOn(ctx context.Context, desc string, oneCPU bool) (time.Duration, error) {
+	if !oneCPU {
+		return cb.gstLaunch(ctx, cb.launch, desc)
+	}
+	return cb.timedRun(ctx, exec.Command("taskset", append([]string{"-c", "0", cb.launch, "-q"}, strings.Fields(desc)...)...))
+}
+
 // gstLaunch runs a pipeline description with gst-launch-1.0 and returns its
 // CPU time.
 func (b *bench) gstLaunch(ctx context.Context, launch, desc string) (time.Duration, error) {

@@ -75,6 +75,8 @@ type options struct {
 	maxRooms      int
 	cpuCapacity   float64
 	admitComps    bool
+	pinRooms      bool
+	pinBudget     float64
 	minFreeMB     int
 	maxTracks     int
 	shutdownGrace time.Duration
@@ -107,6 +109,8 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.jwtSecret, "jwt-secret", "", "secret verifying HS256 tokens with room-scoped grants (see streamline token)")
 	fs.IntVar(&o.maxRooms, "max-rooms", 0, "maximum rooms on this node (0 = unlimited)")
 	fs.Float64Var(&o.cpuCapacity, "cpu-capacity", 0, "CPU cores this node offers to room placement (0 = all of them); see the cost model in docs/architecture.md")
+	fs.BoolVar(&o.pinRooms, "pin-rooms", true, "keep each room that runs a composite on one CPU while the rooms' estimated costs fit --pin-budget per CPU (the rest float); --pin-rooms=false leaves every thread to the kernel")
+	fs.Float64Var(&o.pinBudget, "pin-budget", ctl.DefaultPinBudget, "estimated cores of pinned rooms one CPU takes (--pin-rooms)")
 	fs.BoolVar(&o.admitComps, "admit-composites", false, "refuse (503) a composite recording whose estimated cost would take this node past --cpu-capacity")
 	fs.IntVar(&o.minFreeMB, "min-free-mb", 256, "refuse (507) new recordings while the recordings' filesystem has less free space than this, in MiB (0 = no check)")
 	fs.IntVar(&o.maxTracks, "max-tracks-per-room", 0, "maximum tracks per room (0 = unlimited)")
@@ -216,6 +220,9 @@ func serve(args []string) error {
 		defer rs.Close()
 		store, storeName = rs, "redis"
 	}
+	if o.pinBudget <= 0 || o.pinBudget > 1 {
+		return fmt.Errorf("--pin-budget %g: want the cores' worth of work one CPU takes, above 0 and at most 1", o.pinBudget)
+	}
 	if o.cpuCapacity < 0 {
 		return fmt.Errorf("--cpu-capacity %g: want a number of cores, or 0 for all of them", o.cpuCapacity)
 	}
@@ -254,6 +261,7 @@ func serve(args []string) error {
 		MaxTracksPerRoom: o.maxTracks, Logger: log,
 		APIKeys: strings.Split(o.apiKeys, ","), JWTSecret: []byte(o.jwtSecret), RTPAllow: allow,
 		WebhookURL: o.webhookURL, WebhookSecret: []byte(o.webhookSecret), Capacity: o.cpuCapacity, AdmitComposites: o.admitComps,
+		PinRooms: o.pinRooms, PinBudget: o.pinBudget,
 		MinFreeDisk: int64(o.minFreeMB) << 20,
 	})
 	if err != nil {

@@ -1,0 +1,124 @@
+package cpupin
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-gst/go-gst/gst"
+
+	"github.com/streamline-media/streamline/internal/gstx"
+)
+
+// allowed is a thread's CPU list as the kernel says it (e.g. "1", "0-1").
+func allowed(t *testing.T, tid int) string {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/self/task/%d/status", tid))
+	if err != nil {
+		return "gone"
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "Cpus_allowed_list:"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	t.Fatalf("no Cpus_allowed_list for thread %d", tid)
+	return ""
+}
+
+func waitThreads(t *testing.T, b *Binding, n int) []int {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if tids := b.tids(); len(tids) >= n {
+			return tids
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d threads in the pipeline's tasks after 5 s, want %d", len(b.tids()), n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestBindingMovesTheStreamingThreads(t *testing.T) {
+	if CPUs() < 2 {
+		t.Skip("one CPU: nothing to place")
+	}
+	gstx.Init()
+	all := allowed(t, os.Getpid())
+	pipe, err := gst.NewPipelineFromString("audiotestsrc is-live=true ! queue ! fakesink")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := Attach(pipe)
+	cpu := 1
+	b.Set(cpu)
+	if err := pipe.SetState(gst.StatePlaying); err != nil {
+		t.Fatal(err)
+	}
+	defer pipe.SetState(gst.StateNull)
+	// Two tasks: the source's and the queue's.
+	tids := waitThreads(t, b, 2)
+	for _, tid := range tids {
+		if got := allowed(t, tid); got != fmt.Sprint(cpu) {
+			t.Errorf("thread %d started on CPUs %s, want %d", tid, got, cpu)
+		}
+	}
+	// Moved while they run, to another CPU and back to all.
+	b.Set(0)
+	for _, tid := range tids {
+		if got := allowed(t, tid); got != "0" {
+			t.Errorf("after Set(0) thread %d on CPUs %s", tid, got)
+		}
+	}
+	if b.CPU() != 0 {
+		t.Errorf("CPU() = %d, want 0", b.CPU())
+	}
+	b.Set(Float)
+	for _, tid := range tids {
+		if got := allowed(t, tid); got != all {
+			t.Errorf("after Set(Float) thread %d on CPUs %s, want the process's %s", tid, got, all)
+		}
+	}
+	// A task that starts later, pinned: it enters pinned, and leaving
+	// gives its (pooled) thread every CPU back.
+	b.Set(cpu)
+	if err := pipe.SetState(gst.StateNull); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := b.Threads(); n != 0 {
+		t.Errorf("%d threads still counted after the pipeline stopped", n)
+	}
+	for _, tid := range tids {
+		if got := allowed(t, tid); got != all && got != "gone" {
+			t.Errorf("thread %d left its task on CPUs %s, want the process's %s", tid, got, all)
+		}
+	}
+	if err := pipe.SetState(gst.StatePlaying); err != nil {
+		t.Fatal(err)
+	}
+	for _, tid := range waitThreads(t, b, 2) {
+		if got := allowed(t, tid); got != fmt.Sprint(cpu) {
+			t.Errorf("restarted thread %d on CPUs %s, want %d", tid, got, cpu)
+		}
+	}
+	if _, entered := b.Threads(); entered != 4 {
+		t.Errorf("%d task starts seen, want 4", entered)
+	}
+	b.Close()
+	b.Set(0) // does nothing after Close
+	if b.CPU() != Float {
+		t.Errorf("CPU() = %d after Close, want Float", b.CPU())
+	}
+}
+
+func TestUsable(t *testing.T) {
+	if !Usable(0) && !Usable(1) {
+		t.Error("neither CPU 0 nor 1 usable")
+	}
+	if Usable(-1) || Usable(1 << 20) {
+		t.Error("a CPU out of range is usable")
+	}
+}
