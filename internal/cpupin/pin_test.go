@@ -118,7 +118,7 @@ func TestUsable(t *testing.T) {
 	if !Usable(0) && !Usable(1) {
 		t.Error("neither CPU 0 nor 1 usable")
 	}
-	if Usable(-1) || Usable(1 << 20) {
+	if Usable(-1) || Usable(1<<20) {
 		t.Error("a CPU out of range is usable")
 	}
 }
