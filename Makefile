@@ -43,6 +43,7 @@ fuzz:
 	$(GO) test ./ingest -run='^$$' -fuzz='^FuzzRouteRTP$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE)
 	$(GO) test ./ingest -run='^$$' -fuzz='^FuzzKeyframeDetect$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE)
 	$(GO) test ./layouts -run='^$$' -fuzz='^FuzzLayoutSpec$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE)
+	$(GO) test ./internal/cpupin -run='^$$' -fuzz='^FuzzPlannerBudget$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE)
 
 ## bench: every benchmark. bench-tracks: raw-track capacity (flags: BENCHFLAGS);
 ## bench-composite: composite recordings against a gst-launch floor, ffmpeg and the same composite in gst-launch (free-running and paced),
