@@ -554,7 +554,7 @@ func (s *Server) startComposite(m *roomMedia, req compositeRequest) (CompositeIn
 	}
 	// Placed before the compositor starts, so that the threads its encoders
 	// start (x264's slices) begin on the room's CPU.
-	s.replan(m, s.roomCostLocked(m)+s.costs.Composite(participants(m.room.Tracks()), encodings))
+	s.replan(m, s.roomCostLocked(m)+s.costs.Composite(participants(m.room.Tracks()), encodings), false)
 	wasRunning := m.graph != nil
 	undo := func() {
 		if !wasRunning {

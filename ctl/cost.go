@@ -63,12 +63,7 @@ func participants(tracks []ingest.TrackInfo) int {
 // load is this node's estimated CPU use in cores: every room's raw tracks
 // plus every running composite recording.
 func (s *Server) load() float64 {
-	s.mu.Lock()
-	medias := make([]*roomMedia, 0, len(s.medias))
-	for _, m := range s.medias {
-		medias = append(medias, m)
-	}
-	s.mu.Unlock()
+	medias := s.mediaList()
 	var total float64
 	for _, m := range medias {
 		total += s.roomCost(m)

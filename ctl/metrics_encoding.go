@@ -66,12 +66,7 @@ type encodingReading struct {
 
 // readEncodings reads every running encoding of every room of this node.
 func (s *Server) readEncodings() []encodingReading {
-	s.mu.Lock()
-	medias := make([]*roomMedia, 0, len(s.medias))
-	for _, m := range s.medias {
-		medias = append(medias, m)
-	}
-	s.mu.Unlock()
+	medias := s.mediaList()
 	var out []encodingReading
 	for _, m := range medias {
 		m.mu.Lock() // stopEncoding frees times with m.mu held

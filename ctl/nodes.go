@@ -42,16 +42,7 @@ func (s *Server) heartbeatLoop(rs *RedisStore, stop <-chan struct{}) {
 		s.failDeadRooms(ctx, rs)
 	}
 	beat()
-	t := time.NewTicker(nodeTTL / 5)
-	defer t.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case <-t.C:
-			beat()
-		}
-	}
+	every(stop, nodeTTL/5, beat)
 }
 
 func (s *Server) listNodes(w http.ResponseWriter, r *http.Request) {

@@ -13,8 +13,9 @@ import (
 const DefaultPinBudget = 0.8
 
 // pinInterval is how often room placements follow the rooms' costs
-// (participants joining, composites stopping).
-var pinInterval = 3 * time.Second
+// (participants joining, composites stopping) and the CPUs' load (a room
+// costlier than estimated is let go from a CPU it overloads).
+var pinInterval = 2 * time.Second
 
 // pinning keeps each room that runs a composite on one CPU (Config.PinRooms,
 // cpupin): a composite's frames pass through a chain of threads 30 times a
@@ -23,6 +24,7 @@ var pinInterval = 3 * time.Second
 type pinning struct {
 	mu      sync.Mutex
 	planner *cpupin.Planner
+	last    cpupin.Sample // CPU times at the last periodic plan
 }
 
 func newPinning(budget float64) *pinning {
@@ -37,19 +39,24 @@ func newPinning(budget float64) *pinning {
 
 // replan places every room from its estimated cost; starting, when set,
 // is a room whose composite is being started (its lock held by the
-// caller) with the cost it will have.
-func (s *Server) replan(starting *roomMedia, startingCost float64) {
+// caller) with the cost it will have. measure says to read the CPUs'
+// load since the last measured plan (the periodic ones).
+func (s *Server) replan(starting *roomMedia, startingCost float64, measure bool) {
 	if s.pins == nil {
 		return
 	}
-	s.mu.Lock()
-	medias := make([]*roomMedia, 0, len(s.medias))
-	for _, m := range s.medias {
-		medias = append(medias, m)
-	}
-	s.mu.Unlock()
+	medias := s.mediaList()
 	s.pins.mu.Lock()
 	defer s.pins.mu.Unlock()
+	var busy map[int]float64
+	if measure {
+		if now, err := cpupin.ReadSample(); err == nil {
+			if s.pins.last != nil {
+				busy = cpupin.Busy(s.pins.last, now)
+			}
+			s.pins.last = now
+		}
+	}
 	costs := make(map[string]float64, len(medias))
 	byID := make(map[string]*roomMedia, len(medias))
 	for _, m := range medias {
@@ -57,6 +64,9 @@ func (s *Server) replan(starting *roomMedia, startingCost float64) {
 		byID[id] = m
 		if m == starting {
 			costs[id] = startingCost
+			m.costMu.Lock() // the periodic plan reads it while the start holds m.mu
+			m.lastCost = startingCost
+			m.costMu.Unlock()
 			continue
 		}
 		costs[id] = 0
@@ -64,24 +74,20 @@ func (s *Server) replan(starting *roomMedia, startingCost float64) {
 			costs[id] = cost
 		}
 	}
-	for id, cpu := range s.pins.planner.Plan(costs) {
+	for id, cpu := range s.pins.planner.Plan(costs, busy) {
 		m := byID[id]
 		if was := m.room.PinnedTo(); was != cpu {
 			m.room.PinTo(cpu)
+			if s.pins.planner.Evicted(id) {
+				s.log.Warn("room threads let go from an overloaded CPU: the room costs more than estimated", "room", id,
+					"cpu", was, "cpu_busy", busy[was], "estimated_cores", costs[id])
+				continue
+			}
 			s.log.Info("room threads placed", "room", id, "cpu", cpu, "was", was, "estimated_cores", costs[id])
 		}
 	}
 }
 
 func (s *Server) pinLoop(stop <-chan struct{}) {
-	t := time.NewTicker(pinInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case <-t.C:
-			s.replan(nil, 0)
-		}
-	}
+	every(stop, pinInterval, func() { s.replan(nil, 0, true) })
 }

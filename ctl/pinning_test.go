@@ -47,7 +47,7 @@ func TestRoomsWithACompositeArePinned(t *testing.T) {
 	if code, body, _ := do(t, ts, "DELETE", "/v1/rooms/a/recordings/c1", ""); code != 200 {
 		t.Fatalf("stop: %d %v", code, body)
 	}
-	s.replan(nil, 0) // what pinLoop does every pinInterval
+	s.replan(nil, 0, true) // what pinLoop does every pinInterval
 	if got := pinned("a"); got != cpupin.Float {
 		t.Errorf("room whose composite stopped on CPU %d, want floating", got)
 	}

@@ -220,12 +220,7 @@ func (m *roomMedia) stopPreviewLocked() {
 // EndStreams ends every preview stream, so that an HTTP server shutting
 // down does not wait for watchers who would never leave.
 func (s *Server) EndStreams() {
-	s.mu.Lock()
-	medias := make([]*roomMedia, 0, len(s.medias))
-	for _, m := range s.medias {
-		medias = append(medias, m)
-	}
-	s.mu.Unlock()
+	medias := s.mediaList()
 	for _, m := range medias {
 		m.preview.endWatchers()
 	}

@@ -264,19 +264,37 @@ func NewServer(cfg Config) (*Server, error) {
 var healthInterval = 10 * time.Second
 
 func (s *Server) healthLoop(stop <-chan struct{}) {
-	t := time.NewTicker(healthInterval)
+	every(stop, healthInterval, func() {
+		s.mu.Lock()
+		rooms := len(s.rooms)
+		s.mu.Unlock()
+		s.hub.publish(Event{Type: "node_health", Data: map[string]any{"node": s.cfg.NodeID, "rooms": rooms, "status": "ok"}})
+	})
+}
+
+// every calls fn each interval until stop is closed.
+func every(stop <-chan struct{}, interval time.Duration, fn func()) {
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-stop:
 			return
 		case <-t.C:
-			s.mu.Lock()
-			rooms := len(s.rooms)
-			s.mu.Unlock()
-			s.hub.publish(Event{Type: "node_health", Data: map[string]any{"node": s.cfg.NodeID, "rooms": rooms, "status": "ok"}})
+			fn()
 		}
 	}
+}
+
+// mediaList is a snapshot of the rooms' media, to walk without s.mu.
+func (s *Server) mediaList() []*roomMedia {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	medias := make([]*roomMedia, 0, len(s.medias))
+	for _, m := range s.medias {
+		medias = append(medias, m)
+	}
+	return medias
 }
 
 // Handler is the HTTP handler of the API, behind authentication when

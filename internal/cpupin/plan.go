@@ -16,7 +16,18 @@ type Planner struct {
 	budget float64
 	placed map[string]placement
 	seq    uint64
+	// evicted are pipelines let go because their CPU ran hot: estimates
+	// can be wrong (a codec costlier than modelled), and they float until
+	// they stop costing anything.
+	evicted map[string]bool
 }
+
+// Hot is the busy fraction of a CPU above which, while another CPU is
+// below Cool, the newest pipeline pinned to it is let go to float.
+const (
+	Hot  = 0.9
+	Cool = 0.7
+)
 
 type placement struct {
 	cpu int
@@ -27,13 +38,13 @@ type placement struct {
 // fewer than two CPUs nothing is pinned (one CPU is where everything runs
 // anyway).
 func NewPlanner(cpus []int, budget float64) *Planner {
-	return &Planner{cpus: slices.Clone(cpus), budget: budget, placed: map[string]placement{}}
+	return &Planner{cpus: slices.Clone(cpus), budget: budget, placed: map[string]placement{}, evicted: map[string]bool{}}
 }
 
 // Plan returns every key's CPU (Float: anywhere) given the cost of each
-// pipeline to place now; keys not in costs are forgotten. A cost of 0 or
-// less floats.
-func (p *Planner) Plan(costs map[string]float64) map[string]int {
+// pipeline to place now and how busy each CPU was lately (nil: unknown);
+// keys not in costs are forgotten. A cost of 0 or less floats.
+func (p *Planner) Plan(costs map[string]float64, busy map[int]float64) map[string]int {
 	out := make(map[string]int, len(costs))
 	for k := range costs {
 		out[k] = Float
@@ -43,6 +54,12 @@ func (p *Planner) Plan(costs map[string]float64) map[string]int {
 			delete(p.placed, k)
 		}
 	}
+	for k := range p.evicted {
+		if costs[k] <= 0 {
+			delete(p.evicted, k)
+		}
+	}
+	p.evictFromHot(busy)
 	if len(p.cpus) < 2 {
 		clear(p.placed)
 		return out
@@ -66,7 +83,7 @@ func (p *Planner) Plan(costs map[string]float64) map[string]int {
 	// Then the others, largest first, each on the least loaded CPU.
 	var rest []string
 	for k := range costs {
-		if _, ok := p.placed[k]; !ok {
+		if _, ok := p.placed[k]; !ok && !p.evicted[k] {
 			rest = append(rest, k)
 		}
 	}
@@ -97,3 +114,35 @@ func (p *Planner) Plan(costs map[string]float64) map[string]int {
 	}
 	return out
 }
+
+// evictFromHot lets go of the newest pipeline on each CPU that ran hot
+// while another had room: its work did not fit there.
+func (p *Planner) evictFromHot(busy map[int]float64) {
+	cool := false
+	for _, cpu := range p.cpus {
+		if b, ok := busy[cpu]; ok && b < Cool {
+			cool = true
+		}
+	}
+	if !cool {
+		return // every CPU is busy: floating would not help
+	}
+	for _, cpu := range p.cpus {
+		if busy[cpu] <= Hot {
+			continue
+		}
+		newest := ""
+		for k, pl := range p.placed {
+			if pl.cpu == cpu && (newest == "" || pl.seq > p.placed[newest].seq) {
+				newest = k
+			}
+		}
+		if newest != "" {
+			delete(p.placed, newest)
+			p.evicted[newest] = true
+		}
+	}
+}
+
+// Evicted reports whether key was let go from a hot CPU (and floats).
+func (p *Planner) Evicted(key string) bool { return p.evicted[key] }

@@ -239,8 +239,12 @@ func TestMockSFURetransmitsWhatIsLost(t *testing.T) {
 				// jitterbuffer asks again, but a second answer does not always
 				// come within its 200 ms: 4 of 8 runs of these subtests had a
 				// gap of 0.17-0.2 s in a file (the frames until the keyframe
-				// asked for then).
-				if frames < int(ts.FramesOut)*95/100 {
+				// asked for then), and one CI run 0.43 s and 283 of 300 frames
+				// (2 resends lost again). One such loss costs at most the 0.6 s
+				// the gap bound allows (18 frames, 6 %); without
+				// retransmission, 3 % loss left files 39 % and 76 % of
+				// their frames (mocker by hand).
+				if frames < int(ts.FramesOut)*90/100 {
 					t.Errorf("%s: %d of %d frames recorded, want all but a few", f.Path, frames, ts.FramesOut)
 				}
 				if gap > 0.6 {
