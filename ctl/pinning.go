@@ -78,6 +78,11 @@ func (s *Server) replan(starting *roomMedia, startingCost float64, measure bool)
 		m := byID[id]
 		if was := m.room.PinnedTo(); was != cpu {
 			m.room.PinTo(cpu)
+			if was != cpupin.Float {
+				// Its codecs' threads (x264's, libvpx's) started pinned and no
+				// Binding knows them.
+				cpupin.ReleaseStrays(was)
+			}
 			if s.pins.planner.Evicted(id) {
 				s.log.Warn("room threads let go from an overloaded CPU: the room costs more than estimated", "room", id,
 					"cpu", was, "cpu_busy", busy[was], "estimated_cores", costs[id])

@@ -149,6 +149,28 @@ static int sl_pin_tid(SlPin *p, guint i) {
 	return tid;
 }
 
+// sl_only_on reports whether thread tid may run on cpu alone.
+static int sl_only_on(int tid, int cpu) {
+	cpu_set_t m;
+	CPU_ZERO(&m);
+	if (sched_getaffinity((pid_t)tid, sizeof(m), &m) != 0) return 0;
+	return CPU_COUNT(&m) == 1 && CPU_ISSET(cpu, &m);
+}
+
+// sl_float_tid gives thread tid (0: the caller) the process's CPUs.
+static int sl_float_tid(int tid) {
+	sl_pin_init_all();
+	return sched_setaffinity((pid_t)tid, sizeof(sl_all), &sl_all);
+}
+
+// sl_pin_self keeps the calling thread on cpu (tests).
+static int sl_pin_self(int cpu) {
+	cpu_set_t m;
+	CPU_ZERO(&m);
+	CPU_SET(cpu, &m);
+	return sched_setaffinity(0, sizeof(m), &m);
+}
+
 static guint sl_pin_threads(SlPin *p, guint64 *entered) {
 	g_mutex_lock(&p->lock);
 	guint n = p->tids->len;
@@ -160,6 +182,9 @@ static guint sl_pin_threads(SlPin *p, guint64 *entered) {
 import "C"
 
 import (
+	"fmt"
+	"os"
+	"strconv"
 	"sync"
 	"unsafe"
 
@@ -178,11 +203,61 @@ type Binding struct {
 	closed bool
 }
 
+// bindings are the open Bindings, for ReleaseStrays.
+var bindings struct {
+	sync.Mutex
+	open map[*Binding]struct{}
+}
+
 // Attach takes over pipe's bus sync handler (the pipeline must have none)
 // and starts with its threads floating. Call it before the pipeline starts
 // its tasks, or the threads already running are not known to it.
 func Attach(pipe *gst.Pipeline) *Binding {
-	return &Binding{c: C.sl_pin_attach(unsafe.Pointer(pipe.Instance())), cpu: Float}
+	b := &Binding{c: C.sl_pin_attach(unsafe.Pointer(pipe.Instance())), cpu: Float}
+	bindings.Lock()
+	if bindings.open == nil {
+		bindings.open = map[*Binding]struct{}{}
+	}
+	bindings.open[b] = struct{}{}
+	bindings.Unlock()
+	return b
+}
+
+// ReleaseStrays lets every thread of the process that may run on cpu alone
+// float, except the task threads of the Bindings still placed there: the
+// threads codecs started from a room's threads while it was pinned (x264's,
+// libvpx's), which no Binding knows. Call it after moving a room off cpu.
+// It returns how many threads it moved.
+func ReleaseStrays(cpu int) int {
+	keep := map[int]bool{}
+	bindings.Lock()
+	open := make([]*Binding, 0, len(bindings.open))
+	for b := range bindings.open {
+		open = append(open, b)
+	}
+	bindings.Unlock()
+	for _, b := range open {
+		if b.CPU() == cpu {
+			for _, tid := range b.tids() {
+				keep[tid] = true
+			}
+		}
+	}
+	entries, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		return 0
+	}
+	moved := 0
+	for _, e := range entries {
+		tid, err := strconv.Atoi(e.Name())
+		if err != nil || keep[tid] || C.sl_only_on(C.int(tid), C.int(cpu)) == 0 {
+			continue
+		}
+		if C.sl_float_tid(C.int(tid)) == 0 {
+			moved++
+		}
+	}
+	return moved
 }
 
 // CPUs is how many CPUs the process may run on.
@@ -237,6 +312,18 @@ func (b *Binding) Close() {
 	}
 	C.sl_pin_set(b.c, C.int(Float))
 	b.cpu, b.closed = Float, true
+	bindings.Lock()
+	delete(bindings.open, b)
+	bindings.Unlock()
+}
+
+// pinThisThread keeps the calling OS thread on cpu (tests: a thread no
+// Binding knows, like a codec's).
+func pinThisThread(cpu int) error {
+	if C.sl_pin_self(C.int(cpu)) != 0 {
+		return fmt.Errorf("sched_setaffinity(%d) failed", cpu)
+	}
+	return nil
 }
 
 // tids are the threads inside one of the pipeline's tasks now (tests).

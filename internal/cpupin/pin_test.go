@@ -3,7 +3,9 @@ package cpupin
 import (
 	"fmt"
 	"os"
+	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -120,5 +122,57 @@ func TestUsable(t *testing.T) {
 	}
 	if Usable(-1) || Usable(1<<20) {
 		t.Error("a CPU out of range is usable")
+	}
+}
+
+// TestReleaseStrays: after a room leaves a CPU, the threads no Binding
+// knows that were started there (a codec's) float too; the task threads
+// of a Binding still on that CPU stay.
+func TestReleaseStrays(t *testing.T) {
+	if CPUs() < 2 {
+		t.Skip("one CPU: nothing to place")
+	}
+	gstx.Init()
+	all := allowed(t, os.Getpid())
+	pipe, err := gst.NewPipelineFromString("audiotestsrc is-live=true ! queue ! fakesink")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := Attach(pipe)
+	defer b.Close()
+	b.Set(1)
+	if err := pipe.SetState(gst.StatePlaying); err != nil {
+		t.Fatal(err)
+	}
+	defer pipe.SetState(gst.StateNull)
+	kept := waitThreads(t, b, 2)
+
+	stray := make(chan int)
+	done := make(chan struct{})
+	go func() {
+		// Locked and never unlocked: the thread ends with the goroutine
+		// instead of going back to the runtime with its affinity changed.
+		runtime.LockOSThread()
+		if err := pinThisThread(1); err != nil {
+			t.Error(err)
+		}
+		stray <- syscall.Gettid()
+		<-done
+	}()
+	tid := <-stray
+	defer close(done)
+	if got := allowed(t, tid); got != "1" {
+		t.Fatalf("stray thread on CPUs %s, want 1", got)
+	}
+	if n := ReleaseStrays(1); n < 1 {
+		t.Errorf("ReleaseStrays moved %d threads, want the stray", n)
+	}
+	if got := allowed(t, tid); got != all {
+		t.Errorf("stray thread on CPUs %s after ReleaseStrays, want %s", got, all)
+	}
+	for _, k := range kept {
+		if got := allowed(t, k); got != "1" {
+			t.Errorf("task thread %d of a Binding still on CPU 1 moved to %s", k, got)
+		}
 	}
 }
