@@ -160,6 +160,7 @@ func NewRoom(cfg RoomConfig) (*Room, error) {
 	pipe.SetBaseTime(clock.GetTime())
 	pin := cpupin.Attach(pipe) // before any task starts
 	if err := pipe.SetState(gst.StatePlaying); err != nil {
+		pin.Close()
 		conn.Close()
 		return nil, fmt.Errorf("room %s: start pipeline: %w", cfg.ID, err)
 	}
