@@ -44,25 +44,32 @@ func waitThreads(t *testing.T, b *Binding, n int) []int {
 	}
 }
 
-func TestBindingMovesTheStreamingThreads(t *testing.T) {
+// playPinned plays a pipeline of two tasks (the source's and the queue's)
+// placed on cpu from the start, and returns it with its Binding and the
+// two task threads; both are stopped and closed when the test ends.
+func playPinned(t *testing.T, cpu int) (*gst.Pipeline, *Binding, []int) {
+	t.Helper()
 	if CPUs() < 2 {
 		t.Skip("one CPU: nothing to place")
 	}
 	gstx.Init()
-	all := allowed(t, os.Getpid())
 	pipe, err := gst.NewPipelineFromString("audiotestsrc is-live=true ! queue ! fakesink")
 	if err != nil {
 		t.Fatal(err)
 	}
 	b := Attach(pipe)
-	cpu := 1
 	b.Set(cpu)
 	if err := pipe.SetState(gst.StatePlaying); err != nil {
 		t.Fatal(err)
 	}
-	defer pipe.SetState(gst.StateNull)
-	// Two tasks: the source's and the queue's.
-	tids := waitThreads(t, b, 2)
+	t.Cleanup(func() { pipe.SetState(gst.StateNull); b.Close() })
+	return pipe, b, waitThreads(t, b, 2)
+}
+
+func TestBindingMovesTheStreamingThreads(t *testing.T) {
+	all := allowed(t, os.Getpid())
+	cpu := 1
+	pipe, b, tids := playPinned(t, cpu)
 	for _, tid := range tids {
 		if got := allowed(t, tid); got != fmt.Sprint(cpu) {
 			t.Errorf("thread %d started on CPUs %s, want %d", tid, got, cpu)
@@ -129,23 +136,8 @@ func TestUsable(t *testing.T) {
 // knows that were started there (a codec's) float too; the task threads
 // of a Binding still on that CPU stay.
 func TestReleaseStrays(t *testing.T) {
-	if CPUs() < 2 {
-		t.Skip("one CPU: nothing to place")
-	}
-	gstx.Init()
 	all := allowed(t, os.Getpid())
-	pipe, err := gst.NewPipelineFromString("audiotestsrc is-live=true ! queue ! fakesink")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := Attach(pipe)
-	defer b.Close()
-	b.Set(1)
-	if err := pipe.SetState(gst.StatePlaying); err != nil {
-		t.Fatal(err)
-	}
-	defer pipe.SetState(gst.StateNull)
-	kept := waitThreads(t, b, 2)
+	_, _, kept := playPinned(t, 1)
 
 	stray := make(chan int)
 	done := make(chan struct{})

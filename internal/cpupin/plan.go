@@ -73,7 +73,7 @@ func (p *Planner) Plan(costs map[string]float64, busy map[int]float64) map[strin
 	slices.SortFunc(kept, func(a, b string) int { return cmp.Compare(p.placed[a].seq, p.placed[b].seq) })
 	for _, k := range kept {
 		pl, c := p.placed[k], costs[k]
-		if c > 0 && c <= p.budget && load[pl.cpu]+c <= p.budget && slices.Contains(p.cpus, pl.cpu) {
+		if c > 0 && c <= p.budget && load[pl.cpu]+c <= p.budget {
 			load[pl.cpu] += c
 			out[k] = pl.cpu
 			continue
