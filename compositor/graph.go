@@ -193,9 +193,11 @@ func (g *Graph) build() error {
 	}
 	g.comp.SetArg("background", "black")
 
-	g.vcaps, err = newCapsFilter(g.name("vcaps"), g.videoCaps())
-	if err != nil {
+	if g.vcaps, err = newMutableCapsFilter(g.name("vcaps")); err != nil {
 		return err
+	}
+	if err := g.vcaps.SetProperty("caps", gst.NewCapsFromString(g.videoCaps())); err != nil {
+		return fmt.Errorf("compositor: %w", err)
 	}
 	g.vout, err = newBranchPoint(g.name("vtee"))
 	if err != nil {
@@ -344,6 +346,28 @@ func newCapsFilter(name, caps string) (*gst.Element, error) {
 	if err := cf.SetProperty("caps", gst.NewCapsFromString(caps)); err != nil {
 		return nil, fmt.Errorf("capsfilter %s: %w", name, err)
 	}
+	return cf, nil
+}
+
+// newMutableCapsFilter is a capsfilter whose caps change while the pipeline
+// runs (the mix's frame, a tile's size). A capsfilter reads its caps twice
+// in one caps query: once to filter what it asks downstream, once to
+// intersect the answer. Changed in between (the mixer renegotiating on its
+// own thread while SetFrame sets new caps), the old caps filter the answer
+// and the new ones empty it: the mixer finds no caps downstream, answers
+// NOT_NEGOTIATED to every input, and the sources stop with "streaming
+// stopped, reason not-negotiated" — the mix froze for good, about one run
+// in ten of TestLargerCompositeGrowsTheMix (a composite that grew the mix
+// and failed to start, then another that grew it again, within 10 ms).
+// In delayed mode an empty intersection is retried with the caps before
+// the change, and the element asks upstream to renegotiate when the old
+// caps arrive, so the mix goes through the old frame to the new one.
+func newMutableCapsFilter(name string) (*gst.Element, error) {
+	cf, err := gst.NewElementWithName("capsfilter", name)
+	if err != nil {
+		return nil, fmt.Errorf("capsfilter: %w", err)
+	}
+	cf.SetArg("caps-change-mode", "delayed")
 	return cf, nil
 }
 

@@ -150,3 +150,54 @@ func TestSetFrameGrowsTheMix(t *testing.T) {
 }
 
 func near(v, want, tol int) bool { return v >= want-tol && v <= want+tol }
+
+// TestSetFrameBackAndForth: frame changes in quick succession (a composite
+// that grows the mix and fails to start, then another that grows it again;
+// here 41 changes 0–6 ms apart) end with the mix at the last frame asked
+// for, at its rate. Before the mix's capsfilter was in delayed mode (see
+// newMutableCapsFilter) two of some thirty runs froze at a stale frame.
+func TestSetFrameBackAndForth(t *testing.T) {
+	gstx.Init()
+	pipe, err := gst.NewPipeline("bouncetest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := playGraph(t, pipe, Config{Name: "bn", Width: 320, Height: 180, FPS: 15,
+		Layout: layouts.Spec{Template: layouts.TemplateGrid, Background: "#ffffff"}})
+	out, err := g.VideoOutput()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { out.Finish(); out.Close() }()
+	tap := &frameTap{}
+	sink := tap.sink(t, "bntap")
+	pipe.Add(sink.Element)
+	if ret := out.Pad.Link(sink.GetStaticPad("sink")); ret != gst.PadLinkOK {
+		t.Fatal(ret)
+	}
+	sink.SyncStateWithParent()
+	time.Sleep(500 * time.Millisecond)
+	frames := [][3]int{{1280, 720, 30}, {320, 180, 15}}
+	for i := range 40 {
+		f := frames[i%2]
+		if err := g.SetFrame(f[0], f[1], f[2]); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Duration(i%7) * time.Millisecond)
+	}
+	if err := g.SetFrame(1280, 720, 30); err != nil {
+		t.Fatal(err)
+	}
+	var w, h int
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if w, h, _ = tap.lumaAt(0, 0); w == 1280 && h == 720 {
+			break
+		}
+	}
+	if w != 1280 || h != 720 {
+		t.Fatalf("latest frame %dx%d after the mix went back and forth to 1280x720", w, h)
+	}
+	if got := tap.rate(2 * time.Second); got < 27 || got > 33 {
+		t.Errorf("%.1f frames a second after the mix went back and forth to 30 fps", got)
+	}
+}

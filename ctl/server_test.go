@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -39,12 +40,21 @@ func newTestServer(t *testing.T, ports int) (*Server, *httptest.Server) {
 	return newTestServerWith(t, ports, nil)
 }
 
+// testLogger discards the server's log, or with STREAMLINE_TEST_LOG set
+// writes it, debug included, to stderr (for a failure seen once in many runs).
+func testLogger() *slog.Logger {
+	if os.Getenv("STREAMLINE_TEST_LOG") == "" {
+		return slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
 // newTestServerWith is newTestServer with tweak applied to its Config.
 func newTestServerWith(t *testing.T, ports int, tweak func(*Config)) (*Server, *httptest.Server) {
 	t.Helper()
 	cfg := Config{
 		RTPListen: netip.MustParseAddr("127.0.0.1"), Ports: freeUDPRange(t, ports), DataDir: t.TempDir(),
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), MaxBodyBytes: 4096,
+		Logger: testLogger(), MaxBodyBytes: 4096,
 	}
 	if tweak != nil {
 		tweak(&cfg)
