@@ -67,7 +67,7 @@ func (s pipeSpec) launch() (string, error) {
 		p := videoPatterns[s.index%len(videoPatterns)]
 		src := fmt.Sprintf("videotestsrc name=src is-live=true pattern=%s horizontal-speed=%d %s ! "+
 			"video/x-raw,format=I420,width=%d,height=%d,framerate=%d/1,pixel-aspect-ratio=1/1 ! "+
-			"videoscale ! capsfilter name=res caps=\"%s\" ! "+
+			"videoscale ! capsfilter name=res caps-change-mode=delayed caps=\"%s\" ! "+
 			"textoverlay name=label valignment=top halignment=left font-desc=\"Sans 18\" shaded-background=true ! "+
 			// If the encoder cannot keep up, drop raw frames (as a browser
 			// does) instead of letting the latency grow.
@@ -275,7 +275,9 @@ func (p *senderPipeline) forceKeyUnit() bool {
 }
 
 // setResolution changes the scaled video size; the encoder renegotiates
-// (and emits a keyframe at the new size).
+// (and emits a keyframe at the new size). The capsfilter is in delayed mode
+// so that a change racing a renegotiation is not an empty intersection
+// (see compositor.newMutableCapsFilter).
 func (p *senderPipeline) setResolution(w, h int) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
