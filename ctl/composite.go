@@ -519,6 +519,19 @@ func (s *Server) startComposite(m *roomMedia, req compositeRequest) (CompositeIn
 	if err := (encode.AudioSettings{Codec: audio.Codec, BitrateKbps: audio.BitrateKbps}).Validate(); err != nil {
 		return CompositeInfo{}, settingsError("audio", err)
 	}
+	// The encoders are chosen before anything of the room changes: a
+	// composite whose encoder is missing leaves the running mix untouched
+	// (choosing them after the mix grew for it meant growing and shrinking
+	// it again within milliseconds).
+	reg := s.encoders()
+	choices := make([]encoderChoices, len(encodings))
+	for i, v := range encodings {
+		c, err := s.selectEncoders(v, audio, reg, encodingPath(req.Video != nil, i))
+		if err != nil {
+			return CompositeInfo{}, err
+		}
+		choices[i] = c
+	}
 	if s.cfg.AdmitComposites {
 		s.admitMu.Lock()
 		defer s.admitMu.Unlock()
@@ -578,14 +591,13 @@ func (s *Server) startComposite(m *roomMedia, req compositeRequest) (CompositeIn
 		}
 		m.layout = spec
 	}
-	reg := s.encoders()
 	for i, v := range encodings {
 		name := fmt.Sprintf("%s_%d", req.ID, i)
 		rel := filepath.Join(dir, fmt.Sprintf("composite_%d_%dx%d%s", i, v.Width, v.Height, encode.Extension(format)))
 		enc := &EncodingInfo{Path: rel, Format: format, Video: v, Audio: audio, State: ingest.FileRecording, name: name}
 		rec.info.Encodings = append(rec.info.Encodings, enc)
 		at := encodingPath(req.Video != nil, i)
-		if err := s.startEncoding(m, enc, name, reg, at); err != nil {
+		if err := s.startEncoding(m, enc, name, choices[i]); err != nil {
 			for _, e := range rec.info.Encodings {
 				s.stopEncoding(m, rec, e)
 			}
@@ -641,19 +653,30 @@ func encodingQueue(name string, limit time.Duration) (*gst.Element, error) {
 	return q, nil
 }
 
+// encoderChoices are the encoder elements chosen for one encoding.
+type encoderChoices struct{ video, audio encode.Choice }
+
+// selectEncoders chooses an encoding's video and audio encoders. at is
+// where the encoding's video settings are in the request, for the errors
+// about them.
+func (s *Server) selectEncoders(v VideoJSON, a AudioJSON, reg encode.Registry, at string) (encoderChoices, error) {
+	vchoice, err := encode.Select(v.Codec, encode.Options{Force: v.Encoder, Prefer: v.Prefer}, reg, s.log)
+	if err != nil {
+		return encoderChoices{}, settingsError(at, err)
+	}
+	achoice, err := encode.Select(a.Codec, encode.Options{}, reg, s.log)
+	if err != nil {
+		return encoderChoices{}, settingsError("audio", err)
+	}
+	return encoderChoices{video: vchoice, audio: achoice}, nil
+}
+
 // startEncoding links queue ! encoder → muxer → file to the compositor's
-// tees. at is where the encoding's video settings are in the request, for
-// the errors about them.
-func (s *Server) startEncoding(m *roomMedia, enc *EncodingInfo, name string, reg encode.Registry, at string) error {
-	vchoice, err := encode.Select(enc.Video.Codec, encode.Options{Force: enc.Video.Encoder, Prefer: enc.Video.Prefer}, reg, s.log)
-	if err != nil {
-		return settingsError(at, err)
-	}
-	achoice, err := encode.Select(enc.Audio.Codec, encode.Options{}, reg, s.log)
-	if err != nil {
-		return settingsError("audio", err)
-	}
+// tees, with the encoders chosen by selectEncoders.
+func (s *Server) startEncoding(m *roomMedia, enc *EncodingInfo, name string, choices encoderChoices) error {
+	vchoice, achoice := choices.video, choices.audio
 	enc.VideoEncoder, enc.AudioEncoder = vchoice, achoice
+	var err error
 	ch := &encodingChain{}
 	if ch.venc, err = encode.VideoEncoder(vchoice, encode.VideoSettings{Codec: enc.Video.Codec, Width: enc.Video.Width,
 		Height: enc.Video.Height, FPS: enc.Video.FPS, BitrateKbps: enc.Video.BitrateKbps, Name: name + "-v"}); err != nil {
