@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/streamline-media/streamline/encode"
 	"github.com/streamline-media/streamline/ingest"
 )
 
@@ -19,9 +20,10 @@ type CostModel struct {
 	// CompositeParticipant is the per-participant part of a composite:
 	// decoding and scaling its video, mixing its audio.
 	CompositeParticipant float64
-	// CompositeEncoding is the mixing and encoding of one rendition at the
-	// reference pixel rate (1280x720 at 30 fps); other sizes and frame
-	// rates scale it by their pixel rate.
+	// CompositeEncoding is the mixing and encoding of one H.264 rendition
+	// at the reference pixel rate (1280x720 at 30 fps); other sizes and
+	// frame rates scale it by their pixel rate, other codecs by what their
+	// software encoder costs against x264's (encode.SoftwareCores).
 	CompositeEncoding float64
 	// NewRoom is the headroom a node must have left to take a room.
 	NewRoom float64
@@ -45,9 +47,15 @@ func (c CostModel) Composite(participants int, renditions []VideoJSON) float64 {
 	cost := c.CompositeParticipant * float64(participants)
 	for _, v := range renditions {
 		v = defaultVideo(v)
-		cost += c.CompositeEncoding * float64(v.Width*v.Height*v.FPS) / refPixelRate
+		cost += c.CompositeEncoding * float64(v.Width*v.Height*v.FPS) / refPixelRate * codecFactor(v.Codec)
 	}
 	return cost
+}
+
+// codecFactor is what a codec's software encoder costs against x264's at
+// the same pixel rate (VP8 ~0.47, VP9 ~1.13, measured).
+func codecFactor(codec string) float64 {
+	return encode.SoftwareCores(codec, 1280, 720, 30) / encode.SoftwareCores(encode.H264, 1280, 720, 30)
 }
 
 // participants counts the distinct participants of a room's tracks: the

@@ -29,6 +29,10 @@ func TestCostModelMatchesTheMeasurements(t *testing.T) {
 		{"1920x1080 scales the encoding by pixel rate", c.Composite(4, []VideoJSON{{Width: 1920, Height: 1080, FPS: 30}}), 0.12 + 0.48*2.25},
 		{"half the frame rate halves the encoding", c.Composite(4, []VideoJSON{{Width: 1280, Height: 720, FPS: 15}}), 0.12 + 0.24},
 		{"a second rendition adds its encoding", c.Composite(4, append(hd, VideoJSON{Width: 640, Height: 360, FPS: 30})), 0.6 + 0.12},
+		// VP8 (one libvpx thread) costs 0.227 cores at 720p30 against x264's
+		// 0.487, VP9 0.549 (encode.SoftwareCores).
+		{"a VP8 rendition costs what VP8 costs", c.Composite(4, []VideoJSON{{Width: 1280, Height: 720, FPS: 30, Codec: "vp8"}}), 0.12 + 0.48*0.227/0.487},
+		{"a VP9 rendition costs what VP9 costs", c.Composite(4, []VideoJSON{{Width: 640, Height: 360, FPS: 60, Codec: "vp9"}}), 0.12 + 0.48*0.5*0.549/0.487},
 	} {
 		if math.Abs(tc.got-tc.want) > 1e-9 {
 			t.Errorf("%s: %.4f cores, want %.4f", tc.name, tc.got, tc.want)

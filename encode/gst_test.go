@@ -134,6 +134,13 @@ func TestSoftwarePropertiesApplied(t *testing.T) {
 				t.Errorf("%s %s = %v (%T), want %s", c.factory, p.name, got, got, want)
 			}
 		}
+		// One encoder thread for 640x360@25 (see Threads), whatever the
+		// machine's CPUs.
+		if c.factory == "vp8enc" || c.factory == "vp9enc" || c.factory == "x264enc" {
+			if got, err := e.GetProperty("threads"); err != nil || fmt.Sprint(got) != "1" {
+				t.Errorf("%s threads = %v (%v), want 1", c.factory, got, err)
+			}
+		}
 	}
 }
 

@@ -1,7 +1,6 @@
 package encode
 
 import (
-	"runtime"
 	"slices"
 )
 
@@ -133,10 +132,6 @@ func factoriesFor(codec string) []string {
 	return out
 }
 
-// encoderThreads is the thread count for libvpx: the cores we have, within
-// libvpx's useful range.
-func encoderThreads() int { return min(max(runtime.NumCPU(), 1), 16) }
-
 // x264enc (GStreamer 1.22): speed-preset enum, tune flags, bitrate guint
 // kbit/s, key-int-max guint, bframes guint, threads guint.
 func x264Props(s VideoSettings) []prop {
@@ -146,6 +141,7 @@ func x264Props(s VideoSettings) []prop {
 		{name: "bitrate", value: uint(s.BitrateKbps)},
 		{name: "key-int-max", value: uint(s.KeyframeInterval())},
 		{name: "bframes", value: uint(0)},
+		{name: "threads", value: uint(Threads(H264, s.Width, s.Height, s.FPS))},
 	}
 }
 
@@ -165,9 +161,9 @@ func x265Props(s VideoSettings) []prop {
 // gint, lag-in-frames gint, end-usage enum; vp9enc adds row-mt gboolean.
 func vpxProps(vp9 bool) func(VideoSettings) []prop {
 	return func(s VideoSettings) []prop {
-		cpuUsed := 6 // VP8 realtime: 4 (slower, better) .. 16 (fastest)
+		cpuUsed, codec := 6, VP8 // VP8 realtime: 4 (slower, better) .. 16 (fastest)
 		if vp9 {
-			cpuUsed = 7 // VP9 realtime: 5 .. 9
+			cpuUsed, codec = 7, VP9 // VP9 realtime: 5 .. 9
 		}
 		ps := []prop{
 			{name: "deadline", value: int64(1)},
@@ -176,7 +172,7 @@ func vpxProps(vp9 bool) func(VideoSettings) []prop {
 			{name: "target-bitrate", value: s.BitrateKbps * 1000},
 			{name: "keyframe-max-dist", value: s.KeyframeInterval()},
 			{name: "lag-in-frames", value: 0},
-			{name: "threads", value: encoderThreads()},
+			{name: "threads", value: Threads(codec, s.Width, s.Height, s.FPS)},
 		}
 		if vp9 {
 			ps = append(ps, prop{name: "row-mt", value: true})

@@ -1206,7 +1206,7 @@ func (cb *compBench) compReport(res *compResults, interrupted bool) {
 	fmt.Fprintln(w, "  server: the server's CPU during the composite window (RTP ingest + composite); ingest: the same server, tracks and load, no recording;")
 	fmt.Fprintln(w, "  compos: server − ingest (composite-attributable); floor = f.dec + f.aud + f.enc, gst-launch-1.0 alone on the same files: vp8dec ×N,")
 	fmt.Fprintln(w, "  opusdec ×N + audiomixer + AAC, x264enc (server settings) of the same grid picture; f.1cpu: that floor with each gst-launch-1.0")
-	fmt.Fprintln(w, "  kept on one CPU (taskset), as the server keeps a room (--pin-rooms; x264 then runs one thread); cmp/f1: compos / f.1cpu;")
+	fmt.Fprintln(w, "  kept on one CPU (taskset), as the server keeps a room (--pin-rooms); cmp/f1: compos / f.1cpu;")
 	fmt.Fprintln(w, "  ffmpeg: xstack + amix + libx264 + aac, same files;")
 	fmt.Fprintln(w, "  gst: the same composite as one gst-launch-1.0 pipeline (compositor + audiomixer, same encoders), as fast as it goes; gst-rt: that")
 	fmt.Fprintln(w, "  pipeline with both mixers' outputs released at their media time, so decoding, mixing and encoding run at a live room's pace;")

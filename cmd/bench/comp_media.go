@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/streamline-media/streamline/encode"
 )
 
 // The composite benchmark's inputs: one WebM file per participant (VP8
@@ -216,9 +218,11 @@ type floorPipelines struct {
 }
 
 // x264Launch is x264enc with the server's settings (encode/table.go) as a
-// gst-launch element.
-func x264Launch(kbps, fps int) string {
-	return fmt.Sprintf("x264enc speed-preset=veryfast tune=zerolatency bitrate=%d key-int-max=%d bframes=0", kbps, 2*fps)
+// gst-launch element, its thread count included (encode.Threads: one at
+// 1280x720@30).
+func x264Launch(w, h, kbps, fps int) string {
+	return fmt.Sprintf("x264enc speed-preset=veryfast tune=zerolatency bitrate=%d key-int-max=%d bframes=0 threads=%d",
+		kbps, 2*fps, encode.Threads(encode.H264, w, h, fps))
 }
 
 // mixToAAC is the mixed audio's caps (as the server's mixer outputs it) to
@@ -244,7 +248,7 @@ func floorDescs(webms []string, grid, outDir string, w, h, fps, kbps int, aacEnc
 	return floorPipelines{
 		Decode: strings.TrimSpace(dec.String()),
 		Audio:  strings.TrimSpace(aud.String()),
-		Encode: fmt.Sprintf("%s ! %s ! h264parse ! mp4mux fragment-duration=1000 ! filesink location=%s", raw, x264Launch(kbps, fps),
+		Encode: fmt.Sprintf("%s ! %s ! h264parse ! mp4mux fragment-duration=1000 ! filesink location=%s", raw, x264Launch(w, h, kbps, fps),
 			filepath.Join(outDir, "floor-video.mp4")),
 		ReadGrid: raw + " ! fakesink sync=false",
 	}
@@ -342,7 +346,7 @@ func gstCompositeDesc(webms []string, tiles []tileRef, w, h, fps, kbps int, aacE
 		c := t.Content
 		fmt.Fprintf(&sb, " sink_%d::xpos=%d sink_%d::ypos=%d sink_%d::width=%d sink_%d::height=%d", i, c.X, i, c.Y, i, c.W, i, c.H)
 	}
-	fmt.Fprintf(&sb, " ! video/x-raw,format=I420,width=%d,height=%d,framerate=%d/1 ! %s%s ! h264parse ! queue ! mux.", w, h, fps, pace, x264Launch(kbps, fps))
+	fmt.Fprintf(&sb, " ! video/x-raw,format=I420,width=%d,height=%d,framerate=%d/1 ! %s%s ! h264parse ! queue ! mux.", w, h, fps, pace, x264Launch(w, h, kbps, fps))
 	fmt.Fprintf(&sb, " audiomixer name=amix ! %s ! queue ! mux.", mixToAAC(pace, aacEnc, aacKbps))
 	fmt.Fprintf(&sb, " mp4mux name=mux fragment-duration=1000 ! filesink location=%s", out)
 	for i, f := range webms {
