@@ -122,18 +122,24 @@ func playGraph(t *testing.T, pipe *gst.Pipeline, cfg Config) *Graph {
 // finishes and closes the output.
 func tapVideo(t *testing.T, g *Graph, pipe *gst.Pipeline, name string, w, h int) (tap *lumaTap, stop func()) {
 	t.Helper()
+	tap = &lumaTap{}
+	return tap, onVideoOutput(t, g, pipe, tap.sink(t, name, w, h))
+}
+
+// onVideoOutput adds sink to pipe on a new video output of g, playing; stop
+// finishes and closes the output.
+func onVideoOutput(t *testing.T, g *Graph, pipe *gst.Pipeline, sink *app.Sink) (stop func()) {
+	t.Helper()
 	out, err := g.VideoOutput()
 	if err != nil {
 		t.Fatal(err)
 	}
-	tap = &lumaTap{}
-	sink := tap.sink(t, name, w, h)
 	pipe.Add(sink.Element)
 	if ret := out.Pad.Link(sink.GetStaticPad("sink")); ret != gst.PadLinkOK {
 		t.Fatal(ret)
 	}
 	sink.SyncStateWithParent()
-	return tap, func() {
+	return func() {
 		out.Finish()
 		out.Close()
 	}

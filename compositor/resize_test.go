@@ -68,6 +68,15 @@ func (f *frameTap) lumaAt(x, y int) (w, h int, luma int) {
 	return f.w, f.h, int(f.luma[y*f.w+x])
 }
 
+// tapFrames puts a frameTap named name on a new video output of g, in
+// pipe; the output is finished and closed when the test ends.
+func tapFrames(t *testing.T, pipe *gst.Pipeline, g *Graph, name string) *frameTap {
+	t.Helper()
+	tap := &frameTap{}
+	t.Cleanup(onVideoOutput(t, g, pipe, tap.sink(t, name)))
+	return tap
+}
+
 // TestSetFrameGrowsTheMix: a mix of 320x180 at 15 fps grown to 1280x720 at
 // 30 fps while it runs puts out frames of the new size and rate to the
 // consumer it already had, with the background across the new frame and the
@@ -82,18 +91,7 @@ func TestSetFrameGrowsTheMix(t *testing.T) {
 	_, cam := teeSource(t, pipe, greenSource(480, 360)+"tee name=cam allow-not-linked=true", "cam")
 	g := playGraph(t, pipe, Config{Name: "rs", Width: 320, Height: 180, FPS: 15,
 		Layout: layouts.Spec{Template: layouts.TemplateGrid, Background: "#ffffff"}})
-	out, err := g.VideoOutput()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { out.Finish(); out.Close() }()
-	tap := &frameTap{}
-	sink := tap.sink(t, "rstap")
-	pipe.Add(sink.Element)
-	if ret := out.Pad.Link(sink.GetStaticPad("sink")); ret != gst.PadLinkOK {
-		t.Fatal(ret)
-	}
-	sink.SyncStateWithParent()
+	tap := tapFrames(t, pipe, g, "rstap")
 	if err := g.Add(Input{TrackID: "cam", Participant: "a", Kind: "video", Decoder: "identity", Pad: cam}); err != nil {
 		t.Fatal(err)
 	}
@@ -164,18 +162,7 @@ func TestSetFrameBackAndForth(t *testing.T) {
 	}
 	g := playGraph(t, pipe, Config{Name: "bn", Width: 320, Height: 180, FPS: 15,
 		Layout: layouts.Spec{Template: layouts.TemplateGrid, Background: "#ffffff"}})
-	out, err := g.VideoOutput()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { out.Finish(); out.Close() }()
-	tap := &frameTap{}
-	sink := tap.sink(t, "bntap")
-	pipe.Add(sink.Element)
-	if ret := out.Pad.Link(sink.GetStaticPad("sink")); ret != gst.PadLinkOK {
-		t.Fatal(ret)
-	}
-	sink.SyncStateWithParent()
+	tap := tapFrames(t, pipe, g, "bntap")
 	time.Sleep(500 * time.Millisecond)
 	frames := [][3]int{{1280, 720, 30}, {320, 180, 15}}
 	for i := range 40 {
