@@ -9,12 +9,13 @@ import (
 // are measured at.
 const refPixelRate = 1280 * 720 * 30
 
-// softwareCores is what each software video encoder, configured as this
-// package configures it (one libvpx thread), costs encoding 1280x720@30 in
-// real time: CPU-seconds per media second above the source's own, medians
-// of paced 10 s gst-launch-1.0 runs on a moving test pattern at 1.5 Mbit/s
-// on a 2-core VM (docs/compositing.md, "Encoder threads"). 640x360@30 cost
-// 0.084 / 0.230 / 0.201 of the same: about a quarter, as its pixel rate.
+// softwareCores is what each software video encoder, with this package's
+// settings, costs encoding 1280x720@30 in real time: CPU-seconds per media
+// second above the source's own, medians of paced 10 s gst-launch-1.0 runs
+// on a moving test pattern at 1.5 Mbit/s on a 2-core VM (docs/compositing.md,
+// "Encoder threads"). libvpx with one thread; x264 with its own thread pool
+// (with one thread it measured 0.406, so this errs high). At 640x360@30:
+// x264 0.201, VP8 0.084, VP9 0.230, about a quarter, as its pixel rate.
 var softwareCores = map[string]float64{H264: 0.487, VP8: 0.227, VP9: 0.549}
 
 // SoftwareCores estimates the CPU (in cores) a software encoder of codec
