@@ -29,8 +29,9 @@ type CostModel struct {
 	NewRoom float64
 }
 
-// refPixelRate is the pixel rate CompositeEncoding is measured at.
-const refPixelRate = 1280 * 720 * 30
+// refEncoding is what CompositeEncoding is measured at: H.264, 1280x720 at
+// 30 fps, as encode.SoftwareCores estimates it.
+var refEncoding = encode.SoftwareCores(encode.H264, 1280, 720, 30)
 
 // DefaultCosts are the measured figures: a composite of 4 participants at
 // 1280x720 H.264 costs ~0.6 CPU-s per media second and one of 9 ~0.75 (one
@@ -47,15 +48,11 @@ func (c CostModel) Composite(participants int, renditions []VideoJSON) float64 {
 	cost := c.CompositeParticipant * float64(participants)
 	for _, v := range renditions {
 		v = defaultVideo(v)
-		cost += c.CompositeEncoding * float64(v.Width*v.Height*v.FPS) / refPixelRate * codecFactor(v.Codec)
+		// Scaled by pixel rate and by what the codec's software encoder
+		// costs against x264's (VP8 ~0.47, VP9 ~1.13, measured).
+		cost += c.CompositeEncoding * encode.SoftwareCores(v.Codec, v.Width, v.Height, v.FPS) / refEncoding
 	}
 	return cost
-}
-
-// codecFactor is what a codec's software encoder costs against x264's at
-// the same pixel rate (VP8 ~0.47, VP9 ~1.13, measured).
-func codecFactor(codec string) float64 {
-	return encode.SoftwareCores(codec, 1280, 720, 30) / encode.SoftwareCores(encode.H264, 1280, 720, 30)
 }
 
 // participants counts the distinct participants of a room's tracks: the
