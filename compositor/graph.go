@@ -193,11 +193,8 @@ func (g *Graph) build() error {
 	}
 	g.comp.SetArg("background", "black")
 
-	if g.vcaps, err = newMutableCapsFilter(g.name("vcaps")); err != nil {
+	if g.vcaps, err = newMutableCapsFilter(g.name("vcaps"), g.videoCaps()); err != nil {
 		return err
-	}
-	if err := g.vcaps.SetProperty("caps", gst.NewCapsFromString(g.videoCaps())); err != nil {
-		return fmt.Errorf("compositor: %w", err)
 	}
 	g.vout, err = newBranchPoint(g.name("vtee"))
 	if err != nil {
@@ -362,10 +359,10 @@ func newCapsFilter(name, caps string) (*gst.Element, error) {
 // In delayed mode an empty intersection is retried with the caps before
 // the change, and the element asks upstream to renegotiate when the old
 // caps arrive, so the mix goes through the old frame to the new one.
-func newMutableCapsFilter(name string) (*gst.Element, error) {
-	cf, err := gst.NewElementWithName("capsfilter", name)
+func newMutableCapsFilter(name, caps string) (*gst.Element, error) {
+	cf, err := newCapsFilter(name, caps)
 	if err != nil {
-		return nil, fmt.Errorf("capsfilter: %w", err)
+		return nil, err
 	}
 	cf.SetArg("caps-change-mode", "delayed")
 	return cf, nil

@@ -233,7 +233,7 @@ func newVideoTile(g *Graph, in Input, seq int) (*videoTile, error) {
 	if err != nil {
 		return nil, err
 	}
-	if vt.size, err = newMutableCapsFilter(name + "-size"); err != nil {
+	if vt.size, err = newMutableCapsFilter(name+"-size", "ANY"); err != nil { // sized by applySize
 		return nil, err
 	}
 	vt.decSrc = dec.GetStaticPad("src")
