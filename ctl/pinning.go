@@ -8,9 +8,13 @@ import (
 )
 
 // DefaultPinBudget is how much pinned composite work (estimated cores, see
-// CostModel) one CPU takes: a room of 9 at 720p (~0.75) fits, two rooms
-// of 4 (~0.6 each) do not share a CPU, and what fits nowhere floats.
-const DefaultPinBudget = 0.8
+// CostModel) one CPU takes: a room of 4 at 720p (~0.62) fits, two of them
+// do not share a CPU, and what fits nowhere floats. A room of 9 (~0.79)
+// floats: its estimate leaves no margin for a machine slower than the
+// model's, and on one (a 9-person room costing ~1.05 cores) it filled its
+// CPU until the hot-CPU rule let it go ~3.5 s later, its encoder's queue
+// filling meanwhile (peak 119–153 MiB a room against 107–113 floating).
+const DefaultPinBudget = 0.7
 
 // pinInterval is how often room placements follow the rooms' costs
 // (participants joining, composites stopping) and the CPUs' load (a room

@@ -55,3 +55,27 @@ func TestRoomsWithACompositeArePinned(t *testing.T) {
 		t.Errorf("the other room moved from CPU %d to %d", b, got)
 	}
 }
+
+// TestDefaultBudgetPinsRoomsOfFourNotNine: with the default cost model and
+// budget, on two CPUs, two rooms of 4 at 720p get a CPU each, a third
+// floats, and a room of 9 floats alone (its estimate leaves no margin on a
+// slower machine, see DefaultPinBudget).
+func TestDefaultBudgetPinsRoomsOfFourNotNine(t *testing.T) {
+	roomOf := func(n int) float64 {
+		return DefaultCosts.Tracks(2*n) + DefaultCosts.Composite(n, []VideoJSON{{}})
+	}
+	p := cpupin.NewPlanner([]int{0, 1}, DefaultPinBudget)
+	p.Plan(map[string]float64{"four-a": roomOf(4)}, nil) // one at a time, as they start
+	p.Plan(map[string]float64{"four-a": roomOf(4), "four-b": roomOf(4)}, nil)
+	got := p.Plan(map[string]float64{"four-a": roomOf(4), "four-b": roomOf(4), "four-c": roomOf(4)}, nil)
+	if got["four-a"] == cpupin.Float || got["four-b"] == cpupin.Float || got["four-a"] == got["four-b"] {
+		t.Errorf("rooms of 4 (%.3f cores each) on %v, want a CPU each", roomOf(4), got)
+	}
+	if got["four-c"] != cpupin.Float {
+		t.Errorf("a third room of 4 on CPU %d, want floating", got["four-c"])
+	}
+	alone := cpupin.NewPlanner([]int{0, 1}, DefaultPinBudget).Plan(map[string]float64{"nine": roomOf(9)}, nil)
+	if alone["nine"] != cpupin.Float {
+		t.Errorf("a room of 9 (%.3f cores) on CPU %d, want floating", roomOf(9), alone["nine"])
+	}
+}
