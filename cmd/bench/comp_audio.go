@@ -16,17 +16,33 @@ import (
 // measured window. A run whose mixer dropped or starved a voice is not a
 // clean run, however cheap it was.
 
-// inputTone is participant i's tone in Hz (renderInput).
-func inputTone(i int) float64 { return float64(220 + 55*i) }
+// inputTone is participant i's tone in Hz (renderInput): 56.7 Hz apart,
+// not on a harmonic series. Tones 55 Hz apart summed to a waveform of
+// period 1/55 s whose shape, and so what AAC spends encoding the mix, was
+// fixed by the inputs' start offsets, which differ between the floor
+// (files mixed from their starts) and the server (senders starting at
+// random times): the same nine inputs mixed with three sets of offsets
+// cost 0.6, 0.55 and 1.75–2.4 CPU-s of avenc_aac for 20 s (clipping at 0.3
+// each). Detuned, the mix runs through its shapes every 0.6 s whatever the
+// offsets (synthetic mixes: 0.76–0.82 CPU-s over five sets of offsets,
+// 0.52–0.78 on the harmonic series).
+func inputTone(i int) float64 { return 220 + 56.7*float64(i) }
+
+// inputToneAmp is each input's tone amplitude (of full scale): nine of them
+// sum to at most 0.9, so the mix never clips. Clipped (0.3 each), the cost
+// of encoding the mix swung 0.49–1.35 CPU-s for 20 s with the offsets even
+// on detuned tones; a call's mix is not run into clipping either.
+const inputToneAmp = 0.1
 
 const (
 	toneRate  = 48000
 	toneBlock = toneRate / 10 // 100 ms
 	// minToneAmp is the least amplitude (of full scale) a present tone has
-	// in a block. Inputs are 0.3; mixed, Opus and AAC coded, nine of them
-	// clipping together, each still measures ≥ 0.1, while a missing one
-	// reads < 0.01 (the Hann window's leakage from a neighbour 55 Hz away).
-	minToneAmp = 0.05
+	// in a block: a sixth of an input's, as when inputs were 0.3 and this
+	// 0.05. Mixed, Opus and AAC coded, each measured 0.040–0.084 in its
+	// weakest block (four runs), while a missing one reads < 0.004 (the
+	// Hann window's leakage from a neighbour 56.7 Hz away).
+	minToneAmp = inputToneAmp / 6
 	// maxMissingFraction of a participant's blocks may lack its tone.
 	maxMissingFraction = 0.01
 )

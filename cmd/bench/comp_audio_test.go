@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"os"
 	"os/exec"
@@ -29,7 +30,8 @@ func tones(seconds float64, amp float64, freqs []float64, k int, silentFrom, sil
 func TestFindTones(t *testing.T) {
 	freqs := []float64{inputTone(0), inputTone(1), inputTone(2)}
 	// Participant 1 silent from 0.5 s to 0.8 s: blocks 5, 6 and 7.
-	c := findTones(tones(2, 0.3, freqs, 1, 0.5, 0.8), freqs, 0, 2)
+	const amp = inputToneAmp
+	c := findTones(tones(2, amp, freqs, 1, 0.5, 0.8), freqs, 0, 2)
 	if c.Err != "" || c.Blocks != 20 {
 		t.Fatalf("%+v", c)
 	}
@@ -37,11 +39,11 @@ func TestFindTones(t *testing.T) {
 		t.Errorf("missing blocks %v, want [0 3 0]", c.Missing)
 	}
 	for _, k := range []int{0, 2} {
-		if math.Abs(c.MinAmp[k]-0.3) > 0.02 {
-			t.Errorf("tone %d: weakest block %.3f, want 0.3", k, c.MinAmp[k])
+		if math.Abs(c.MinAmp[k]-amp) > amp/15 {
+			t.Errorf("tone %d: weakest block %.3f, want %.3f", k, c.MinAmp[k], amp)
 		}
 	}
-	if c.MinAmp[1] > 0.01 {
+	if c.MinAmp[1] > minToneAmp/5 {
 		t.Errorf("silent tone measured %.3f", c.MinAmp[1])
 	}
 	if p := c.problems([]string{"p00", "p01", "p02"}, nil); len(p) != 1 || !strings.Contains(p[0], "p01's tone missing in 3 of 20") {
@@ -52,10 +54,10 @@ func TestFindTones(t *testing.T) {
 		t.Errorf("problems with detail %q", p)
 	}
 	// The window: only the blocks between from and to count.
-	if w := findTones(tones(2, 0.3, freqs, 1, 0.5, 0.8), freqs, 1, 2); w.Blocks != 10 || w.Missing[1] != 0 {
+	if w := findTones(tones(2, amp, freqs, 1, 0.5, 0.8), freqs, 1, 2); w.Blocks != 10 || w.Missing[1] != 0 {
 		t.Errorf("window 1..2 s: %+v", w)
 	}
-	if e := findTones(tones(0.5, 0.3, freqs, -1, 0, 0), freqs, 1, 2); e.Err == "" || len(e.problems(nil, nil)) != 1 {
+	if e := findTones(tones(0.5, amp, freqs, -1, 0, 0), freqs, 1, 2); e.Err == "" || len(e.problems(nil, nil)) != 1 {
 		t.Errorf("no audio in the window: %+v", e)
 	}
 	// One block in a hundred may miss a tone (a concealed packet).
@@ -76,8 +78,8 @@ func TestCheckAudioOfAACFile(t *testing.T) {
 		t.Fatal("ffmpeg is needed (make test installs it)")
 	}
 	path := filepath.Join(t.TempDir(), "two.mp4")
-	cmd := exec.Command(ffmpeg, "-v", "error", "-nostdin", "-f", "lavfi", "-i", "sine=frequency=220:sample_rate=48000:duration=3",
-		"-f", "lavfi", "-i", "sine=frequency=275:sample_rate=48000:duration=3",
+	cmd := exec.Command(ffmpeg, "-v", "error", "-nostdin", "-f", "lavfi", "-i", fmt.Sprintf("sine=frequency=%g:sample_rate=48000:duration=3", inputTone(0)),
+		"-f", "lavfi", "-i", fmt.Sprintf("sine=frequency=%g:sample_rate=48000:duration=3", inputTone(1)),
 		"-filter_complex", "amix=inputs=2,volume=4,pan=stereo|c0=c0|c1=c0", "-c:a", "aac", "-b:a", "128k", path)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("ffmpeg: %v: %s", err, out)

@@ -106,9 +106,9 @@ func (b *bench) renderInput(ctx context.Context, launch, path string, i, seconds
 		inputPattern(i), frames, inputW, inputH, inputFPS)
 	encDesc := fmt.Sprintf("fdsrc fd=0 blocksize=%d ! rawvideoparse width=%d height=%d format=i420 framerate=%d/1 ! "+
 		"vp8enc deadline=1 target-bitrate=%d keyframe-max-dist=%d end-usage=cbr ! webmmux name=m ! filesink location=%s "+
-		"audiotestsrc wave=sine freq=%d volume=0.3 num-buffers=%d samplesperbuffer=960 ! audio/x-raw,rate=48000,channels=2 ! "+
+		"audiotestsrc wave=sine freq=%g volume=%g num-buffers=%d samplesperbuffer=960 ! audio/x-raw,rate=48000,channels=2 ! "+
 		"opusenc bitrate=32000 frame-size=20 ! m.",
-		inputW*inputH*3/2, inputW, inputH, inputFPS, kbps*1000, 2*inputFPS, path, 220+55*i, seconds*50)
+		inputW*inputH*3/2, inputW, inputH, inputFPS, kbps*1000, 2*inputFPS, path, inputTone(i), inputToneAmp, seconds*50)
 	src := exec.CommandContext(ctx, launch, append([]string{"-q"}, strings.Fields(srcDesc)...)...)
 	enc := exec.CommandContext(ctx, launch, append([]string{"-q"}, strings.Fields(encDesc)...)...)
 	var srcErr, encErr bytes.Buffer
