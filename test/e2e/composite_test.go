@@ -263,7 +263,7 @@ func TestCompositeMixesEveryCodec(t *testing.T) {
 	}
 	vp8 := solidSender(t, port, 1, 0xffff0000, frames)
 	gstLaunch(t, fmt.Sprintf("videotestsrc is-live=true pattern=solid-color foreground-color=0xff0000ff num-buffers=%d ! "+
-		"video/x-raw,width=640,height=360,framerate=30/1 ! vp9enc deadline=1 keyframe-max-dist=15 ! "+
+		"video/x-raw,width=640,height=360,framerate=30/1 ! vp9enc deadline=1 cpu-used=8 keyframe-max-dist=15 ! "+
 		"rtpvp9pay pt=98 ssrc=2 ! udpsink host=127.0.0.1 port=%d", frames, port))
 	openH264(0xff00ff00, 1280, 720, 3)
 	time.Sleep(1500 * time.Millisecond)

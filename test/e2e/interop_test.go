@@ -54,7 +54,7 @@ var interopCases = []senderCase{
 		name: "gst-vp9", cmd: "gst", codec: "vp9", width: 320, mediaSecs: 5,
 		track: map[string]any{"participant": "gst", "kind": "video", "codec": "vp9", "ssrc": 1002, "payload_type": 98},
 		args: func(port int) []string {
-			return []string{fmt.Sprintf("videotestsrc is-live=true num-buffers=150 ! video/x-raw,width=320,height=240,framerate=30/1 ! vp9enc deadline=1 keyframe-max-dist=30 ! rtpvp9pay pt=98 ssrc=1002 ! udpsink host=127.0.0.1 port=%d", port)}
+			return []string{fmt.Sprintf("videotestsrc is-live=true num-buffers=150 ! video/x-raw,width=320,height=240,framerate=30/1 ! vp9enc deadline=1 cpu-used=8 keyframe-max-dist=30 ! rtpvp9pay pt=98 ssrc=1002 ! udpsink host=127.0.0.1 port=%d", port)}
 		},
 	},
 	{
