@@ -92,17 +92,18 @@ type roomCounters struct {
 // Room owns one UDP port, one GStreamer pipeline and the room's tracks and
 // recordings. All methods are safe for concurrent use.
 type Room struct {
-	cfg   RoomConfig
-	log   *slog.Logger
-	conn  *net.UDPConn
-	addr  netip.AddrPort
-	pipe  *gst.Pipeline
-	pin   *cpupin.Binding // where the pipeline's streaming threads run
-	ssrc  uint32          // our RTCP sender SSRC
-	ctx   context.Context
-	stop  context.CancelFunc
-	wg    sync.WaitGroup
-	busWG <-chan struct{}
+	cfg    RoomConfig
+	log    *slog.Logger
+	conn   *net.UDPConn
+	reader *udpReader // owns the receiving side of conn
+	addr   netip.AddrPort
+	pipe   *gst.Pipeline
+	pin    *cpupin.Binding // where the pipeline's streaming threads run
+	ssrc   uint32          // our RTCP sender SSRC
+	ctx    context.Context
+	stop   context.CancelFunc
+	wg     sync.WaitGroup
+	busWG  <-chan struct{}
 
 	epochWall time.Time
 	epochRT   int64
@@ -146,8 +147,14 @@ func NewRoom(cfg RoomConfig) (*Room, error) {
 	}
 	_ = conn.SetReadBuffer(8 << 20)
 	_ = conn.SetWriteBuffer(1 << 20)
+	reader, err := newUDPReader(conn)
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("room %s: %w", cfg.ID, err)
+	}
 	pipe, err := gst.NewPipeline("room-" + safeName(cfg.ID))
 	if err != nil {
+		reader.close()
 		conn.Close()
 		return nil, fmt.Errorf("room %s: pipeline: %w", cfg.ID, err)
 	}
@@ -161,12 +168,13 @@ func NewRoom(cfg RoomConfig) (*Room, error) {
 	pin := cpupin.Attach(pipe) // before any task starts
 	if err := pipe.SetState(gst.StatePlaying); err != nil {
 		pin.Close()
+		reader.close()
 		conn.Close()
 		return nil, fmt.Errorf("room %s: start pipeline: %w", cfg.ID, err)
 	}
 	pipe.GetState(gst.StatePlaying, gst.ClockTime(5*time.Second))
 	r := &Room{
-		cfg: cfg, log: cfg.Logger.With("room", cfg.ID), conn: conn,
+		cfg: cfg, log: cfg.Logger.With("room", cfg.ID), conn: conn, reader: reader,
 		addr: conn.LocalAddr().(*net.UDPAddr).AddrPort(), pipe: pipe, pin: pin, ssrc: rand.Uint32(),
 		tracks: map[string]*Track{}, recordings: map[string]*Recording{}, createdAt: time.Now().UTC(), warned: map[string]time.Time{},
 	}
@@ -273,7 +281,9 @@ func branchName(recID string, f *FileEntry) string {
 // readLoop receives datagrams until the socket closes.
 func (r *Room) readLoop() {
 	defer r.wg.Done()
-	readBatch(r.conn, r.cfg.MaxDatagram, r.handleDatagram)
+	if err := r.reader.run(r.cfg.MaxDatagram, r.handleDatagram); err != nil {
+		r.log.Error("RTP reader stopped", "err", err)
+	}
 }
 
 func (r *Room) handleDatagram(b []byte, from netip.AddrPort, now time.Time) {
@@ -1071,8 +1081,10 @@ func (r *Room) Close() error {
 		r.finalizeRecording(rec, nil)
 	}
 	r.stop()
+	r.reader.stop() // before Close, which waits for the reader to let go of the socket
 	r.conn.Close()
 	r.wg.Wait()
+	r.reader.close()
 	<-r.busWG
 	err := gstx.StopElement(r.pipe.Element, 10*time.Second)
 	r.pin.Close()
