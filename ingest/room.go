@@ -95,7 +95,7 @@ type Room struct {
 	cfg    RoomConfig
 	log    *slog.Logger
 	conn   *net.UDPConn
-	reader *udpReader // owns the receiving side of conn
+	reader *udpReader // the receiving side of conn
 	addr   netip.AddrPort
 	pipe   *gst.Pipeline
 	pin    *cpupin.Binding // where the pipeline's streaming threads run
@@ -147,14 +147,8 @@ func NewRoom(cfg RoomConfig) (*Room, error) {
 	}
 	_ = conn.SetReadBuffer(8 << 20)
 	_ = conn.SetWriteBuffer(1 << 20)
-	reader, err := newUDPReader(conn)
-	if err != nil {
-		conn.Close()
-		return nil, fmt.Errorf("room %s: %w", cfg.ID, err)
-	}
 	pipe, err := gst.NewPipeline("room-" + safeName(cfg.ID))
 	if err != nil {
-		reader.close()
 		conn.Close()
 		return nil, fmt.Errorf("room %s: pipeline: %w", cfg.ID, err)
 	}
@@ -168,13 +162,12 @@ func NewRoom(cfg RoomConfig) (*Room, error) {
 	pin := cpupin.Attach(pipe) // before any task starts
 	if err := pipe.SetState(gst.StatePlaying); err != nil {
 		pin.Close()
-		reader.close()
 		conn.Close()
 		return nil, fmt.Errorf("room %s: start pipeline: %w", cfg.ID, err)
 	}
 	pipe.GetState(gst.StatePlaying, gst.ClockTime(5*time.Second))
 	r := &Room{
-		cfg: cfg, log: cfg.Logger.With("room", cfg.ID), conn: conn, reader: reader,
+		cfg: cfg, log: cfg.Logger.With("room", cfg.ID), conn: conn,
 		addr: conn.LocalAddr().(*net.UDPAddr).AddrPort(), pipe: pipe, pin: pin, ssrc: rand.Uint32(),
 		tracks: map[string]*Track{}, recordings: map[string]*Recording{}, createdAt: time.Now().UTC(), warned: map[string]time.Time{},
 	}
@@ -183,8 +176,15 @@ func NewRoom(cfg RoomConfig) (*Room, error) {
 	r.routes.Store(&empty)
 	r.ctx, r.stop = context.WithCancel(context.Background())
 	r.busWG = gstx.WatchBus(r.ctx, pipe, r.onBusMessage)
-	r.wg.Add(2)
-	go r.readLoop()
+	if r.reader, err = startUDPReader(conn, cfg.MaxDatagram, r.handleDatagram); err != nil {
+		r.stop()
+		<-r.busWG
+		_ = gstx.StopElement(pipe.Element, 10*time.Second)
+		pin.Close()
+		conn.Close()
+		return nil, fmt.Errorf("room %s: read RTP: %w", cfg.ID, err)
+	}
+	r.wg.Add(1)
 	go r.reportLoop()
 	return r, nil
 }
@@ -276,14 +276,6 @@ func (r *Room) failBranchOf(element, text string) {
 
 func branchName(recID string, f *FileEntry) string {
 	return fmt.Sprintf("rec-%s-%s-%d", safeName(recID), safeName(f.Track), f.Segment)
-}
-
-// readLoop receives datagrams until the socket closes.
-func (r *Room) readLoop() {
-	defer r.wg.Done()
-	if err := r.reader.run(r.cfg.MaxDatagram, r.handleDatagram); err != nil {
-		r.log.Error("RTP reader stopped", "err", err)
-	}
 }
 
 func (r *Room) handleDatagram(b []byte, from netip.AddrPort, now time.Time) {
@@ -1081,10 +1073,9 @@ func (r *Room) Close() error {
 		r.finalizeRecording(rec, nil)
 	}
 	r.stop()
-	r.reader.stop() // before Close, which waits for the reader to let go of the socket
+	r.reader.stop()
 	r.conn.Close()
 	r.wg.Wait()
-	r.reader.close()
 	<-r.busWG
 	err := gstx.StopElement(r.pipe.Element, 10*time.Second)
 	r.pin.Close()

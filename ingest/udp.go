@@ -1,12 +1,14 @@
 package ingest
 
 import (
+	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"runtime"
 	"strconv"
-	"sync/atomic"
+	"sync"
 	"time"
 	"unsafe"
 
@@ -16,95 +18,207 @@ import (
 // batchSize is how many datagrams one recvmmsg call may return.
 const batchSize = 64
 
-// udpReader receives a room's datagrams on a thread of its own: poll(2) on
-// the socket, then recvmmsg(2) until it is drained. Go's netpoller is not
-// involved: with it, every burst of packets woke an idle process (an epoll
-// wait returning on one thread, often a second thread started to look for
-// work), and each such wake-up from idle reset the runtime's sysmon to
-// polling every 20 µs for a millisecond — on a room of nine a sixth of the
-// server's ingest samples were sysmon's sleeps and wake-ups. A blocked poll
-// keeps its P, so the process is never idle while a room is open and sysmon
-// backs off to 10 ms. stop wakes the poll through an eventfd.
-type udpReader struct {
-	conn    *net.UDPConn
-	wake    int // eventfd: readable once stop was called
-	stopped atomic.Bool
+// drainBatches bounds the recvmmsg calls for one socket per wake-up, so a
+// flooded room cannot starve the others (epoll is level-triggered: what is
+// left wakes the poller again at once).
+const drainBatches = 8
+
+// yieldEvery is how often the poller goes through the scheduler: a goroutine
+// that has not for 10 ms is preempted by sysmon, which then polls every
+// 20 µs again for a millisecond or more.
+const yieldEvery = 5 * time.Millisecond
+
+// Every room's socket is read by one thread of the process: the poller
+// waits in epoll_wait(2) on all of them, then drains each ready socket with
+// recvmmsg(2) and hands the datagrams to the room. Go's netpoller is not
+// involved. With it, each room had a goroutine, and every burst of packets
+// woke an idle process (an epoll wait returning on one thread, often a second
+// thread started to look for work); each wake-up from idle reset the
+// runtime's sysmon to polling every 20 µs for a millisecond — on a room of
+// nine a sixth of the server's ingest samples were sysmon's sleeps and
+// wake-ups. One blocked epoll_wait keeps its P, so the process is never idle
+// while a room is open and sysmon backs off to 10 ms; one thread rather than
+// one per room, because threads blocked in syscalls beyond GOMAXPROCS have
+// their Ps taken back by sysmon, which resets it the same way. The poller
+// runs while at least one reader exists.
+var shared struct {
+	mu     sync.Mutex
+	poller *poller
+	refs   int
 }
 
-func newUDPReader(conn *net.UDPConn) (*udpReader, error) {
-	fd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
-	if err != nil {
-		return nil, fmt.Errorf("eventfd: %w", err)
+// poller is the thread reading every room's socket.
+type poller struct {
+	epfd    int
+	wake    int // eventfd, id 0 in the epoll set: stop
+	mu      sync.Mutex
+	readers map[int32]*udpReader // by epoll id; held while one is drained
+	nextID  int32
+	done    chan struct{}
+}
+
+func acquirePoller() (*poller, error) {
+	shared.mu.Lock()
+	defer shared.mu.Unlock()
+	if shared.poller == nil {
+		p, err := startPoller()
+		if err != nil {
+			return nil, err
+		}
+		shared.poller = p
 	}
-	return &udpReader{conn: conn, wake: fd}, nil
+	shared.refs++
+	return shared.poller, nil
 }
 
-// stop makes run return soon. Call it before closing the connection: the
-// connection's Close waits for run (which holds the descriptor) to return.
-func (u *udpReader) stop() {
-	if u.stopped.Swap(true) {
+func releasePoller() {
+	shared.mu.Lock()
+	defer shared.mu.Unlock()
+	if shared.refs--; shared.refs > 0 {
 		return
 	}
+	p := shared.poller
+	shared.poller = nil
 	one := [8]byte{1}
-	_, _ = unix.Write(u.wake, one[:])
+	_, _ = unix.Write(p.wake, one[:])
+	<-p.done
+	unix.Close(p.epfd)
+	unix.Close(p.wake)
 }
 
-// close frees the eventfd; call it after run has returned.
-func (u *udpReader) close() { unix.Close(u.wake) }
-
-// run reads datagrams until stop, calling handle for each with its source
-// and arrival time. Buffers are reused: handle must not keep b. Datagrams
-// larger than maxDatagram are passed truncated at maxDatagram+1 bytes, so
-// the handler can count them as oversized.
-func (u *udpReader) run(maxDatagram int, handle func(b []byte, from netip.AddrPort, now time.Time)) error {
-	rc, err := u.conn.SyscallConn()
+func startPoller() (*poller, error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("epoll_create1: %w", err)
 	}
-	var loopErr error
-	// Control holds a reference to the descriptor: it stays open (and its
-	// number ours) until the loop returns.
-	if err := rc.Control(func(fd uintptr) { loopErr = u.loop(int(fd), maxDatagram, handle) }); err != nil {
-		return err
+	wake, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		unix.Close(epfd)
+		return nil, fmt.Errorf("eventfd: %w", err)
 	}
-	return loopErr
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wake, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: 0}); err != nil {
+		unix.Close(epfd)
+		unix.Close(wake)
+		return nil, fmt.Errorf("epoll_ctl: %w", err)
+	}
+	p := &poller{epfd: epfd, wake: wake, readers: map[int32]*udpReader{}, done: make(chan struct{})}
+	go p.run()
+	return p, nil
 }
 
-func (u *udpReader) loop(fd, maxDatagram int, handle func(b []byte, from netip.AddrPort, now time.Time)) error {
-	b := newMmsgBatch(batchSize, maxDatagram+1)
-	pfds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}, {Fd: int32(u.wake), Events: unix.POLLIN}}
+func (p *poller) run() {
+	defer close(p.done)
+	events := make([]unix.EpollEvent, 64)
 	lastYield := time.Now()
-	for !u.stopped.Load() {
+	for {
 		if time.Since(lastYield) > yieldEvery {
 			runtime.Gosched()
 			lastYield = time.Now()
 		}
-		n, err := b.recv(fd)
-		switch {
-		case err == unix.EAGAIN:
-			pfds[0].Revents, pfds[1].Revents = 0, 0
-			if _, err := unix.Poll(pfds, -1); err != nil && err != unix.EINTR {
-				return fmt.Errorf("poll: %w", err)
+		n, err := unix.EpollWait(p.epfd, events, -1)
+		if err != nil {
+			if err != unix.EINTR {
+				slog.Error("RTP poller: epoll_wait", "err", err)
+				time.Sleep(10 * time.Millisecond) // do not spin
 			}
-			continue
-		case err == unix.EINTR:
-			continue
-		case err != nil:
-			time.Sleep(time.Millisecond) // transient (e.g. ICMP-induced); do not spin
 			continue
 		}
 		now := time.Now()
 		for i := 0; i < n; i++ {
-			handle(b.bufs[i][:b.hdrs[i].Len], b.from(i), now)
+			id := events[i].Fd
+			if id == 0 {
+				return
+			}
+			p.mu.Lock()
+			if u := p.readers[id]; u != nil {
+				u.drain(now)
+			}
+			p.mu.Unlock()
 		}
 	}
-	return nil
 }
 
-// yieldEvery is how often the reader goes through the scheduler: a goroutine
-// that has not for 10 ms is preempted by sysmon, which then polls every
-// 20 µs again for a millisecond or more.
-const yieldEvery = 5 * time.Millisecond
+// udpReader hands a room's datagrams to its handler, on the poller.
+type udpReader struct {
+	fd     int // a duplicate of the socket's descriptor, closed by stop
+	id     int32
+	max    int
+	batch  *mmsgBatch
+	handle func(b []byte, from netip.AddrPort, now time.Time)
+	poller *poller
+}
+
+// startUDPReader reads conn until stop, calling handle for each datagram with
+// its source and arrival time, on the poller's thread: handle must not block
+// and must not keep b. Datagrams larger than maxDatagram are passed
+// truncated at maxDatagram+1 bytes, so the handler can count them as
+// oversized.
+func startUDPReader(conn *net.UDPConn, maxDatagram int, handle func(b []byte, from netip.AddrPort, now time.Time)) (*udpReader, error) {
+	rc, err := conn.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	fd := -1
+	var dupErr error
+	if err := rc.Control(func(s uintptr) { fd, dupErr = unix.FcntlInt(s, unix.F_DUPFD_CLOEXEC, 0) }); err != nil {
+		return nil, err
+	}
+	if dupErr != nil {
+		return nil, fmt.Errorf("dup socket: %w", dupErr)
+	}
+	p, err := acquirePoller()
+	if err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	u := &udpReader{fd: fd, max: maxDatagram, batch: newMmsgBatch(batchSize, maxDatagram+1), handle: handle, poller: p}
+	p.mu.Lock()
+	p.nextID++
+	if p.nextID <= 0 { // wrapped; 0 is the wake-up
+		p.nextID = 1
+	}
+	u.id = p.nextID
+	p.readers[u.id] = u
+	err = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: u.id})
+	if err != nil {
+		delete(p.readers, u.id)
+	}
+	p.mu.Unlock()
+	if err != nil {
+		releasePoller()
+		unix.Close(fd)
+		return nil, fmt.Errorf("epoll_ctl: %w", err)
+	}
+	return u, nil
+}
+
+// stop ends the reading: when it returns, handle is not running and will not
+// be called again. The connection itself stays open.
+func (u *udpReader) stop() {
+	p := u.poller
+	p.mu.Lock() // waits out a drain in progress
+	delete(p.readers, u.id)
+	_ = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, u.fd, nil)
+	p.mu.Unlock()
+	unix.Close(u.fd)
+	releasePoller()
+}
+
+// drain receives what the socket holds, up to drainBatches batches.
+func (u *udpReader) drain(now time.Time) {
+	for range drainBatches {
+		n, err := u.batch.recv(u.fd)
+		if err != nil { // EAGAIN: drained; anything else (an ICMP error) is reported once
+			return
+		}
+		for i := 0; i < n; i++ {
+			u.handle(u.batch.bufs[i][:u.batch.hdrs[i].Len], u.batch.from(i), now)
+		}
+		if n < batchSize {
+			return
+		}
+	}
+}
 
 // mmsgBatch is recvmmsg's arguments, allocated once.
 type mmsgBatch struct {
@@ -127,6 +241,8 @@ func newMmsgBatch(n, size int) *mmsgBatch {
 	return b
 }
 
+var errShortBatch = errors.New("recvmmsg returned nothing")
+
 // recv is one non-blocking recvmmsg: how many datagrams it returned.
 func (b *mmsgBatch) recv(fd int) (int, error) {
 	for i := range b.hdrs {
@@ -136,6 +252,9 @@ func (b *mmsgBatch) recv(fd int) (int, error) {
 		unix.MSG_DONTWAIT, 0, 0)
 	if errno != 0 {
 		return 0, errno
+	}
+	if n == 0 {
+		return 0, errShortBatch
 	}
 	return int(n), nil
 }

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -14,45 +15,35 @@ type received struct {
 	from netip.AddrPort
 }
 
-// startReader runs a udpReader on a socket bound to listen; the returned
-// stop stops it and closes the socket, failing the test if either hangs.
+// startReader reads a socket bound to listen; the returned stop stops the
+// reader (failing the test if it hangs) and closes the socket.
 func startReader(t *testing.T, listen string, maxDatagram int) (*net.UDPConn, <-chan received, func()) {
 	t.Helper()
 	conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort(listen)))
 	if err != nil {
 		t.Skipf("listen %s: %v", listen, err)
 	}
-	u, err := newUDPReader(conn)
+	got := make(chan received, 1024)
+	u, err := startUDPReader(conn, maxDatagram, func(b []byte, from netip.AddrPort, _ time.Time) {
+		select {
+		case got <- received{bytes.Clone(b), from}:
+		default: // the test reads what it needs; a flood must not block the poller
+		}
+	})
 	if err != nil {
+		conn.Close()
 		t.Fatal(err)
 	}
-	got := make(chan received, 1024)
-	done := make(chan error, 1)
-	go func() {
-		done <- u.run(maxDatagram, func(b []byte, from netip.AddrPort, _ time.Time) {
-			got <- received{bytes.Clone(b), from}
-		})
-	}()
 	var once sync.Once
 	stop := func() {
 		once.Do(func() {
-			u.stop()
-			closed := make(chan struct{})
-			go func() { conn.Close(); close(closed) }()
+			done := make(chan struct{})
+			go func() { u.stop(); conn.Close(); close(done) }()
 			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("reader: %v", err)
-				}
+			case <-done:
 			case <-time.After(2 * time.Second):
-				t.Fatal("reader did not return within 2 s of stop")
+				t.Fatal("reader did not stop within 2 s")
 			}
-			select {
-			case <-closed:
-			case <-time.After(2 * time.Second):
-				t.Fatal("socket close hung after the reader returned")
-			}
-			u.close()
 		})
 	}
 	t.Cleanup(stop)
@@ -143,4 +134,136 @@ func TestUDPReaderStopsIdleAndUnderFlood(t *testing.T) {
 		close(quit)
 		wg.Wait()
 	})
+}
+
+func TestUDPReadersShareOnePoller(t *testing.T) {
+	type sock struct {
+		conn *net.UDPConn
+		got  <-chan received
+		stop func()
+		snd  *net.UDPConn
+	}
+	socks := make([]sock, 3)
+	for i := range socks {
+		s := &socks[i]
+		s.conn, s.got, s.stop = startReader(t, "127.0.0.1:0", 1500)
+		var err error
+		if s.snd, err = net.DialUDP("udp", nil, s.conn.LocalAddr().(*net.UDPAddr)); err != nil {
+			t.Fatal(err)
+		}
+		defer s.snd.Close()
+	}
+	shared.mu.Lock()
+	refs := shared.refs
+	shared.mu.Unlock()
+	if refs != len(socks) {
+		t.Fatalf("%d references to the poller, want %d", refs, len(socks))
+	}
+	send := func(k int) {
+		t.Helper()
+		for i, s := range socks {
+			if _, err := s.snd.Write([]byte{byte(k), byte(i)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	expect := func(k int, live []int) {
+		t.Helper()
+		for _, i := range live {
+			select {
+			case r := <-socks[i].got:
+				if r.data[0] != byte(k) || r.data[1] != byte(i) {
+					t.Errorf("socket %d got datagram %v, want [%d %d]", i, r.data, k, i)
+				}
+			case <-time.After(2 * time.Second):
+				t.Fatalf("round %d: socket %d got nothing", k, i)
+			}
+		}
+	}
+	send(1)
+	expect(1, []int{0, 1, 2})
+	socks[1].stop() // the others keep reading
+	send(2)
+	expect(2, []int{0, 2})
+	select {
+	case r := <-socks[1].got:
+		t.Errorf("a stopped reader passed on %v", r.data)
+	case <-time.After(100 * time.Millisecond):
+	}
+	socks[0].stop()
+	socks[2].stop()
+	shared.mu.Lock()
+	p := shared.poller
+	shared.mu.Unlock()
+	if p != nil {
+		t.Fatal("the poller still runs with no reader")
+	}
+	// A new reader starts it again.
+	conn, got, _ := startReader(t, "127.0.0.1:0", 1500)
+	snd, err := net.DialUDP("udp", nil, conn.LocalAddr().(*net.UDPAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer snd.Close()
+	if _, err := snd.Write([]byte("again")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case r := <-got:
+		if string(r.data) != "again" {
+			t.Errorf("got %q", r.data)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("a reader started after the poller stopped got nothing")
+	}
+}
+
+func TestUDPReaderStopWaitsForItsHandler(t *testing.T) {
+	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var running, calls atomic.Int32
+	entered := make(chan struct{}, 1)
+	u, err := startUDPReader(conn, 1500, func([]byte, netip.AddrPort, time.Time) {
+		running.Add(1)
+		calls.Add(1)
+		select {
+		case entered <- struct{}{}:
+		default:
+		}
+		time.Sleep(100 * time.Millisecond)
+		running.Add(-1)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	snd, err := net.DialUDP("udp", nil, conn.LocalAddr().(*net.UDPAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer snd.Close()
+	for range 3 {
+		if _, err := snd.Write([]byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case <-entered:
+	case <-time.After(2 * time.Second):
+		t.Fatal("handler never called")
+	}
+	u.stop()
+	if n := running.Load(); n != 0 {
+		t.Fatalf("stop returned with the handler running (%d)", n)
+	}
+	after := calls.Load()
+	if _, err := snd.Write([]byte("y")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(150 * time.Millisecond)
+	if n := calls.Load(); n != after {
+		t.Errorf("handler called %d more times after stop", n-after)
+	}
 }
