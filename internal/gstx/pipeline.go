@@ -20,19 +20,39 @@ type BusMessage struct {
 	Debug  string // error/warning debug string
 }
 
-// WatchBus polls the pipeline's bus until ctx is done, handing error, warning,
-// EOS and latency messages to handle on the polling goroutine. Latency
-// messages are answered by recalculating the pipeline latency first. The
-// returned channel is closed when the watcher has stopped.
+// busWakeName names the application message that wakes a bus watcher to
+// see its context is done.
+const busWakeName = "streamline-bus-watch-stop"
+
+// busPopTimeout bounds one wait for a bus message. The watcher is woken at
+// once when its context ends (an application message posted to the bus), so
+// this only matters if that message is lost (a bus already flushing).
+//
+// Each wait is a cgo call, and a cgo call that lasts more than 10 ms has its
+// P taken back by the runtime's sysmon, which then polls every 20 µs again for
+// a millisecond or more: waiting 100 ms at a time, twenty rooms kept sysmon
+// at its fastest all the time.
+const busPopTimeout = 2 * time.Second
+
+// WatchBus waits for the pipeline's bus messages until ctx is done, handing
+// error, warning, EOS and latency messages to handle on the watching
+// goroutine. Latency messages are answered by recalculating the pipeline
+// latency first. The returned channel is closed when the watcher has
+// stopped. Cancel ctx before the pipeline goes to NULL (its bus then drops
+// what is posted, the wake-up too).
 func WatchBus(ctx context.Context, p *gst.Pipeline, handle func(BusMessage)) <-chan struct{} {
 	done := make(chan struct{})
 	bus := p.GetPipelineBus()
+	stopWake := context.AfterFunc(ctx, func() {
+		bus.Post(gst.NewApplicationMessage(p, gst.NewStructure(busWakeName)))
+	})
 	go func() {
 		defer close(done)
-		mask := gst.MessageError | gst.MessageWarning | gst.MessageEOS | gst.MessageLatency
+		defer stopWake()
+		mask := gst.MessageError | gst.MessageWarning | gst.MessageEOS | gst.MessageLatency | gst.MessageApplication
 		for ctx.Err() == nil {
-			msg := bus.TimedPopFiltered(gst.ClockTime(100*time.Millisecond), mask)
-			if msg == nil {
+			msg := bus.TimedPopFiltered(gst.ClockTime(busPopTimeout), mask)
+			if msg == nil || msg.Type() == gst.MessageApplication {
 				continue
 			}
 			m := BusMessage{Type: msg.Type(), Source: msg.Source()}
