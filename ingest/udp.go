@@ -1,7 +1,6 @@
 package ingest
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -123,7 +122,6 @@ func (p *poller) run() {
 			}
 			continue
 		}
-		now := time.Now()
 		for i := 0; i < n; i++ {
 			id := events[i].Fd
 			if id == 0 {
@@ -131,7 +129,7 @@ func (p *poller) run() {
 			}
 			p.mu.Lock()
 			if u := p.readers[id]; u != nil {
-				u.drain(now)
+				u.drain()
 			}
 			p.mu.Unlock()
 		}
@@ -142,7 +140,6 @@ func (p *poller) run() {
 type udpReader struct {
 	fd     int // a duplicate of the socket's descriptor, closed by stop
 	id     int32
-	max    int
 	batch  *mmsgBatch
 	handle func(b []byte, from netip.AddrPort, now time.Time)
 	poller *poller
@@ -171,7 +168,7 @@ func startUDPReader(conn *net.UDPConn, maxDatagram int, handle func(b []byte, fr
 		unix.Close(fd)
 		return nil, err
 	}
-	u := &udpReader{fd: fd, max: maxDatagram, batch: newMmsgBatch(batchSize, maxDatagram+1), handle: handle, poller: p}
+	u := &udpReader{fd: fd, batch: newMmsgBatch(batchSize, maxDatagram+1), handle: handle, poller: p}
 	p.mu.Lock()
 	p.nextID++
 	if p.nextID <= 0 { // wrapped; 0 is the wake-up
@@ -204,13 +201,15 @@ func (u *udpReader) stop() {
 	releasePoller()
 }
 
-// drain receives what the socket holds, up to drainBatches batches.
-func (u *udpReader) drain(now time.Time) {
+// drain receives what the socket holds, up to drainBatches batches; each
+// datagram gets its batch's arrival time.
+func (u *udpReader) drain() {
 	for range drainBatches {
 		n, err := u.batch.recv(u.fd)
 		if err != nil { // EAGAIN: drained; anything else (an ICMP error) is reported once
 			return
 		}
+		now := time.Now()
 		for i := 0; i < n; i++ {
 			u.handle(u.batch.bufs[i][:u.batch.hdrs[i].Len], u.batch.from(i), now)
 		}
@@ -241,8 +240,6 @@ func newMmsgBatch(n, size int) *mmsgBatch {
 	return b
 }
 
-var errShortBatch = errors.New("recvmmsg returned nothing")
-
 // recv is one non-blocking recvmmsg: how many datagrams it returned.
 func (b *mmsgBatch) recv(fd int) (int, error) {
 	for i := range b.hdrs {
@@ -252,9 +249,6 @@ func (b *mmsgBatch) recv(fd int) (int, error) {
 		unix.MSG_DONTWAIT, 0, 0)
 	if errno != 0 {
 		return 0, errno
-	}
-	if n == 0 {
-		return 0, errShortBatch
 	}
 	return int(n), nil
 }
