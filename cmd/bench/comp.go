@@ -435,6 +435,12 @@ func (cb *compBench) compHeader() {
 	w := cb.out
 	fmt.Fprintf(w, "Streamline composite benchmark\n")
 	fmt.Fprintf(w, "  machine: %s\n", machineLine())
+	period := time.Second / compFPS
+	if probes, err := pacePenalty([]int{256 << 10, 4 << 20, 16 << 20}, period, 60, 3); err != nil {
+		fmt.Fprintf(w, "  pacing: not measured: %v\n", err)
+	} else {
+		fmt.Fprintf(w, "  pacing: %s\n", paceLine(probes, period))
+	}
 	fmt.Fprintf(w, "  inputs: per participant %d s of %dx%d@%d VP8 (target %d kbit/s) + Opus 32 kbit/s in WebM, %.0f kbit/s per file (measured), a different moving pattern each, frames stamped;\n",
 		c.seconds, inputW, inputH, inputFPS, c.videoKbps, cb.inputKbps())
 	fmt.Fprintf(w, "          replayed as RTP by loadgen (separate process), decoded from the files by the floor and by ffmpeg\n")
@@ -485,6 +491,9 @@ type compRun struct {
 	Floor     *floorRun `json:"floor,omitempty"`
 	FFmpegCPU float64   `json:"ffmpeg_cpu_s,omitempty"`
 	FFmpegErr string    `json:"ffmpeg_error,omitempty"`
+	// ffmpeg with every input read at its native rate (-re).
+	FFmpegPacedCPU float64 `json:"ffmpeg_paced_cpu_s,omitempty"`
+	FFmpegPacedErr string  `json:"ffmpeg_paced_error,omitempty"`
 	// The same composite as one gst-launch-1.0 pipeline: as fast as it
 	// goes, and paced to real time.
 	GstCPU      float64 `json:"gst_composite_cpu_s,omitempty"`
@@ -515,7 +524,10 @@ type floorRun struct {
 	// (taskset), as the server keeps a room's threads (--pin-rooms): 0
 	// when that run failed.
 	OneCPU float64 `json:"one_cpu_cpu_s,omitempty"`
-	Err    string  `json:"error,omitempty"`
+	// PacedCPU is the same work at a live room's pace (floorPipelines.Paced,
+	// reading the grid subtracted): 0 when that run failed.
+	PacedCPU float64 `json:"paced_cpu_s,omitempty"`
+	Err      string  `json:"error,omitempty"`
 }
 
 func (f *floorRun) total() float64 { return f.DecodeCPU + f.AudioCPU + f.EncodeCPU }
@@ -539,7 +551,18 @@ func (r *compRun) floorOneCPURate() float64 {
 	}
 	return safeDiv(r.Floor.OneCPU, r.mediaS)
 }
-func (r *compRun) ffmpegRate() float64   { return r.peerRate(r.FFmpegCPU, r.FFmpegErr) }
+
+// floorPacedRate is the floor at a live room's pace, 0 when not measured.
+func (r *compRun) floorPacedRate() float64 {
+	if r.floorRate() == 0 {
+		return 0
+	}
+	return safeDiv(r.Floor.PacedCPU, r.mediaS)
+}
+func (r *compRun) ffmpegRate() float64 { return r.peerRate(r.FFmpegCPU, r.FFmpegErr) }
+func (r *compRun) ffmpegPacedRate() float64 {
+	return r.peerRate(r.FFmpegPacedCPU, r.FFmpegPacedErr)
+}
 func (r *compRun) gstRate() float64      { return r.peerRate(r.GstCPU, r.GstErr) }
 func (r *compRun) gstPacedRate() float64 { return r.peerRate(r.GstPacedCPU, r.GstPacedErr) }
 
@@ -706,12 +729,30 @@ func (cb *compBench) ratioRun(ctx context.Context, n, run int) *compRun {
 			break
 		}
 	}
-	cpu, err := cb.timedRun(ctx, exec.Command(cb.ffmpeg, ffmpegCompositeArgs(webms, tiles, compWidth, compHeight, compFPS,
-		compVideoKbps, compAudioKbps, filepath.Join(dir, "ffmpeg.mp4"))...))
-	if err != nil {
-		r.FFmpegErr = err.Error()
+	if fl.Err == "" {
+		paced, err := cb.gstLaunch(ctx, cb.launch, d.Paced)
+		var read time.Duration
+		if err == nil {
+			read, err = cb.gstLaunch(ctx, cb.launch, d.PacedRead)
+		}
+		if err != nil { // extra information, like the pinned floor
+			fmt.Fprintf(cb.log, "  paced floor failed: %v\n", err)
+		} else {
+			fl.PacedCPU = (paced - read).Seconds()
+		}
 	}
-	r.FFmpegCPU = cpu.Seconds()
+	for _, p := range []struct {
+		paced bool
+		cpu   *float64
+		err   *string
+	}{{false, &r.FFmpegCPU, &r.FFmpegErr}, {true, &r.FFmpegPacedCPU, &r.FFmpegPacedErr}} {
+		cpu, err := cb.timedRun(ctx, exec.Command(cb.ffmpeg, ffmpegCompositeArgs(webms, tiles, compWidth, compHeight, compFPS,
+			compVideoKbps, compAudioKbps, filepath.Join(dir, "ffmpeg.mp4"), p.paced)...))
+		if err != nil {
+			*p.err = err.Error()
+		}
+		*p.cpu = cpu.Seconds()
+	}
 	for _, p := range []struct {
 		paced bool
 		cpu   *float64
@@ -1100,13 +1141,18 @@ func (cb *compBench) progressComp(r *compRun) {
 		if r.Floor.Err != "" {
 			fmt.Fprintf(cb.log, "; floor ERROR: %s", r.Floor.Err)
 		} else {
-			fmt.Fprintf(cb.log, "; floor %.3f (decode %.3f, audio %.3f, encode %.3f; on one CPU %.3f)", r.floorRate(),
-				r.Floor.DecodeCPU/r.mediaS, r.Floor.AudioCPU/r.mediaS, r.Floor.EncodeCPU/r.mediaS, r.floorOneCPURate())
+			fmt.Fprintf(cb.log, "; floor %.3f (decode %.3f, audio %.3f, encode %.3f; on one CPU %.3f; paced %.3f)", r.floorRate(),
+				r.Floor.DecodeCPU/r.mediaS, r.Floor.AudioCPU/r.mediaS, r.Floor.EncodeCPU/r.mediaS, r.floorOneCPURate(), r.floorPacedRate())
 		}
 		if r.FFmpegErr != "" {
 			fmt.Fprintf(cb.log, "; ffmpeg ERROR: %s", r.FFmpegErr)
 		} else {
 			fmt.Fprintf(cb.log, "; ffmpeg %.3f", r.ffmpegRate())
+		}
+		if r.FFmpegPacedErr != "" {
+			fmt.Fprintf(cb.log, ", paced ERROR: %s", r.FFmpegPacedErr)
+		} else {
+			fmt.Fprintf(cb.log, ", paced %.3f", r.ffmpegPacedRate())
 		}
 		if r.GstErr != "" || r.GstPacedErr != "" {
 			fmt.Fprintf(cb.log, "; gst-launch ERROR: %s", cmp.Or(r.GstErr, r.GstPacedErr))
@@ -1129,11 +1175,13 @@ func compMedian(rs []*compRun, f func(*compRun) float64, need func(*compRun) boo
 	return median(v)
 }
 
-func hasFloor(r *compRun) bool  { return r.floorRate() > 0 }
-func hasFloor1(r *compRun) bool { return r.floorOneCPURate() > 0 }
-func hasFFmpeg(r *compRun) bool { return r.ffmpegRate() > 0 }
-func hasGst(r *compRun) bool    { return r.gstRate() > 0 }
-func hasGstRT(r *compRun) bool  { return r.gstPacedRate() > 0 }
+func hasFloor(r *compRun) bool    { return r.floorRate() > 0 }
+func hasFloor1(r *compRun) bool   { return r.floorOneCPURate() > 0 }
+func hasFloorRT(r *compRun) bool  { return r.floorPacedRate() > 0 }
+func hasFFmpeg(r *compRun) bool   { return r.ffmpegRate() > 0 }
+func hasFFmpegRT(r *compRun) bool { return r.ffmpegPacedRate() > 0 }
+func hasGst(r *compRun) bool      { return r.gstRate() > 0 }
+func hasGstRT(r *compRun) bool    { return r.gstPacedRate() > 0 }
 
 // ratioOf is the median over runs of a per-run ratio.
 func ratioOf(rs []*compRun, num func(*compRun) float64, den func(*compRun) float64) (float64, int) {
@@ -1164,6 +1212,14 @@ func spread(v []float64) string {
 	return fmt.Sprintf(", runs %.2f–%.2fx", slices.Min(v), slices.Max(v))
 }
 
+// pacedVerdict is the target held against the paced floor, when measured.
+func pacedVerdict(ratio, target float64) string {
+	if ratio == 0 {
+		return "not measured"
+	}
+	return verdict(ratio <= target)
+}
+
 func targetRatio(n int) float64 {
 	if n <= 4 {
 		return targetRatioN4
@@ -1175,30 +1231,33 @@ func (cb *compBench) compReport(res *compResults, interrupted bool) {
 	w := cb.out
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "ratio runs: medians over runs; figures are CPU-seconds per media-second (= cores in real time)")
-	fmt.Fprintf(w, "%3s %5s %7s %7s %7s %7s %7s %7s %7s %7s %7s %7s %7s %7s %8s %8s %8s %8s %8s %9s %8s %8s %6s %7s\n",
-		"N", "clean", "server", "ingest", "compos", "floor", "f.dec", "f.aud", "f.enc", "f.1cpu", "ffmpeg", "gst", "gst-rt",
-		"cmp/flr", "tot/flr", "cmp/f1", "cmp/ffm", "tot/ffm", "cmp/gRT", "peakRSS", "iRSS", "MiB/rm", "skips", "freeze")
+	fmt.Fprintf(w, "%3s %5s"+strings.Repeat(" %7s", 13)+strings.Repeat(" %8s", 8)+" %9s %8s %8s %6s %7s\n",
+		"N", "clean", "server", "ingest", "compos", "floor", "f.dec", "f.aud", "f.enc", "f.1cpu", "f.rt", "ffmpeg", "ffm-rt", "gst", "gst-rt",
+		"cmp/flr", "tot/flr", "cmp/f1", "cmp/fRT", "cmp/ffm", "tot/ffm", "cmp/fmRT", "cmp/gRT", "peakRSS", "iRSS", "MiB/rm", "skips", "freeze")
 	for _, s := range res.Sizes {
 		rs := s.Runs
 		cf, _ := ratioOf(rs, (*compRun).compRate, (*compRun).floorRate)
 		tf, _ := ratioOf(rs, (*compRun).serverRate, (*compRun).floorRate)
 		c1, _ := ratioOf(rs, (*compRun).compRate, (*compRun).floorOneCPURate)
+		cr, _ := ratioOf(rs, (*compRun).compRate, (*compRun).floorPacedRate)
 		cm, _ := ratioOf(rs, (*compRun).compRate, (*compRun).ffmpegRate)
 		tm, _ := ratioOf(rs, (*compRun).serverRate, (*compRun).ffmpegRate)
+		cmr, _ := ratioOf(rs, (*compRun).compRate, (*compRun).ffmpegPacedRate)
 		cg, _ := ratioOf(rs, (*compRun).compRate, (*compRun).gstPacedRate)
 		fl := func(f func(*floorRun) float64) float64 {
 			return compMedian(rs, func(r *compRun) float64 { return f(r.Floor) / r.mediaS }, hasFloor)
 		}
 		skips := maxOfComp(rs, func(r *compRun) float64 { _, _, s, _, _, _ := r.worstOutput(); return float64(s) })
 		freeze := maxOfComp(rs, func(r *compRun) float64 { _, _, _, m, _, _ := r.worstOutput(); return float64(m) })
-		fmt.Fprintf(w, "%3d %5s %7.3f %7.3f %7.3f %7.3f %7.3f %7.3f %7.3f %7.3f %7.3f %7.3f %7.3f %7.2fx %7.2fx %7.2fx %7.2fx %7.2fx %7.2fx %9s %8s %8.0f %6.0f %7.0f\n",
+		fmt.Fprintf(w, "%3d %5s %7.3f %7.3f %7.3f %7.3f %7.3f %7.3f %7.3f %7.3f %7.3f %7.3f %7.3f %7.3f %7.3f %7.2fx %7.2fx %7.2fx %7.2fx %7.2fx %7.2fx %7.2fx %7.2fx %9s %8s %8.0f %6.0f %7.0f\n",
 			s.Size, fmt.Sprintf("%d/%d", cleanCount(rs), len(rs)),
 			compMedian(rs, (*compRun).serverRate, nil), compMedian(rs, (*compRun).ingestRate, nil), compMedian(rs, (*compRun).compRate, nil),
 			compMedian(rs, (*compRun).floorRate, hasFloor),
 			fl(func(f *floorRun) float64 { return f.DecodeCPU }), fl(func(f *floorRun) float64 { return f.AudioCPU }),
 			fl(func(f *floorRun) float64 { return f.EncodeCPU }), compMedian(rs, (*compRun).floorOneCPURate, hasFloor1),
-			compMedian(rs, (*compRun).ffmpegRate, hasFFmpeg), compMedian(rs, (*compRun).gstRate, hasGst),
-			compMedian(rs, (*compRun).gstPacedRate, hasGstRT), cf, tf, c1, cm, tm, cg,
+			compMedian(rs, (*compRun).floorPacedRate, hasFloorRT),
+			compMedian(rs, (*compRun).ffmpegRate, hasFFmpeg), compMedian(rs, (*compRun).ffmpegPacedRate, hasFFmpegRT),
+			compMedian(rs, (*compRun).gstRate, hasGst), compMedian(rs, (*compRun).gstPacedRate, hasGstRT), cf, tf, c1, cr, cm, tm, cmr, cg,
 			mib(uint64(compMedian(rs, func(r *compRun) float64 { return float64(r.PeakRSS) }, nil))),
 			mib(uint64(compMedian(rs, func(r *compRun) float64 { return float64(r.IdleRSS) }, nil))),
 			compMedian(rs, (*compRun).mibPerRoom, nil), skips, freeze)
@@ -1206,11 +1265,12 @@ func (cb *compBench) compReport(res *compResults, interrupted bool) {
 	fmt.Fprintln(w, "  server: the server's CPU during the composite window (RTP ingest + composite); ingest: the same server, tracks and load, no recording;")
 	fmt.Fprintln(w, "  compos: server − ingest (composite-attributable); floor = f.dec + f.aud + f.enc, gst-launch-1.0 alone on the same files: vp8dec ×N,")
 	fmt.Fprintln(w, "  opusdec ×N + audiomixer + AAC, x264enc (server settings) of the same grid picture; f.1cpu: that floor with each gst-launch-1.0")
-	fmt.Fprintln(w, "  kept on one CPU (taskset), as the server keeps a room (--pin-rooms); cmp/f1: compos / f.1cpu;")
-	fmt.Fprintln(w, "  ffmpeg: xstack + amix + libx264 + aac, same files;")
+	fmt.Fprintln(w, "  kept on one CPU (taskset), as the server keeps a room (--pin-rooms); cmp/f1: compos / f.1cpu; f.rt: the same three parts in one")
+	fmt.Fprintln(w, "  gst-launch-1.0 at a live room's pace (each decoder's frames, the mix and the grid released at their media time); cmp/fRT: compos / f.rt;")
+	fmt.Fprintln(w, "  ffmpeg: xstack + amix + libx264 + aac, same files; ffm-rt: that with every input read at its native rate (-re); cmp/fmRT: compos / ffm-rt;")
 	fmt.Fprintln(w, "  gst: the same composite as one gst-launch-1.0 pipeline (compositor + audiomixer, same encoders), as fast as it goes; gst-rt: that")
 	fmt.Fprintln(w, "  pipeline with both mixers' outputs released at their media time, so decoding, mixing and encoding run at a live room's pace;")
-	fmt.Fprintln(w, "  cmp/flr, tot/flr, cmp/ffm, tot/ffm, cmp/gRT: per-run ratios (median); MiB/rm: VmHWM − idle RSS (idle: the server up, its encoders")
+	fmt.Fprintln(w, "  cmp/*, tot/*: per-run ratios (median); MiB/rm: VmHWM − idle RSS (idle: the server up, its encoders")
 	fmt.Fprintln(w, "  and their libraries loaded by --warm-encoders, no room; iRSS); skips: input frames never shown, summed over the tiles (worst run);")
 	fmt.Fprintln(w, "  freeze: most consecutive output frames showing one input frame (worst run)")
 	threadReport(w, res.Sizes)
@@ -1226,8 +1286,8 @@ func (cb *compBench) compReport(res *compResults, interrupted bool) {
 			if r.Floor != nil && r.Floor.Err != "" {
 				fmt.Fprintf(w, "  N=%d run %d floor failed: %s\n", r.Size, r.Run, r.Floor.Err)
 			}
-			if r.FFmpegErr != "" {
-				fmt.Fprintf(w, "  N=%d run %d ffmpeg failed: %s\n", r.Size, r.Run, r.FFmpegErr)
+			if e := cmp.Or(r.FFmpegErr, r.FFmpegPacedErr); e != "" {
+				fmt.Fprintf(w, "  N=%d run %d ffmpeg failed: %s\n", r.Size, r.Run, e)
 			}
 			if e := cmp.Or(r.GstErr, r.GstPacedErr); e != "" {
 				fmt.Fprintf(w, "  N=%d run %d gst-launch composite failed: %s\n", r.Size, r.Run, e)
@@ -1332,6 +1392,17 @@ func (cb *compBench) floorOf(res *compResults, n int) float64 {
 	return 0
 }
 
+// floorPacedOf is the median paced floor of the ratio runs of rooms of size
+// n (0: none).
+func (cb *compBench) floorPacedOf(res *compResults, n int) float64 {
+	for _, s := range res.Sizes {
+		if s.Size == n {
+			return compMedian(s.Runs, (*compRun).floorPacedRate, hasFloorRT)
+		}
+	}
+	return 0
+}
+
 // memorySummary is the peak memory per room of each room size and of each
 // capacity count (medians: a room of 9 and three rooms of 4 share no
 // median), and the verdict on the worst run of all; "" when nothing was
@@ -1378,13 +1449,15 @@ func (cb *compBench) compSummary(res *compResults, interrupted bool) string {
 		cm, _ := ratioOf(s.Runs, (*compRun).compRate, (*compRun).ffmpegRate)
 		tm, _ := ratioOf(s.Runs, (*compRun).serverRate, (*compRun).ffmpegRate)
 		cg, _ := ratioOf(s.Runs, (*compRun).compRate, (*compRun).gstPacedRate)
+		cr, _ := ratioOf(s.Runs, (*compRun).compRate, (*compRun).floorPacedRate)
+		cmr, _ := ratioOf(s.Runs, (*compRun).compRate, (*compRun).ffmpegPacedRate)
 		t := targetRatio(s.Size)
 		note := ""
 		if c := cleanCount(s.Runs); c < len(s.Runs) {
 			note = fmt.Sprintf(", only %d/%d runs clean", c, len(s.Runs))
 		}
-		parts = append(parts, fmt.Sprintf("N=%d: server/floor %.2fx composite-attributable (%.2fx incl. RTP ingest; target ≤%.2fx: %s), server/ffmpeg %.2fx (%.2fx incl. ingest), server/gst-launch paced %.2fx, %.3f vs floor %.3f CPU-s per media-s (median of %d%s%s)",
-			s.Size, cf, tf, t, verdict(cf <= t), cm, tm, cg, compMedian(s.Runs, (*compRun).compRate, nil),
+		parts = append(parts, fmt.Sprintf("N=%d: server/floor %.2fx composite-attributable (%.2fx incl. RTP ingest; target ≤%.2fx: %s), server/floor paced %.2fx (target: %s), server/ffmpeg %.2fx (%.2fx incl. ingest), server/ffmpeg paced %.2fx, server/gst-launch paced %.2fx, %.3f vs floor %.3f CPU-s per media-s (median of %d%s%s)",
+			s.Size, cf, tf, t, verdict(cf <= t), cr, pacedVerdict(cr, t), cm, tm, cmr, cg, compMedian(s.Runs, (*compRun).compRate, nil),
 			compMedian(s.Runs, (*compRun).floorRate, hasFloor), n, spread(perRun), note))
 	}
 	if mem := cb.memorySummary(res); mem != "" {
@@ -1418,8 +1491,11 @@ func (cb *compBench) compSummary(res *compResults, interrupted bool) string {
 		if floor := cb.floorOf(res, cb.cc.roomSize); best > 0 && floor > 0 {
 			for _, c := range res.Capacity {
 				if per := capCompPerRoom(c); c.Rooms == best && per > 0 {
-					s += fmt.Sprintf("; with %d rooms running, a room's composite costs %.3f cores, %.2fx the floor (one room alone: the ratio above)",
-						best, per, per/floor)
+					s += fmt.Sprintf("; with %d rooms running, a room's composite costs %.3f cores, %.2fx the floor", best, per, per/floor)
+					if paced := cb.floorPacedOf(res, cb.cc.roomSize); paced > 0 {
+						s += fmt.Sprintf(", %.2fx the paced floor", per/paced)
+					}
+					s += " (one room alone: the ratios above)"
 				}
 			}
 		}

@@ -213,9 +213,21 @@ func (b *bench) gstLaunch(ctx context.Context, launch, desc string) (time.Durati
 // to the floor of a composite of the given inputs: decoding the videos,
 // the audio path (decode, mix, AAC), and encoding the grid (read from a raw
 // file; readGrid alone is what reading it costs, subtracted).
+//
+// Paced is the same three parts as one pipeline at a live room's pace: each
+// decoder's frames released at their media time (fakesink sync=true, so the
+// decoder decodes one frame per frame interval), the mix and the grid
+// released at theirs before the encoders (identity sync=true, as the paced
+// gst-launch composite does). PacedRead is reading the grid at that pace,
+// subtracted like ReadGrid. A live server cannot run ahead of its inputs, so
+// this is the floor of the same work under the same constraint.
 type floorPipelines struct {
 	Decode, Audio, Encode, ReadGrid string
+	Paced, PacedRead                string
 }
+
+// paceSync releases each buffer at its media time.
+const paceSync = "identity sync=true ! "
 
 // x264Launch is x264enc with the server's settings (encode/table.go) as a
 // gst-launch element, its thread count included (encode.Threads: one at
@@ -235,22 +247,33 @@ func mixToAAC(pace, aacEnc string, aacKbps int) string {
 const opusToMix = "opusdec ! audioconvert ! audioresample"
 
 func floorDescs(webms []string, grid, outDir string, w, h, fps, kbps int, aacEnc string, aacKbps int) floorPipelines {
-	var dec, aud strings.Builder
-	for _, f := range webms {
-		fmt.Fprintf(&dec, "filesrc location=%s ! matroskademux ! video/x-vp8 ! vp8dec ! fakesink sync=false ", f)
+	decode := func(sync bool) string {
+		var sb strings.Builder
+		for _, f := range webms {
+			fmt.Fprintf(&sb, "filesrc location=%s ! matroskademux ! video/x-vp8 ! vp8dec ! fakesink sync=%t ", f, sync)
+		}
+		return strings.TrimSpace(sb.String())
 	}
-	fmt.Fprintf(&aud, "audiomixer name=mix ! %s ! mp4mux ! filesink location=%s ", mixToAAC("", aacEnc, aacKbps),
-		filepath.Join(outDir, "floor-audio.mp4"))
-	for _, f := range webms {
-		fmt.Fprintf(&aud, "filesrc location=%s ! matroskademux ! audio/x-opus ! %s ! mix. ", f, opusToMix)
+	audio := func(pace, out string) string {
+		var sb strings.Builder
+		fmt.Fprintf(&sb, "audiomixer name=mix ! %s ! mp4mux ! filesink location=%s ", mixToAAC(pace, aacEnc, aacKbps), filepath.Join(outDir, out))
+		for _, f := range webms {
+			fmt.Fprintf(&sb, "filesrc location=%s ! matroskademux ! audio/x-opus ! %s ! mix. ", f, opusToMix)
+		}
+		return strings.TrimSpace(sb.String())
 	}
 	raw := fmt.Sprintf("filesrc location=%s blocksize=%d ! rawvideoparse width=%d height=%d format=i420 framerate=%d/1", grid, w*h*3/2, w, h, fps)
+	encode := func(pace, out string) string {
+		return fmt.Sprintf("%s ! %s%s ! h264parse ! mp4mux fragment-duration=1000 ! filesink location=%s", raw, pace, x264Launch(w, h, kbps, fps),
+			filepath.Join(outDir, out))
+	}
 	return floorPipelines{
-		Decode: strings.TrimSpace(dec.String()),
-		Audio:  strings.TrimSpace(aud.String()),
-		Encode: fmt.Sprintf("%s ! %s ! h264parse ! mp4mux fragment-duration=1000 ! filesink location=%s", raw, x264Launch(w, h, kbps, fps),
-			filepath.Join(outDir, "floor-video.mp4")),
-		ReadGrid: raw + " ! fakesink sync=false",
+		Decode:    decode(false),
+		Audio:     audio("", "floor-audio.mp4"),
+		Encode:    encode("", "floor-video.mp4"),
+		ReadGrid:  raw + " ! fakesink sync=false",
+		Paced:     decode(true) + " " + audio(paceSync, "paced-audio.mp4") + " " + encode(paceSync, "paced-video.mp4"),
+		PacedRead: raw + " ! fakesink sync=true",
 	}
 }
 
@@ -284,10 +307,14 @@ func xstackVideo(tiles []tileRef, w, h int) string {
 
 // ffmpegCompositeArgs are the arguments of the ffmpeg command doing the same composite: the
 // tiles' layout with xstack, the audio mixed with amix, libx264 with the
-// server's settings, AAC, MP4.
-func ffmpegCompositeArgs(webms []string, tiles []tileRef, w, h, fps, kbps, aacKbps int, out string) []string {
+// server's settings, AAC, MP4. Paced, each input is read at its native
+// rate (-re), so the whole graph runs at a live room's pace.
+func ffmpegCompositeArgs(webms []string, tiles []tileRef, w, h, fps, kbps, aacKbps int, out string, paced bool) []string {
 	args := []string{"-v", "error", "-nostdin", "-y"}
 	for _, f := range webms {
+		if paced {
+			args = append(args, "-re")
+		}
 		args = append(args, "-i", f)
 	}
 	graph := xstackVideo(tiles, w, h) + ";"
@@ -339,7 +366,7 @@ func gstCompositeDesc(webms []string, tiles []tileRef, w, h, fps, kbps int, aacE
 	var sb strings.Builder
 	pace := ""
 	if paced {
-		pace = "identity sync=true ! "
+		pace = paceSync
 	}
 	sb.WriteString("compositor name=comp background=black")
 	for i, t := range tiles {

@@ -184,7 +184,11 @@ func TestXstackGraph(t *testing.T) {
 	if g := xstackVideo(nine, 1280, 720); !strings.HasSuffix(g, ",pad=1280:720:0:0:black[v]") || !strings.Contains(g, "[8:v]scale=426:240") {
 		t.Errorf("3x3: %s", g)
 	}
-	args := strings.Join(ffmpegCompositeArgs([]string{"a.webm", "b.webm"}, tiles[:2], 1280, 720, 30, 2500, 128, "o.mp4"), " ")
+	args := strings.Join(ffmpegCompositeArgs([]string{"a.webm", "b.webm"}, tiles[:2], 1280, 720, 30, 2500, 128, "o.mp4", false), " ")
+	if paced := strings.Join(ffmpegCompositeArgs([]string{"a.webm", "b.webm"}, tiles[:2], 1280, 720, 30, 2500, 128, "o.mp4", true), " "); strings.Contains(args, "-re") ||
+		!strings.Contains(paced, "-re -i a.webm -re -i b.webm") {
+		t.Errorf("paced %q, free %q", paced, args)
+	}
 	for _, want := range []string{"-i a.webm -i b.webm", "[0:a][1:a]amix=inputs=2[a]", "-preset veryfast -tune zerolatency -b:v 2500k -g 60 -bf 0"} {
 		if !strings.Contains(args, want) {
 			t.Errorf("ffmpeg args lack %q: %s", want, args)
@@ -200,6 +204,17 @@ func TestFloorDescs(t *testing.T) {
 	if !strings.Contains(d.Encode, "x264enc speed-preset=veryfast tune=zerolatency bitrate=2500 key-int-max=60 bframes=0") ||
 		!strings.HasPrefix(d.Encode, d.ReadGrid[:strings.Index(d.ReadGrid, " ! fakesink")]) {
 		t.Errorf("encode %q read %q", d.Encode, d.ReadGrid)
+	}
+	// The paced floor is the same three parts, each released at its media time.
+	for _, want := range []string{"/t/p1.webm ! matroskademux ! video/x-vp8 ! vp8dec ! fakesink sync=true",
+		"identity sync=true ! audioconvert ! avenc_aac bitrate=128000", "identity sync=true ! x264enc speed-preset=veryfast"} {
+		if !strings.Contains(d.Paced, want) {
+			t.Errorf("paced %q lacks %q", d.Paced, want)
+		}
+	}
+	if strings.Count(d.Paced, "vp8dec") != 2 || strings.Count(d.Paced, "opusdec") != 2 || strings.Contains(d.Paced, "sync=false") ||
+		d.PacedRead != strings.Replace(d.ReadGrid, "sync=false", "sync=true", 1) {
+		t.Errorf("paced %q read %q", d.Paced, d.PacedRead)
 	}
 }
 
