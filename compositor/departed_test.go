@@ -37,7 +37,7 @@ func TestDepartedKeepTheirCellsWithReuseNone(t *testing.T) {
 	joined := time.Now().Add(-time.Minute)
 	add := func(p string, at time.Duration) {
 		t.Helper()
-		if err := g.Add(Input{TrackID: "mic-" + p, Participant: p, Kind: "audio", Decoder: "opusdec", Pad: mics[p], JoinedAt: joined.Add(at)}); err != nil {
+		if err := g.Add(Input{TrackID: "mic-" + p, Participant: p, Kind: "audio", Decoder: opusDecoder, Pad: mics[p], JoinedAt: joined.Add(at)}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -81,7 +81,7 @@ type Input struct {
 	Name        string // display name for placeholder and label
 	Source      string // camera, screen, microphone
 	Kind        string // audio or video
-	Decoder     string // decoder element factory (vp8dec, opusdec, …)
+	Decoder     string // decoder element factory (vp8dec, avdec_opus, …)
 	Pad         *gst.Pad
 	Muted       bool
 	JoinedAt    time.Time

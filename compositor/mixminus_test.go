@@ -102,7 +102,7 @@ func TestMixMinusTones(t *testing.T) {
 	}
 	g := playGraph(t, pipe, Config{Name: "mm", Width: 320, Height: 240, FPS: 15, Layout: layouts.Spec{Template: layouts.TemplateGrid}})
 	add := func(p string) {
-		if err := g.Add(Input{TrackID: p + "-mic", Participant: p, Kind: "audio", Decoder: "opusdec", Pad: encoded[p]}); err != nil {
+		if err := g.Add(Input{TrackID: p + "-mic", Participant: p, Kind: "audio", Decoder: opusDecoder, Pad: encoded[p]}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -191,7 +191,7 @@ func TestMixMinusFlushKeepsMainMix(t *testing.T) {
 	}
 	g := playGraph(t, pipe, Config{Name: "mf", Width: 320, Height: 240, FPS: 15, Layout: layouts.Spec{Template: layouts.TemplateGrid}})
 	for p, pad := range encoded {
-		if err := g.Add(Input{TrackID: p + "-mic", Participant: p, Kind: "audio", Decoder: "opusdec", Pad: pad}); err != nil {
+		if err := g.Add(Input{TrackID: p + "-mic", Participant: p, Kind: "audio", Decoder: opusDecoder, Pad: pad}); err != nil {
 			t.Fatal(err)
 		}
 	}

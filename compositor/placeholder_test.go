@@ -298,7 +298,7 @@ func TestAudioOnlyPlaceholderFollowsTileSize(t *testing.T) {
 	g := playGraph(t, pipe, Config{Name: "aph", Width: w, Height: h, FPS: 15, Layout: layouts.Spec{Template: layouts.TemplateGrid}})
 	tap, stopTap := tapVideo(t, g, pipe, "aphtap", w, h)
 	defer stopTap()
-	if err := g.Add(Input{TrackID: "mic", Participant: "bob", Kind: "audio", Decoder: "opusdec", Pad: micPad}); err != nil {
+	if err := g.Add(Input{TrackID: "mic", Participant: "bob", Kind: "audio", Decoder: opusDecoder, Pad: micPad}); err != nil {
 		t.Fatal(err)
 	}
 	mic := func() *placeholder {

@@ -554,11 +554,17 @@ func newAudioInput(g *Graph, in Input, seq int) (*audioInput, error) {
 	if err != nil {
 		return nil, err
 	}
-	if ai.bin, ai.tee, err = audioChain(name, q, dec, conv, res); err != nil {
+	// S16 whatever the decoder outputs (avdec_opus: F32): the mixers' format,
+	// converted here on the input's thread, and what the level probe reads.
+	s16, err := newCapsFilter(name+"-s16", "audio/x-raw,format=S16LE,layout=interleaved")
+	if err != nil {
+		return nil, err
+	}
+	if ai.bin, ai.tee, err = audioChain(name, q, dec, conv, res, s16); err != nil {
 		return nil, err
 	}
 	ai.eosID = dropEOS(ai.bin.GetStaticPad("sink"))
-	ai.lvl = gstx.WatchLevel(dec.GetStaticPad("src")) // opusdec outputs S16
+	ai.lvl = gstx.WatchLevel(s16.GetStaticPad("src"))
 	if ai.pad, err = g.attach(ai.bin, g.amix, true); err != nil {
 		return nil, err
 	}

@@ -29,7 +29,11 @@ type Codec struct {
 }
 
 var codecs = map[string]Codec{
-	"opus": {Name: "opus", Kind: Audio, EncodingName: "OPUS", ClockRate: 48000, Depay: "rtpopusdepay", Parse: "opusparse", Container: "webm", Decoder: "opusdec"},
+	// Opus is decoded by FFmpeg's decoder (gst-libav), not libopus
+	// (opusdec): 24 streams of 6 s decoded in 0.23–0.25 CPU-s against
+	// 0.64–0.65, and the two agree to 43 dB with no offset. Neither conceals
+	// a lost packet (opusdec's plc is off by default): a gap is silence.
+	"opus": {Name: "opus", Kind: Audio, EncodingName: "OPUS", ClockRate: 48000, Depay: "rtpopusdepay", Parse: "opusparse", Container: "webm", Decoder: "avdec_opus"},
 	"vp8":  {Name: "vp8", Kind: Video, EncodingName: "VP8", ClockRate: 90000, Depay: "rtpvp8depay", Container: "webm", Decoder: "vp8dec"},
 	"vp9":  {Name: "vp9", Kind: Video, EncodingName: "VP9", ClockRate: 90000, Depay: "rtpvp9depay", Parse: "vp9parse", Container: "webm", Decoder: "vp9dec"},
 	// avc3 keeps SPS/PPS in-band, so a mid-stream resolution change needs no

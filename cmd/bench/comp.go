@@ -19,11 +19,14 @@ package main
 //     over -seconds. Composite-attributable = composite window − ingest
 //     window (per second). Peak memory is VmHWM.
 //   - floor: gst-launch-1.0 decoding the N videos alone (vp8dec ! fakesink),
-//     the audio path alone (opusdec ×N ! audiomixer ! AAC ! mp4mux), and
-//     x264enc with the server's settings encoding the same grid picture
+//     the audio path alone (the server's Opus decoder ×N ! audiomixer !
+//     AAC ! mp4mux), and x264enc with the server's settings encoding the
+//     same grid picture
 //     (rendered once, uncompressed, from the same files by ffmpeg in the
 //     server's layout; reading that raw file is measured separately and
-//     subtracted). CPU from wait4's rusage; per media-second.
+//     subtracted). CPU from wait4's rusage; per media-second. The same
+//     three parts are also run in one pipeline at a live room's pace (the
+//     paced floor), and ffmpeg with -re (pace.go measures why it matters).
 //   - ffmpeg: the same composite in one ffmpeg (xstack + amix, libx264 with
 //     the same settings, AAC), non-realtime, CPU per media-second.
 //
@@ -1264,7 +1267,7 @@ func (cb *compBench) compReport(res *compResults, interrupted bool) {
 	}
 	fmt.Fprintln(w, "  server: the server's CPU during the composite window (RTP ingest + composite); ingest: the same server, tracks and load, no recording;")
 	fmt.Fprintln(w, "  compos: server − ingest (composite-attributable); floor = f.dec + f.aud + f.enc, gst-launch-1.0 alone on the same files: vp8dec ×N,")
-	fmt.Fprintln(w, "  opusdec ×N + audiomixer + AAC, x264enc (server settings) of the same grid picture; f.1cpu: that floor with each gst-launch-1.0")
+	fmt.Fprintln(w, "  Opus decoder (the server's) ×N + audiomixer + AAC, x264enc (server settings) of the same grid picture; f.1cpu: that floor with each gst-launch-1.0")
 	fmt.Fprintln(w, "  kept on one CPU (taskset), as the server keeps a room (--pin-rooms); cmp/f1: compos / f.1cpu; f.rt: the same three parts in one")
 	fmt.Fprintln(w, "  gst-launch-1.0 at a live room's pace (each decoder's frames, the mix and the grid released at their media time); cmp/fRT: compos / f.rt;")
 	fmt.Fprintln(w, "  ffmpeg: xstack + amix + libx264 + aac, same files; ffm-rt: that with every input read at its native rate (-re); cmp/fmRT: compos / ffm-rt;")

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/streamline-media/streamline/encode"
+	"github.com/streamline-media/streamline/ingest"
 )
 
 // The composite benchmark's inputs: one WebM file per participant (VP8
@@ -243,8 +244,17 @@ func mixToAAC(pace, aacEnc string, aacKbps int) string {
 	return fmt.Sprintf("audio/x-raw,format=S16LE,rate=48000,channels=2 ! %saudioconvert ! %s bitrate=%d ! aacparse", pace, aacEnc, aacKbps*1000)
 }
 
-// opusToMix decodes a demuxed Opus stream into a mixer's format.
-const opusToMix = "opusdec ! audioconvert ! audioresample"
+// opusToMix decodes a demuxed Opus stream into a mixer's format, with the
+// server's decoder.
+var opusToMix = opusDecoder() + " ! audioconvert ! audioresample"
+
+func opusDecoder() string {
+	c, err := ingest.LookupCodec("opus")
+	if err != nil {
+		panic(err) // the codec table is the server's own
+	}
+	return c.Decoder
+}
 
 func floorDescs(webms []string, grid, outDir string, w, h, fps, kbps int, aacEnc string, aacKbps int) floorPipelines {
 	decode := func(sync bool) string {
@@ -355,7 +365,7 @@ func (b *bench) renderGrid(ctx context.Context, ffmpeg string, webms []string, t
 // gstCompositeDesc is the same composite as one gst-launch-1.0 pipeline, the
 // way one would write it by hand: each file demuxed, vp8dec into a
 // compositor pad placed (and scaled, by the compositor) on the server's
-// tile, opusdec into audiomixer, x264enc with the server's settings, AAC,
+// tile, the server's Opus decoder into audiomixer, x264enc with the server's settings, AAC,
 // fragmented MP4. As fast as it can go, like the floor and ffmpeg; with
 // paced, both mixers' outputs are released at their media time (identity
 // sync=true), and the decoders, held back by full queues, decode one frame

@@ -198,7 +198,7 @@ func TestXstackGraph(t *testing.T) {
 
 func TestFloorDescs(t *testing.T) {
 	d := floorDescs([]string{"/t/p0.webm", "/t/p1.webm"}, "/t/grid.yuv", "/t/out", 1280, 720, 30, 2500, "avenc_aac", 128)
-	if strings.Count(d.Decode, "vp8dec") != 2 || strings.Count(d.Audio, "opusdec") != 2 || !strings.Contains(d.Audio, "avenc_aac bitrate=128000") {
+	if strings.Count(d.Decode, "vp8dec") != 2 || strings.Count(d.Audio, opusDecoder()) != 2 || !strings.Contains(d.Audio, "avenc_aac bitrate=128000") {
 		t.Errorf("decode %q audio %q", d.Decode, d.Audio)
 	}
 	if !strings.Contains(d.Encode, "x264enc speed-preset=veryfast tune=zerolatency bitrate=2500 key-int-max=60 bframes=0") ||
@@ -212,7 +212,7 @@ func TestFloorDescs(t *testing.T) {
 			t.Errorf("paced %q lacks %q", d.Paced, want)
 		}
 	}
-	if strings.Count(d.Paced, "vp8dec") != 2 || strings.Count(d.Paced, "opusdec") != 2 || strings.Contains(d.Paced, "sync=false") ||
+	if strings.Count(d.Paced, "vp8dec") != 2 || strings.Count(d.Paced, opusDecoder()) != 2 || strings.Contains(d.Paced, "sync=false") ||
 		d.PacedRead != strings.Replace(d.ReadGrid, "sync=false", "sync=true", 1) {
 		t.Errorf("paced %q read %q", d.Paced, d.PacedRead)
 	}
