@@ -343,6 +343,16 @@ func TestQuickCompositeBench(t *testing.T) {
 		r.GstCPU <= 0 || r.GstPacedCPU <= 0 || r.GstErr != "" || r.GstPacedErr != "" {
 		t.Fatalf("run: %+v", r)
 	}
+	// The paced floor and ffmpeg ran (3 s of media each), and the summary
+	// holds the paced ratios.
+	if r.Floor.PacedCPU <= 0 || r.FFmpegPacedCPU <= 0 || r.FFmpegPacedErr != "" {
+		t.Fatalf("paced floor %v, paced ffmpeg %v %q", r.Floor.PacedCPU, r.FFmpegPacedCPU, r.FFmpegPacedErr)
+	}
+	for _, want := range []string{"server/floor paced", "server/ffmpeg paced", "pacing: a unit of work"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
 	// The tiles were found and followed by their stamps.
 	o := r.Outputs[0]
 	if o.Check == nil || len(o.Check.Tiles) != 2 || o.Check.Times.Frames < 60 {

@@ -16,10 +16,10 @@ import (
 // the host deschedules it, and the work after each wake-up runs measurably
 // slower (what does not fit the core's own cache is gone: pace.go measures
 // it): the same gst-launch composite costs ~20 % more CPU paced to real
-// time than free-running when
-// the guest halts at once, and about the same when it polls instead. How
-// the guest idles is therefore part of what a figure means, and the bench
-// prints it; -halt-poll sets it for one run, as an operator would.
+// time than free-running when the guest halts at once, and about the same
+// when it polls instead. How the guest idles is therefore part of what a
+// figure means, and the bench prints it; -halt-poll sets it for one run, as
+// an operator would.
 
 const (
 	cpuidleDriverFile = "/sys/devices/system/cpu/cpuidle/current_driver"
