@@ -1325,6 +1325,19 @@ func verdict(ok bool) string {
 	return "NOT met"
 }
 
+// capacityVerdict is the capacity target's verdict when best rooms of
+// roomSize held: only rooms of 4 answer it, and fewer than the target
+// all holding says nothing about the target.
+func capacityVerdict(roomSize, best int, allHeld bool) string {
+	switch {
+	case roomSize != 4:
+		return fmt.Sprintf("not measured with rooms of %d", roomSize)
+	case best < targetRoomsOf4 && allHeld:
+		return fmt.Sprintf("not tried: every count up to %d held", best)
+	}
+	return verdict(best >= targetRoomsOf4)
+}
+
 // roomsNoun is "room" for one, else "rooms".
 func roomsNoun(n int) string {
 	if n == 1 {
@@ -1478,7 +1491,7 @@ func (cb *compBench) compSummary(res *compResults, interrupted bool) string {
 			}
 		}
 		s := fmt.Sprintf("real-time capacity: %d simultaneous %s of %d on %d cores (target ≥%d rooms of 4: %s)",
-			best, roomsNoun(best), cb.cc.roomSize, runtime.NumCPU(), targetRoomsOf4, verdict(cb.cc.roomSize == 4 && best >= targetRoomsOf4))
+			best, roomsNoun(best), cb.cc.roomSize, runtime.NumCPU(), targetRoomsOf4, capacityVerdict(cb.cc.roomSize, best, failed == nil))
 		if best == 0 && smallest > 1 {
 			// Fewer rooms than the smallest count were not tried: no verdict.
 			s = fmt.Sprintf("real-time capacity: no count tried held (%d or more rooms of %d on %d cores; fewer not tried, so no verdict)",

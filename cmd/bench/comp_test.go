@@ -455,3 +455,18 @@ func TestSummaryShowsRunSpread(t *testing.T) {
 		t.Errorf("summary of one run: %q", got)
 	}
 }
+
+func TestCapacityVerdict(t *testing.T) {
+	for _, c := range []struct {
+		size, best int
+		allHeld    bool
+		want       string
+	}{
+		{4, 3, true, "met"}, {4, 4, false, "met"}, {4, 2, false, "NOT met"}, {4, 0, false, "NOT met"},
+		{4, 1, true, "not tried: every count up to 1 held"}, {9, 5, true, "not measured with rooms of 9"},
+	} {
+		if got := capacityVerdict(c.size, c.best, c.allHeld); got != c.want {
+			t.Errorf("capacityVerdict(%d, %d, %v) = %q, want %q", c.size, c.best, c.allHeld, got, c.want)
+		}
+	}
+}
