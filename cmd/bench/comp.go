@@ -744,25 +744,25 @@ func (cb *compBench) ratioRun(ctx context.Context, n, run int) *compRun {
 			fl.PacedCPU = (paced - read).Seconds()
 		}
 	}
-	for _, p := range []struct {
-		paced bool
-		cpu   *float64
-		err   *string
-	}{{false, &r.FFmpegCPU, &r.FFmpegErr}, {true, &r.FFmpegPacedCPU, &r.FFmpegPacedErr}} {
-		cpu, err := cb.timedRun(ctx, exec.Command(cb.ffmpeg, ffmpegCompositeArgs(webms, tiles, compWidth, compHeight, compFPS,
-			compVideoKbps, compAudioKbps, filepath.Join(dir, "ffmpeg.mp4"), p.paced)...))
-		if err != nil {
-			*p.err = err.Error()
+	ffmpeg := func(paced bool) func() (time.Duration, error) {
+		return func() (time.Duration, error) {
+			return cb.timedRun(ctx, exec.Command(cb.ffmpeg, ffmpegCompositeArgs(webms, tiles, compWidth, compHeight, compFPS,
+				compVideoKbps, compAudioKbps, filepath.Join(dir, "ffmpeg.mp4"), paced)...))
 		}
-		*p.cpu = cpu.Seconds()
+	}
+	gst := func(paced bool) func() (time.Duration, error) {
+		return func() (time.Duration, error) {
+			return cb.gstLaunch(ctx, cb.launch, gstCompositeDesc(webms, tiles, compWidth, compHeight, compFPS,
+				compVideoKbps, aac, compAudioKbps, filepath.Join(dir, "gst.mp4"), paced))
+		}
 	}
 	for _, p := range []struct {
-		paced bool
-		cpu   *float64
-		err   *string
-	}{{false, &r.GstCPU, &r.GstErr}, {true, &r.GstPacedCPU, &r.GstPacedErr}} {
-		cpu, err := cb.gstLaunch(ctx, cb.launch, gstCompositeDesc(webms, tiles, compWidth, compHeight, compFPS,
-			compVideoKbps, aac, compAudioKbps, filepath.Join(dir, "gst.mp4"), p.paced))
+		run func() (time.Duration, error)
+		cpu *float64
+		err *string
+	}{{ffmpeg(false), &r.FFmpegCPU, &r.FFmpegErr}, {ffmpeg(true), &r.FFmpegPacedCPU, &r.FFmpegPacedErr},
+		{gst(false), &r.GstCPU, &r.GstErr}, {gst(true), &r.GstPacedCPU, &r.GstPacedErr}} {
+		cpu, err := p.run()
 		if err != nil {
 			*p.err = err.Error()
 		}
@@ -1178,13 +1178,13 @@ func compMedian(rs []*compRun, f func(*compRun) float64, need func(*compRun) boo
 	return median(v)
 }
 
-func hasFloor(r *compRun) bool    { return r.floorRate() > 0 }
-func hasFloor1(r *compRun) bool   { return r.floorOneCPURate() > 0 }
-func hasFloorRT(r *compRun) bool  { return r.floorPacedRate() > 0 }
-func hasFFmpeg(r *compRun) bool   { return r.ffmpegRate() > 0 }
-func hasFFmpegRT(r *compRun) bool { return r.ffmpegPacedRate() > 0 }
-func hasGst(r *compRun) bool      { return r.gstRate() > 0 }
-func hasGstRT(r *compRun) bool    { return r.gstPacedRate() > 0 }
+// measuredMedian is the median of rate over the runs where it was measured
+// (a rate of 0 is a part that failed or did not run).
+func measuredMedian(rs []*compRun, rate func(*compRun) float64) float64 {
+	return compMedian(rs, rate, func(r *compRun) bool { return rate(r) > 0 })
+}
+
+func hasFloor(r *compRun) bool { return r.floorRate() > 0 }
 
 // ratioOf is the median over runs of a per-run ratio.
 func ratioOf(rs []*compRun, num func(*compRun) float64, den func(*compRun) float64) (float64, int) {
@@ -1255,12 +1255,12 @@ func (cb *compBench) compReport(res *compResults, interrupted bool) {
 		fmt.Fprintf(w, "%3d %5s %7.3f %7.3f %7.3f %7.3f %7.3f %7.3f %7.3f %7.3f %7.3f %7.3f %7.3f %7.3f %7.3f %7.2fx %7.2fx %7.2fx %7.2fx %7.2fx %7.2fx %7.2fx %7.2fx %9s %8s %8.0f %6.0f %7.0f\n",
 			s.Size, fmt.Sprintf("%d/%d", cleanCount(rs), len(rs)),
 			compMedian(rs, (*compRun).serverRate, nil), compMedian(rs, (*compRun).ingestRate, nil), compMedian(rs, (*compRun).compRate, nil),
-			compMedian(rs, (*compRun).floorRate, hasFloor),
+			measuredMedian(rs, (*compRun).floorRate),
 			fl(func(f *floorRun) float64 { return f.DecodeCPU }), fl(func(f *floorRun) float64 { return f.AudioCPU }),
-			fl(func(f *floorRun) float64 { return f.EncodeCPU }), compMedian(rs, (*compRun).floorOneCPURate, hasFloor1),
-			compMedian(rs, (*compRun).floorPacedRate, hasFloorRT),
-			compMedian(rs, (*compRun).ffmpegRate, hasFFmpeg), compMedian(rs, (*compRun).ffmpegPacedRate, hasFFmpegRT),
-			compMedian(rs, (*compRun).gstRate, hasGst), compMedian(rs, (*compRun).gstPacedRate, hasGstRT), cf, tf, c1, cr, cm, tm, cmr, cg,
+			fl(func(f *floorRun) float64 { return f.EncodeCPU }), measuredMedian(rs, (*compRun).floorOneCPURate),
+			measuredMedian(rs, (*compRun).floorPacedRate),
+			measuredMedian(rs, (*compRun).ffmpegRate), measuredMedian(rs, (*compRun).ffmpegPacedRate),
+			measuredMedian(rs, (*compRun).gstRate), measuredMedian(rs, (*compRun).gstPacedRate), cf, tf, c1, cr, cm, tm, cmr, cg,
 			mib(uint64(compMedian(rs, func(r *compRun) float64 { return float64(r.PeakRSS) }, nil))),
 			mib(uint64(compMedian(rs, func(r *compRun) float64 { return float64(r.IdleRSS) }, nil))),
 			compMedian(rs, (*compRun).mibPerRoom, nil), skips, freeze)
@@ -1357,7 +1357,7 @@ func (cb *compBench) capacityReport(w io.Writer, res *compResults) {
 	fmt.Fprintf(w, "capacity: simultaneous rooms of %d, each recording a composite (worst room of each run shown; medians for CPU and memory)\n", cb.cc.roomSize)
 	fmt.Fprintf(w, "%5s %5s %7s %7s %7s %7s %7s %8s %7s %12s %7s %6s %7s %6s %7s\n",
 		"rooms", "clean", "cores", "/room", "ingest", "cmp/rm", "cmp/flr", "peakRSS", "MiB/rm", "frames", "gap ms", "skips", "freeze", "lag s", "other")
-	floor := cb.floorOf(res, cb.cc.roomSize)
+	floor := cb.floorOf(res, cb.cc.roomSize, (*compRun).floorRate)
 	for _, c := range res.Capacity {
 		rs := c.Runs
 		minF, exp := -1, 0
@@ -1398,22 +1398,12 @@ func capCompPerRoom(c *capResult) float64 {
 		func(r *compRun) bool { return r.IdleS > 0 })
 }
 
-// floorOf is the median floor of the ratio runs of rooms of size n (0: none).
-func (cb *compBench) floorOf(res *compResults, n int) float64 {
+// floorOf is the median of a floor rate (floorRate, floorPacedRate) over the
+// ratio runs of rooms of size n (0: none).
+func (cb *compBench) floorOf(res *compResults, n int, rate func(*compRun) float64) float64 {
 	for _, s := range res.Sizes {
 		if s.Size == n {
-			return compMedian(s.Runs, (*compRun).floorRate, hasFloor)
-		}
-	}
-	return 0
-}
-
-// floorPacedOf is the median paced floor of the ratio runs of rooms of size
-// n (0: none).
-func (cb *compBench) floorPacedOf(res *compResults, n int) float64 {
-	for _, s := range res.Sizes {
-		if s.Size == n {
-			return compMedian(s.Runs, (*compRun).floorPacedRate, hasFloorRT)
+			return measuredMedian(s.Runs, rate)
 		}
 	}
 	return 0
@@ -1474,7 +1464,7 @@ func (cb *compBench) compSummary(res *compResults, interrupted bool) string {
 		}
 		parts = append(parts, fmt.Sprintf("N=%d: server/floor %.2fx composite-attributable (%.2fx incl. RTP ingest; target ≤%.2fx: %s), server/floor paced %.2fx (target: %s), server/ffmpeg %.2fx (%.2fx incl. ingest), server/ffmpeg paced %.2fx, server/gst-launch paced %.2fx, %.3f vs floor %.3f CPU-s per media-s (median of %d%s%s)",
 			s.Size, cf, tf, t, verdict(cf <= t), cr, pacedVerdict(cr, t), cm, tm, cmr, cg, compMedian(s.Runs, (*compRun).compRate, nil),
-			compMedian(s.Runs, (*compRun).floorRate, hasFloor), n, spread(perRun), note))
+			measuredMedian(s.Runs, (*compRun).floorRate), n, spread(perRun), note))
 	}
 	if mem := cb.memorySummary(res); mem != "" {
 		parts = append(parts, mem)
@@ -1504,11 +1494,11 @@ func (cb *compBench) compSummary(res *compResults, interrupted bool) string {
 		} else if best == res.Capacity[len(res.Capacity)-1].Rooms {
 			s += "; the largest count tried held (try more -rooms)"
 		}
-		if floor := cb.floorOf(res, cb.cc.roomSize); best > 0 && floor > 0 {
+		if floor := cb.floorOf(res, cb.cc.roomSize, (*compRun).floorRate); best > 0 && floor > 0 {
 			for _, c := range res.Capacity {
 				if per := capCompPerRoom(c); c.Rooms == best && per > 0 {
 					s += fmt.Sprintf("; with %d rooms running, a room's composite costs %.3f cores, %.2fx the floor", best, per, per/floor)
-					if paced := cb.floorPacedOf(res, cb.cc.roomSize); paced > 0 {
+					if paced := cb.floorOf(res, cb.cc.roomSize, (*compRun).floorPacedRate); paced > 0 {
 						s += fmt.Sprintf(", %.2fx the paced floor", per/paced)
 					}
 					s += " (one room alone: the ratios above)"
