@@ -206,7 +206,10 @@ func (u *udpReader) stop() {
 func (u *udpReader) drain() {
 	for range drainBatches {
 		n, err := u.batch.recv(u.fd)
-		if err != nil { // EAGAIN: drained; anything else (an ICMP error) is reported once
+		// EAGAIN: drained. Anything else is a pending socket error (an ICMP
+		// port unreachable), which the read returns and clears: the next
+		// wake-up reads on.
+		if err != nil {
 			return
 		}
 		now := time.Now()
