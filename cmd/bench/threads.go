@@ -75,8 +75,7 @@ func (tn threadNames) group(name string) string {
 		return grpAudioDecode
 	case strings.Contains(name, "-mux"):
 		return grpMux
-	case strings.Contains(name, "-video:") || strings.Contains(name, "-audio:") || strings.Contains(name, "-bg") ||
-		strings.Contains(name, "-silence") || strings.Contains(name, "-silq"):
+	case strings.Contains(name, "-video:") || strings.Contains(name, "-audio:") || strings.Contains(name, "-bg"):
 		return grpMixers
 	case name == tn.exe:
 		return grpGo
