@@ -38,11 +38,15 @@ const rawVideo = "format=I420," + rawColour
 const rawColour = "colorimetry=bt601,chroma-site=jpeg"
 
 // mixPeriod is the audio mixers' output buffer duration (audiomixer's
-// default is 10 ms): one Opus frame. The encoders wait for a whole frame
-// anyway (Opus 20 ms, AAC 21.3 ms), so it adds no latency to an encoded
-// output, and the mixer and each encoder's thread wake half as often
-// (measured: see docs/compositing.md).
-const mixPeriod = 20 * time.Millisecond
+// default is 10 ms), and the silence sources' buffer size: one Opus frame.
+// The encoders wait for a whole frame anyway (Opus 20 ms, AAC 21.3 ms), so
+// it adds no latency to an encoded output, and the mixer, the silence
+// source and each encoder's thread wake half as often (measured: see
+// docs/compositing.md).
+const (
+	mixPeriod        = 20 * time.Millisecond
+	mixPeriodSamples = int(mixPeriod * 48000 / time.Second) // the mixers run at 48 kHz
+)
 
 // Errors returned by the graph.
 var (
@@ -181,9 +185,11 @@ func (g *Graph) name(suffix string) string { return g.cfg.Name + "-" + suffix }
 func (g *Graph) build() error {
 	latency := uint64(g.cfg.Latency)
 	var err error
-	g.comp, err = liveMixer("compositor", map[string]any{"name": g.name("video"), "latency": latency})
+	g.comp, err = gst.NewElementWithProperties("compositor", map[string]interface{}{
+		"name": g.name("video"), "latency": latency,
+	})
 	if err != nil {
-		return err
+		return fmt.Errorf("compositor: %w", err)
 	}
 	g.comp.SetArg("background", "black")
 
@@ -194,10 +200,11 @@ func (g *Graph) build() error {
 	if err != nil {
 		return err
 	}
-	g.amix, err = liveMixer("audiomixer", map[string]any{"name": g.name("audio"), "latency": latency,
-		"output-buffer-duration": uint64(mixPeriod)})
+	g.amix, err = gst.NewElementWithProperties("audiomixer", map[string]interface{}{
+		"name": g.name("audio"), "latency": latency, "output-buffer-duration": uint64(mixPeriod),
+	})
 	if err != nil {
-		return err
+		return fmt.Errorf("audiomixer: %w", err)
 	}
 	acaps, err := newCapsFilter(g.name("acaps"), "audio/x-raw,format=S16LE,rate=48000,channels=2,layout=interleaved")
 	if err != nil {
@@ -207,7 +214,23 @@ func (g *Graph) build() error {
 	if err != nil {
 		return err
 	}
-	g.elems = []*gst.Element{g.comp, g.vcaps, g.vout.element(), g.amix, acaps, g.aout.element()}
+	// Live background sources keep both mixers producing in real time from
+	// the moment they start, with nobody in the room: a full-frame solid
+	// colour at the output rate (the layout's background) and digital silence.
+	silence, err := element("audiotestsrc", g.name("silence"), map[string]any{"is-live": true, "samplesperbuffer": mixPeriodSamples})
+	if err != nil {
+		return err
+	}
+	silence.SetArg("wave", "silence")
+	silCaps, err := newCapsFilter(g.name("silcaps"), "audio/x-raw,format=S16LE,rate=48000,channels=2,layout=interleaved")
+	if err != nil {
+		return err
+	}
+	silQ, err := latencyQueue(g.name("silq"))
+	if err != nil {
+		return err
+	}
+	g.elems = []*gst.Element{g.comp, g.vcaps, g.vout.element(), g.amix, acaps, g.aout.element(), silence, silCaps, silQ}
 	// The graph runs on its own timeline that starts now (t0): the room's
 	// pipeline has been running for a while, and mixers added to it would
 	// otherwise start at running time 0 and race to produce every frame
@@ -228,6 +251,14 @@ func (g *Graph) build() error {
 		g.removeElems()
 		return fmt.Errorf("compositor: link audio: %w", err)
 	}
+	if err := gst.ElementLinkMany(silence, silCaps, silQ); err != nil {
+		g.removeElems()
+		return fmt.Errorf("compositor: link silence: %w", err)
+	}
+	if ret := silQ.GetStaticPad("src").Link(g.amix.GetRequestPad("sink_%u")); ret != gst.PadLinkOK {
+		g.removeElems()
+		return fmt.Errorf("compositor: link silence: %s", ret.String())
+	}
 	// Downstream first, so nothing pushes into a stopped element.
 	for i := len(g.elems) - 1; i >= 0; i-- {
 		if !g.elems[i].SyncStateWithParent() {
@@ -247,33 +278,6 @@ func (g *Graph) build() error {
 	return nil
 }
 
-// liveMixer makes a mixer (compositor, audiomixer) that produces in real
-// time from the moment it starts, with no input at all: the compositor its
-// own black background (or the layout's colour, setBackground), the
-// audiomixer silence. force-live makes an aggregator produce on its
-// latency's timeout without a live source upstream; it is taken only at
-// construction. One idle sink pad, never linked, keeps it producing when
-// its last input leaves: that input's pad is flushed as it goes (detach),
-// and an aggregator whose every sink pad has been flushed stopped for good
-// (TestEmptyRoomMixesLive). ignore-inactive-pads keeps it from waiting on
-// the idle pad (or on an input before its first buffer) until its
-// latency's timeout for every output buffer. This replaced a live
-// background picture and a live silence source, four threads waking 160
-// times a second between them (docs/compositing.md, "Live mixers without
-// sources").
-func liveMixer(factory string, props map[string]any) (*gst.Element, error) {
-	props["force-live"] = true
-	props["ignore-inactive-pads"] = true
-	mixer, err := gst.NewElementWithProperties(factory, props)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", factory, err)
-	}
-	if mixer.GetRequestPad("sink_%u") == nil {
-		return nil, fmt.Errorf("%s: no idle pad", factory)
-	}
-	return mixer, nil
-}
-
 // videoCaps are the mixed video's caps at the configured size and rate.
 func (g *Graph) videoCaps() string {
 	return fmt.Sprintf("video/x-raw,%s,width=%d,height=%d,framerate=%d/1,pixel-aspect-ratio=1/1",
@@ -284,25 +288,14 @@ func (g *Graph) videoCaps() string {
 // frame the compositor has output, or -1.
 func (g *Graph) outputTime() int64 { return g.outTimes.LastRunningTime() }
 
-// setBackground shows a full-frame solid colour under every tile. Black is
-// the compositor's own background, filled into each output frame where no
-// tile is: no source. Another colour is one frame rendered once and
-// repeated live by imagefreeze (two threads waking once a frame). A
-// videotestsrc rendering every frame cost a full-frame fill per output
-// frame, and every frame it made waited in the latency queue for the
-// mixer's whole latency (tens of frames of 1280x720: ~45 MiB of a 9-person
-// room's peak); imagefreeze pushes references to its one buffer. A new
-// colour gets a new source on the other of the two lowest zorders, and the
-// old one goes.
+// setBackground shows a full-frame solid colour under every tile: one frame
+// rendered once and repeated live by imagefreeze. A videotestsrc rendering
+// every frame cost a full-frame fill per output frame, and every frame it
+// made waited in the latency queue for the mixer's whole latency (tens of
+// frames of 1280x720: ~45 MiB of a 9-person room's peak); imagefreeze
+// pushes references to its one buffer. A new colour gets a new source on
+// the other of the two lowest zorders, and the old one goes.
 func (g *Graph) setBackground(c layouts.Color) error {
-	if c == (layouts.Color{}) {
-		if g.bgBin != nil {
-			detach(g.pipe, g.bgBin, g.comp, g.bgPad)
-			g.bgBin, g.bgPad = nil, nil
-		}
-		g.bgColor = c
-		return nil
-	}
 	if g.bgBin != nil && c == g.bgColor && g.bgW == g.cfg.Width && g.bgH == g.cfg.Height {
 		return nil
 	}

@@ -19,7 +19,7 @@ type mixMinus struct {
 	g           *Graph
 	participant string
 	name        string
-	elems       []*gst.Element // mixer, caps, tee
+	elems       []*gst.Element // mixer, caps, tee, silence source chain
 	mixer       *gst.Element
 	out         *branchPoint
 	inputs      map[string]*mmInput // by track id
@@ -131,16 +131,16 @@ func (g *Graph) releaseMixMinus(mm *mixMinus) {
 	mm.close()
 }
 
-// newMixMinusLocked builds "audiomixer ! capsfilter ! tee", live from the
-// start (liveMixer: silence while nobody else speaks), on the graph's
+// newMixMinusLocked builds "audiomixer ! capsfilter ! tee" with a live
+// silence source (so it produces from the start, alone), on the graph's
 // timeline, fed by every current audio input of other participants.
 func (g *Graph) newMixMinusLocked(participant string) (*mixMinus, error) {
 	g.seq++
 	mm := &mixMinus{g: g, participant: participant, name: fmt.Sprintf("%s-mm%d", g.cfg.Name, g.seq), inputs: map[string]*mmInput{}}
 	var err error
-	if mm.mixer, err = liveMixer("audiomixer", map[string]any{"name": mm.name, "latency": uint64(g.cfg.Latency),
+	if mm.mixer, err = element("audiomixer", mm.name, map[string]any{"latency": uint64(g.cfg.Latency),
 		"output-buffer-duration": uint64(mixPeriod)}); err != nil {
-		return nil, fmt.Errorf("mix-minus: %w", err)
+		return nil, err
 	}
 	caps, err := newCapsFilter(mm.name+"-caps", "audio/x-raw,format=S16LE,rate=48000,channels=2,layout=interleaved")
 	if err != nil {
@@ -149,7 +149,20 @@ func (g *Graph) newMixMinusLocked(participant string) (*mixMinus, error) {
 	if mm.out, err = newBranchPoint(mm.name + "-out"); err != nil {
 		return nil, err
 	}
-	mm.elems = []*gst.Element{mm.mixer, caps, mm.out.element()}
+	silence, err := element("audiotestsrc", mm.name+"-silence", map[string]any{"is-live": true, "samplesperbuffer": mixPeriodSamples})
+	if err != nil {
+		return nil, err
+	}
+	silence.SetArg("wave", "silence")
+	silCaps, err := newCapsFilter(mm.name+"-silcaps", "audio/x-raw,format=S16LE,rate=48000,channels=2,layout=interleaved")
+	if err != nil {
+		return nil, err
+	}
+	silQ, err := latencyQueue(mm.name + "-silq")
+	if err != nil {
+		return nil, err
+	}
+	mm.elems = []*gst.Element{mm.mixer, caps, mm.out.element(), silence, silCaps, silQ}
 	if err := g.pipe.AddMany(mm.elems...); err != nil {
 		return nil, fmt.Errorf("mix-minus: add: %w", err)
 	}
@@ -162,6 +175,12 @@ func (g *Graph) newMixMinusLocked(participant string) (*mixMinus, error) {
 	}
 	if err := gst.ElementLinkMany(mm.mixer, caps, mm.out.element()); err != nil {
 		return fail(fmt.Errorf("mix-minus: link: %w", err))
+	}
+	if err := gst.ElementLinkMany(silence, silCaps, silQ); err != nil {
+		return fail(fmt.Errorf("mix-minus: link silence: %w", err))
+	}
+	if ret := silQ.GetStaticPad("src").Link(mm.mixer.GetRequestPad("sink_%u")); ret != gst.PadLinkOK {
+		return fail(fmt.Errorf("mix-minus: link silence: %s", ret.String()))
 	}
 	for i := len(mm.elems) - 1; i >= 0; i-- {
 		if !mm.elems[i].SyncStateWithParent() {

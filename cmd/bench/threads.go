@@ -75,7 +75,8 @@ func (tn threadNames) group(name string) string {
 		return grpAudioDecode
 	case strings.Contains(name, "-mux"):
 		return grpMux
-	case strings.Contains(name, "-video:") || strings.Contains(name, "-audio:") || strings.Contains(name, "-bg"):
+	case strings.Contains(name, "-video:") || strings.Contains(name, "-audio:") || strings.Contains(name, "-bg") ||
+		strings.Contains(name, "-silence") || strings.Contains(name, "-silq"):
 		return grpMixers
 	case name == tn.exe:
 		return grpGo

@@ -20,6 +20,8 @@ func TestThreadGroup(t *testing.T) {
 		"comp-a6-q:src":   grpAudioDecode,
 		"comp-video:src":  grpMixers,
 		"comp-audio:src":  grpMixers,
+		"comp-silence:sr": grpMixers,
+		"comp-silq:src":   grpMixers,
 		"comp-bg1-freeze": grpMixers,
 		"comp_0-mux-mux:": grpMux,
 		"comp_0-mux-vide": grpMux,
