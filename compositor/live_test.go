@@ -25,26 +25,8 @@ func TestEmptyRoomMixesLive(t *testing.T) {
 		Layout: layouts.Spec{Template: layouts.TemplateGrid}})
 	video := tapFrames(t, pipe, g, "lvtap")
 	mix, mixMinus := &pcmTap{}, &pcmTap{}
-	for _, o := range []struct {
-		tap  *pcmTap
-		name string
-		open func() (*Output, error)
-	}{
-		{mix, "lvmix", g.AudioOutput},
-		{mixMinus, "lvmm", func() (*Output, error) { return g.MixMinusOutput("alice") }},
-	} {
-		out, err := o.open()
-		if err != nil {
-			t.Fatal(err)
-		}
-		s := o.tap.sink(t, o.name)
-		pipe.Add(s.Element)
-		if ret := out.Pad.Link(s.GetStaticPad("sink")); ret != gst.PadLinkOK {
-			t.Fatal(ret)
-		}
-		s.SyncStateWithParent()
-		t.Cleanup(func() { out.Finish(); out.Close() })
-	}
+	t.Cleanup(onOutput(t, pipe, g.AudioOutput, mix.sink(t, "lvmix")))
+	t.Cleanup(onOutput(t, pipe, func() (*Output, error) { return g.MixMinusOutput("alice") }, mixMinus.sink(t, "lvmm")))
 
 	// background waits for the latest frame's middle to read luma within
 	// tol of want, then checks the frame rate.

@@ -109,20 +109,10 @@ func TestMixMinusTones(t *testing.T) {
 	add("alice")
 	add("bob")
 	taps := map[string]*pcmTap{}
-	var outs []*Output
+	var stops []func()
 	for _, p := range []string{"alice", "bob", "carol"} {
-		out, err := g.MixMinusOutput(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		outs = append(outs, out)
 		taps[p] = &pcmTap{}
-		s := taps[p].sink(t, "tap-"+p)
-		pipe.Add(s.Element)
-		if ret := out.Pad.Link(s.GetStaticPad("sink")); ret != gst.PadLinkOK {
-			t.Fatal(ret)
-		}
-		s.SyncStateWithParent()
+		stops = append(stops, onOutput(t, pipe, func() (*Output, error) { return g.MixMinusOutput(p) }, taps[p].sink(t, "tap-"+p)))
 	}
 	add("carol") // joins after the mix-minuses exist
 
@@ -163,9 +153,8 @@ func TestMixMinusTones(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("bob left", map[string][]string{"alice": {"carol"}, "carol": {"alice"}})
-	for _, o := range outs {
-		o.Finish()
-		o.Close()
+	for _, stop := range stops {
+		stop()
 	}
 	if n := len(g.MixMinusInputs("alice")); n != 0 {
 		t.Errorf("alice's mix-minus still has %d inputs after its last output closed", n)

@@ -130,7 +130,15 @@ func tapVideo(t *testing.T, g *Graph, pipe *gst.Pipeline, name string, w, h int)
 // finishes and closes the output.
 func onVideoOutput(t *testing.T, g *Graph, pipe *gst.Pipeline, sink *app.Sink) (stop func()) {
 	t.Helper()
-	out, err := g.VideoOutput()
+	return onOutput(t, pipe, g.VideoOutput, sink)
+}
+
+// onOutput adds sink to pipe on a new output of a graph (open: its
+// VideoOutput, AudioOutput or a MixMinusOutput), playing; stop finishes
+// and closes the output.
+func onOutput(t *testing.T, pipe *gst.Pipeline, open func() (*Output, error), sink *app.Sink) (stop func()) {
+	t.Helper()
+	out, err := open()
 	if err != nil {
 		t.Fatal(err)
 	}
